@@ -1,0 +1,127 @@
+"""The one exception tree of seedance-batch.
+
+Every error the library raises on purpose derives from :class:`SeedanceBatchError`. Lower-layer
+errors (yaml, httpx, OSError) are translated where they enter the library, with ``raise ... from``.
+The command line maps each class to an exit code in one place (``cli._errors``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = [
+    "ApiError",
+    "ApiProtocolError",
+    "AuthenticationError",
+    "BudgetExceededError",
+    "ConfigurationError",
+    "CreditsExhaustedError",
+    "Diagnostic",
+    "DownloadError",
+    "LockHeldError",
+    "LockfileError",
+    "ManifestError",
+    "NetworkError",
+    "RequestRejectedError",
+    "SeedanceBatchError",
+    "TransientApiError",
+]
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, order=True)
+class Diagnostic:
+    """One problem found in an input file, pointing at a line and column (both 1-based)."""
+
+    file: str
+    line: int
+    col: int
+    path: str
+    message: str
+    severity: Severity = "error"
+
+    def __str__(self) -> str:
+        prefix = "warning: " if self.severity == "warning" else ""
+        where = f"{self.path}: " if self.path else ""
+        return f"{self.file}:{self.line}:{self.col}: {where}{prefix}{self.message}"
+
+
+class SeedanceBatchError(Exception):
+    """Base of every error seedance-batch raises on purpose."""
+
+
+class ManifestError(SeedanceBatchError):
+    """A manifest is not valid. Carries every problem found, in file order."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]) -> None:
+        self.diagnostics: tuple[Diagnostic, ...] = tuple(diagnostics)
+        super().__init__("\n".join(str(d) for d in self.diagnostics))
+
+
+class ConfigurationError(SeedanceBatchError):
+    """Bad flags or environment: a missing API key, an insecure base URL, a bad path."""
+
+
+class LockfileError(SeedanceBatchError):
+    """A lockfile cannot be read, does not match its schema, or cannot be written."""
+
+
+class LockHeldError(LockfileError):
+    """Another process holds the lockfile's run lock."""
+
+    def __init__(self, path: str, holder: str) -> None:
+        self.path = path
+        self.holder = holder
+        super().__init__(f"{path}: another run holds this lockfile ({holder})")
+
+
+class BudgetExceededError(SeedanceBatchError):
+    """What a run would spend is over the budget; nothing was sent."""
+
+    def __init__(self, would_spend: int, max_credits: int) -> None:
+        self.would_spend = would_spend
+        self.max_credits = max_credits
+        super().__init__(
+            f"budget exceeded: this run would spend up to {would_spend} credits, "
+            f"max_credits is {max_credits}"
+        )
+
+
+class ApiError(SeedanceBatchError):
+    """The API answered with an error. ``status`` is the HTTP status, or None."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        self.status = status
+        self.api_message = message
+        super().__init__(f"HTTP {status}: {message}" if status is not None else message)
+
+
+class AuthenticationError(ApiError):
+    """401 or 403: the API refused the key. The run stops."""
+
+
+class CreditsExhaustedError(ApiError):
+    """402: the account has no credits left. No new task is submitted."""
+
+
+class RequestRejectedError(ApiError):
+    """400 or 422: the API rejected the request itself; retrying it unchanged cannot help."""
+
+
+class TransientApiError(ApiError):
+    """429 or 5xx still answered after every retry."""
+
+
+class ApiProtocolError(ApiError):
+    """The API answered something that cannot be understood (not JSON, no task id, ...)."""
+
+
+class NetworkError(SeedanceBatchError):
+    """The connection failed (refused, reset, timed out) after every retry."""
+
+
+class DownloadError(SeedanceBatchError):
+    """An image could not be downloaded and verified."""

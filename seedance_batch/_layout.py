@@ -1,0 +1,73 @@
+"""Where files land: a function of the manifest alone (contract, section 6).
+
+``<out>/<job>/<variant-slug>-<id8>/<k>.<ext>``, every path under 180 characters from ``<out>``,
+and nothing ever outside ``<out>``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+from seedance_batch._errors import ConfigurationError
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "MAX_RELATIVE_PATH",
+    "image_relpath",
+    "job_dir",
+    "resolve_inside",
+    "variant_slug",
+]
+
+MAX_RELATIVE_PATH = 179  # "under 180 characters"
+IMAGE_EXTENSIONS = ("png", "jpg", "webp")
+_LONGEST_FILE = len("/4.webp")  # k is 1, 2 or 4
+_UNSAFE = re.compile(r"[^a-z0-9._-]+")
+_REPEATS = re.compile(r"-{2,}")
+
+
+def _slug_part(value: str) -> str:
+    text = value.lower().replace(":", "x")
+    text = _UNSAFE.sub("-", text)
+    text = _REPEATS.sub("-", text)
+    return text.strip("-._")
+
+
+def variant_slug(values: Iterable[str], room: int = MAX_RELATIVE_PATH) -> str:
+    """The combination's values in axis order, lowercased and reduced to ``[a-z0-9._-]``.
+
+    ``1:1`` becomes ``1x1``, runs of other characters become ``-``, and the values are joined
+    with ``_``; the result is cut to ``room`` characters.
+    """
+    parts = [p for p in (_slug_part(v) for v in values) if p]
+    slug = "_".join(parts)
+    if len(slug) > room:
+        slug = slug[:room].rstrip("-._")
+    return slug
+
+
+def job_dir(job: str, values: Iterable[str], job_id: str) -> str:
+    """The folder of one job, relative to ``<out>``, with ``/``."""
+    id8 = job_id[:8]
+    room = MAX_RELATIVE_PATH - len(job) - len("/") - len("-") - len(id8) - _LONGEST_FILE
+    slug = variant_slug(values, room)
+    return f"{job}/{slug}-{id8}" if slug else f"{job}/{id8}"
+
+
+def image_relpath(directory: str, index: int, ext: str) -> str:
+    """``<dir>/<k>.<ext>`` for image ``index`` (1-based)."""
+    if ext not in IMAGE_EXTENSIONS:
+        raise ValueError(f"unknown image extension {ext!r}")
+    return f"{directory}/{index}.{ext}"
+
+
+def resolve_inside(out: Path, relpath: str) -> Path:
+    """``out / relpath``, refusing any path that would land outside ``out`` (symlinks included)."""
+    root = Path(os.path.realpath(out))
+    target = Path(os.path.realpath(root / relpath))
+    if target != root and root not in target.parents:
+        raise ConfigurationError(f"refusing to write outside the output folder: {relpath}")
+    return target

@@ -1,0 +1,62 @@
+"""The command line: parses arguments, calls the library, prints. Nothing else lives here.
+
+Each command is a module of this package with ``add_parser(subparsers)`` and ``run(args) -> int``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from seedance_batch.cli._errors import handle_errors
+
+__all__ = ["main"]
+
+COMMANDS = ("validate", "plan", "run", "status", "simulate", "gallery", "diff", "prune")
+
+
+def _available_commands() -> list[str]:
+    found = []
+    for name in COMMANDS:
+        try:
+            importlib.import_module(f"seedance_batch.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"seedance_batch.cli.{name}":
+                raise
+            continue
+        found.append(name)
+    return found
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seedance-batch",
+        description="Turn YAML manifests into image campaigns on the Seedance 2.1 image API.",
+    )
+    from seedance_batch import __version__
+
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in _available_commands():
+        module = importlib.import_module(f"seedance_batch.cli.{name}")
+        module.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` and dispatch to one command; return the exit code."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on bad flags, 0 on --help
+        return int(exc.code or 0)
+    module = importlib.import_module(f"seedance_batch.cli.{args.command}")
+    with handle_errors() as outcome:
+        outcome.code = int(module.run(args))
+    return outcome.code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
