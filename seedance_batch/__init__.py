@@ -17,6 +17,8 @@ from seedance_batch._errors import (
     SeedanceBatchError,
     TransientApiError,
 )
+from seedance_batch._manifest import Execution, JobSpec, Manifest, load_manifest
+from seedance_batch._planner import Budget, Job, Plan, Totals, plan
 
 __version__ = "0.1.0"
 
@@ -24,17 +26,26 @@ __all__ = [
     "ApiError",
     "ApiProtocolError",
     "AuthenticationError",
+    "Budget",
     "BudgetExceededError",
     "ConfigurationError",
     "CreditsExhaustedError",
     "Diagnostic",
     "DownloadError",
+    "Execution",
+    "Job",
+    "JobSpec",
     "LockHeldError",
     "LockfileError",
+    "Manifest",
     "ManifestError",
     "NetworkError",
+    "Plan",
     "RequestRejectedError",
     "SeedanceBatchError",
+    "Totals",
     "TransientApiError",
     "__version__",
+    "load_manifest",
+    "plan",
 ]

@@ -19,6 +19,8 @@ __all__ = [
     "image_relpath",
     "job_dir",
     "resolve_inside",
+    "slug_part",
+    "slug_room",
     "variant_slug",
 ]
 
@@ -29,7 +31,8 @@ _UNSAFE = re.compile(r"[^a-z0-9._-]+")
 _REPEATS = re.compile(r"-{2,}")
 
 
-def _slug_part(value: str) -> str:
+def slug_part(value: str) -> str:
+    """One value as a slug part: ``1:1`` -> ``1x1``, ``Night Cream`` -> ``night-cream``."""
     text = value.lower().replace(":", "x")
     text = _UNSAFE.sub("-", text)
     text = _REPEATS.sub("-", text)
@@ -42,18 +45,24 @@ def variant_slug(values: Iterable[str], room: int = MAX_RELATIVE_PATH) -> str:
     ``1:1`` becomes ``1x1``, runs of other characters become ``-``, and the values are joined
     with ``_``; the result is cut to ``room`` characters.
     """
-    parts = [p for p in (_slug_part(v) for v in values) if p]
+    parts = [p for p in (slug_part(v) for v in values) if p]
     slug = "_".join(parts)
     if len(slug) > room:
         slug = slug[:room].rstrip("-._")
     return slug
 
 
-def job_dir(job: str, values: Iterable[str], job_id: str) -> str:
-    """The folder of one job, relative to ``<out>``, with ``/``."""
+def slug_room(job: str) -> int:
+    """How long a variant slug may be in a folder of ``job``: every path stays under 180."""
+    return MAX_RELATIVE_PATH - len(job) - len("/") - len("-") - 8 - _LONGEST_FILE
+
+
+def job_dir(job: str, slug: str, job_id: str) -> str:
+    """The folder of one job, relative to ``<out>``: ``<job>/<slug>-<id8>``, cut to fit."""
     id8 = job_id[:8]
-    room = MAX_RELATIVE_PATH - len(job) - len("/") - len("-") - len(id8) - _LONGEST_FILE
-    slug = variant_slug(values, room)
+    room = slug_room(job)
+    if len(slug) > room:
+        slug = slug[:room].rstrip("-._")
     return f"{job}/{slug}-{id8}" if slug else f"{job}/{id8}"
 
 

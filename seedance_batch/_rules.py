@@ -57,7 +57,8 @@ SUCCESS_WORDS: Final = frozenset(
     {"succeeded", "succeed", "success", "completed", "complete", "done", "finished"}
 )
 FAILURE_WORDS: Final = frozenset(
-    {"failed", "fail", "failure", "error", "cancelled", "canceled", "aborted", "expired", "rejected"}
+    {"failed", "fail", "failure", "error", "cancelled", "canceled"}
+    | {"aborted", "expired", "rejected"}
 )
 
 _RATIO = re.compile(r"^([1-9][0-9]{0,4}):([1-9][0-9]{0,4})$")

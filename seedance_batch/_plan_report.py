@@ -1,0 +1,207 @@
+"""The dry-run report of a plan: text for people, JSON for programs, Markdown for pull requests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from seedance_batch._planner import Job, Plan
+
+__all__ = ["SUMMARY_ROWS", "plan_json", "plan_markdown", "plan_text"]
+
+#: Jobs listed before a long plan is summarised (``--verbose`` lists them all).
+SUMMARY_ROWS = 20
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+
+
+def plan_json(plan: Plan) -> str:
+    """The contract's JSON object: one job a line, then the totals and the budget."""
+    manifest = plan.manifest
+    totals = plan.totals
+    budget = plan.budget
+    head = f'{{"manifest": {_dumps(manifest.file)}, "name": {_dumps(manifest.name)},\n "jobs": ['
+    variants: dict[int, str] = {}
+    quoted: dict[str, str] = {}
+    states = plan.states
+    lines = []
+    for job in plan.jobs:
+        variant = variants.get(id(job.variant))
+        if variant is None:
+            # axis names are identifiers; values repeat across jobs, so quote each one once
+            pairs = []
+            for key, value in job.variant.items():
+                text = quoted.get(value)
+                if text is None:
+                    text = quoted[value] = _dumps(value)
+                pairs.append(f'"{key}": {text}')
+            variant = variants[id(job.variant)] = "{" + ", ".join(pairs) + "}"
+        lines.append(
+            # job names and output paths are slugs: nothing in them needs escaping
+            f'{{"id": "{job.id}", "job": "{job.job}", "variant": {variant}, '
+            f'"repeat": {job.repeat}, '
+            f'"request": {job.body}, "images": {job.images}, "credits": {job.credits}, '
+            f'"output": "{job.output}", "state": "{states.get(job.id, "new")}"}}'
+        )
+    totals_json = _dumps(
+        {
+            "jobs": totals.jobs,
+            "images": totals.images,
+            "credits": totals.credits,
+            "credits_to_spend": totals.credits_to_spend,
+            "credits_to_retry": totals.credits_to_retry,
+            "by_state": totals.by_state,
+            "by_model": totals.by_model,
+            "by_resolution": totals.by_resolution,
+        }
+    )
+    budget_json = _dumps({"max_credits": budget.max_credits, "within": budget.within})
+    body = ",\n  ".join(lines)
+    jobs_part = f"\n  {body}\n ]" if lines else "]"
+    return f'{head}{jobs_part},\n "totals": {totals_json},\n "budget": {budget_json}}}\n'
+
+
+def _table(rows: list[list[str]], right: frozenset[int] = frozenset()) -> Iterator[str]:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        cells = [
+            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
+            for i, cell in enumerate(row)
+        ]
+        yield "  ".join(cells).rstrip()
+
+
+def _variant_text(job: Job) -> str:
+    return ", ".join(f"{k}={v}" for k, v in job.variant.items()) or "-"
+
+
+def _size_text(job: Job) -> str:
+    size = job.request.get("size") or job.request.get("imageSizePreset") or "-"
+    return str(size)
+
+
+def _shown(plan: Plan, verbose: bool) -> tuple[tuple[Job, ...], int]:
+    if verbose or len(plan.jobs) <= SUMMARY_ROWS:
+        return plan.jobs, 0
+    return plan.jobs[:SUMMARY_ROWS], len(plan.jobs) - SUMMARY_ROWS
+
+
+def _budget_line(plan: Plan) -> str:
+    totals = plan.totals
+    budget = plan.budget
+    if budget.max_credits is None:
+        return f"budget: none set; this run would spend {totals.credits_to_spend} credits"
+    if budget.within:
+        return (
+            f"budget: {totals.credits_to_spend} of {budget.max_credits} credits "
+            f"({budget.max_credits - totals.credits_to_spend} to spare)"
+        )
+    over = totals.credits_to_spend - budget.max_credits
+    return (
+        f"OVER BUDGET: this run would spend {totals.credits_to_spend} credits, "
+        f"max_credits is {budget.max_credits} ({over} over)"
+    )
+
+
+def plan_text(plan: Plan, *, verbose: bool = False, with_state: bool = False) -> str:
+    """An aligned table of jobs, then totals by model and resolution, then the budget."""
+    totals = plan.totals
+    shown, hidden = _shown(plan, verbose)
+    out = [f"plan for {plan.manifest.name} ({plan.manifest.file})", ""]
+    header = ["id", "job", "variant", "rep", "model", "res", "size", "n", "credits"]
+    if with_state:
+        header.append("state")
+    rows = [header]
+    for job in shown:
+        row = [
+            job.id,
+            job.job,
+            _variant_text(job),
+            str(job.repeat),
+            job.model,
+            job.resolution,
+            _size_text(job),
+            str(job.images),
+            str(job.credits),
+        ]
+        if with_state:
+            row.append(plan.state(job.id))
+        rows.append(row)
+    if shown:
+        out.extend(_table(rows, right=frozenset({3, 7, 8})))
+    if hidden:
+        out.append(f"... and {hidden} more jobs (--verbose lists every job)")
+    out.append("")
+    summary = [["model", "credits"], *[[m, str(c)] for m, c in totals.by_model.items()]]
+    summary += [["resolution", ""], *[[r, str(c)] for r, c in totals.by_resolution.items()]]
+    out.extend(_table(summary, right=frozenset({1})))
+    out.append("")
+    out.append(f"total: {totals.jobs} jobs, {totals.images} images, {totals.credits} credits")
+    if with_state:
+        states = ", ".join(f"{k} {v}" for k, v in totals.by_state.items())
+        out.append(f"states: {states}")
+        out.append(
+            f"to spend: {totals.credits_to_spend} credits; "
+            f"failed jobs (--retry-failed): {totals.credits_to_retry} credits"
+        )
+        if plan.orphans:
+            out.append(
+                f"orphaned: {len(plan.orphans)} jobs in the lockfile the manifest no longer plans"
+            )
+    out.append(_budget_line(plan))
+    return "\n".join(out) + "\n"
+
+
+def plan_markdown(plan: Plan, *, verbose: bool = False, with_state: bool = False) -> str:
+    """Totals first, then the jobs: ready for a pull request or a CI step summary."""
+    totals = plan.totals
+    budget = plan.budget
+    mark = "within budget" if budget.within else "**over budget**"
+    limit = f"{budget.max_credits}" if budget.max_credits is not None else "none"
+    out = [
+        f"### seedance-batch plan: `{plan.manifest.name}`",
+        "",
+        "| jobs | images | credits | to spend | to retry | budget |",
+        "| ---: | ---: | ---: | ---: | ---: | --- |",
+        f"| {totals.jobs} | {totals.images} | {totals.credits} | {totals.credits_to_spend} "
+        f"| {totals.credits_to_retry} | {limit} ({mark}) |",
+        "",
+    ]
+    if with_state:
+        out.append("States: " + ", ".join(f"{k} {v}" for k, v in totals.by_state.items()) + "  ")
+        if plan.orphans:
+            out.append(f"Orphaned: {len(plan.orphans)} jobs the manifest no longer plans  ")
+        out.append("")
+    out.append(
+        "By model: "
+        + ", ".join(f"`{m}` {c}" for m, c in totals.by_model.items())
+        + " · by resolution: "
+        + ", ".join(f"{r} {c}" for r, c in totals.by_resolution.items())
+    )
+    out.append("")
+    shown, hidden = _shown(plan, verbose)
+    if shown:
+        out.append("<details><summary>Jobs</summary>\n")
+        header = "| id | job | variant | rep | model | res | size | n | credits |"
+        rule = "| --- | --- | --- | ---: | --- | --- | --- | ---: | ---: |"
+        if with_state:
+            header += " state |"
+            rule += " --- |"
+        out.extend([header, rule])
+        for job in shown:
+            row = (
+                f"| `{job.id}` | {job.job} | {_md(_variant_text(job))} | {job.repeat} "
+                f"| {job.model} | {job.resolution} | {_md(_size_text(job))} | {job.images} "
+                f"| {job.credits} |"
+            )
+            if with_state:
+                row += f" {plan.state(job.id)} |"
+            out.append(row)
+        if hidden:
+            out.append(f"\n… and {hidden} more jobs.")
+        out.append("\n</details>")
+    return "\n".join(out) + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")

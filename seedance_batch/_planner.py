@@ -1,0 +1,392 @@
+"""The planner: a manifest expanded into jobs, ids and credits (contract, section 3).
+
+Expansion order is fixed: jobs as written; within a job the cartesian product of its axes (the
+last fastest), minus ``exclude``, then ``include`` as written; each combination followed by its
+repeats. A job's id is the first 16 hex digits of SHA-256 over the canonical JSON of
+``{"request": <body>, "repeat": <index>}``; the same id twice is planned once, with a warning.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import functools
+import hashlib
+import itertools
+import json
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import NamedTuple, Protocol
+
+from seedance_batch import _rules
+from seedance_batch._errors import Diagnostic, ManifestError
+from seedance_batch._layout import slug_part
+from seedance_batch._manifest import Combination, JobSpec, Manifest, Origin, Scalar
+
+__all__ = [
+    "STATES",
+    "Budget",
+    "Job",
+    "LockfileView",
+    "Plan",
+    "Totals",
+    "canonical_json",
+    "job_id",
+    "plan",
+]
+
+STATES = ("new", "submitting", "submitted", "succeeded", "failed")
+#: States a plain ``run`` submits: never sent, or interrupted before the API answered.
+TO_SPEND = frozenset({"new", "submitting"})
+#: States that still need a run to finish them (without ``--retry-failed``).
+NEEDS_WORK = frozenset({"new", "submitting", "submitted"})
+
+
+def _canonical_encoder() -> Callable[[object], str]:
+    """The C encoder json itself uses for one-shot dumps, built once (it is the hot path)."""
+    make = json.encoder.c_make_encoder
+    if make is None:  # pragma: no cover - CPython always has it
+        return json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode
+    try:
+        chunks = make(None, None, json.encoder.encode_basestring, None, ":", ",", True, False, True)
+    except TypeError:  # pragma: no cover - another signature: use the public API
+        return json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode
+    return lambda value: "".join(chunks(value, 0))
+
+
+_encode = _canonical_encoder()
+
+
+def canonical_json(value: object) -> str:
+    """Sorted keys, compact separators, non-ASCII characters as themselves."""
+    return _encode(value)
+
+
+def job_id(request: Mapping[str, object], repeat: int) -> str:
+    """First 16 hex digits of SHA-256 over the canonical ``{"request", "repeat"}``."""
+    canonical = canonical_json({"request": request, "repeat": repeat})
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+class Job(NamedTuple):
+    """One task to submit: the request, its id, images, credits and folder.
+
+    ``body`` is the canonical JSON of ``request``: the exact bytes sent to the API. (A named
+    tuple rather than a frozen dataclass: a plan may hold 100,000 of them.)
+    """
+
+    id: str
+    job: str
+    variant: Mapping[str, str]
+    repeat: int
+    request: Mapping[str, object]
+    body: str
+    images: int
+    credits: int
+    model: str
+    resolution: str
+    output: str
+
+
+class _Record(Protocol):
+    @property
+    def state(self) -> str: ...
+
+
+class LockfileView(Protocol):
+    """What the planner reads of a lockfile: each job's state, by id, in file order."""
+
+    @property
+    def jobs(self) -> Mapping[str, _Record]: ...
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Counts and credits over a plan's jobs."""
+
+    jobs: int
+    images: int
+    credits: int
+    credits_to_spend: int
+    credits_to_retry: int
+    by_state: Mapping[str, int]
+    by_model: Mapping[str, int]
+    by_resolution: Mapping[str, int]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The budget check: what the next run would spend against ``max_credits``."""
+
+    max_credits: int | None
+    within: bool
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A manifest's jobs in plan order, with each job's state from the lockfile."""
+
+    manifest: Manifest
+    jobs: tuple[Job, ...]
+    states: Mapping[str, str] = field(default_factory=dict)
+    warnings: tuple[Diagnostic, ...] = ()
+    orphans: tuple[str, ...] = ()
+    max_credits: int | None = None
+
+    def state(self, job_id: str) -> str:
+        """The job's state in the lockfile, ``new`` when it has none."""
+        return self.states.get(job_id, "new")
+
+    @functools.cached_property
+    def totals(self) -> Totals:
+        """Jobs, images and credits in all and by state, model and resolution."""
+        by_state: Counter[str] = Counter()
+        by_model: Counter[str] = Counter()
+        by_resolution: Counter[str] = Counter()
+        images = credits = to_spend = to_retry = 0
+        states = self.states
+        for job in self.jobs:
+            state = states.get(job.id, "new")
+            by_state[state] += 1
+            by_model[job.model] += job.credits
+            by_resolution[job.resolution] += job.credits
+            images += job.images
+            credits += job.credits
+            if state in TO_SPEND:
+                to_spend += job.credits
+            elif state == "failed":
+                to_retry += job.credits
+        return Totals(
+            jobs=len(self.jobs),
+            images=images,
+            credits=credits,
+            credits_to_spend=to_spend,
+            credits_to_retry=to_retry,
+            by_state={s: by_state[s] for s in STATES if by_state[s]},
+            by_model=dict(sorted(by_model.items())),
+            by_resolution=dict(sorted(by_resolution.items())),
+        )
+
+    @property
+    def budget(self) -> Budget:
+        """``credits_to_spend`` against ``--max-credits`` or the manifest's ``max_credits``."""
+        limit = self.max_credits if self.max_credits is not None else self.manifest.max_credits
+        within = limit is None or self.totals.credits_to_spend <= limit
+        return Budget(max_credits=limit, within=within)
+
+    def select(
+        self,
+        only: Sequence[str] = (),
+        limit: int | None = None,
+        *,
+        retry_failed: bool = False,
+    ) -> Plan:
+        """The subset ``--only`` (job names or ids, shell patterns) and ``--limit`` choose.
+
+        ``limit`` keeps the first N jobs in plan order that still need work.
+        """
+        jobs: Iterable[Job] = self.jobs
+        if only:
+            jobs = [j for j in jobs if any(_matches(j, pattern) for pattern in only)]
+        if limit is not None:
+            wanted = NEEDS_WORK | {"failed"} if retry_failed else NEEDS_WORK
+            jobs = list(itertools.islice((j for j in jobs if self.state(j.id) in wanted), limit))
+        return replace(self, jobs=tuple(jobs))
+
+    def with_budget(self, max_credits: int | None) -> Plan:
+        """The same plan checked against another budget (``--max-credits``)."""
+        return replace(self, max_credits=max_credits)
+
+
+def _matches(job: Job, pattern: str) -> bool:
+    return fnmatch.fnmatchcase(job.job, pattern) or job.id.startswith(pattern)
+
+
+def plan(manifest: Manifest, lockfile: LockfileView | None = None) -> Plan:
+    """Expand ``manifest`` into its jobs; with a lockfile, each job carries its state.
+
+    Raises :class:`ManifestError` for problems only the expansion shows (a placeholder an
+    ``include`` leaves without a value, a size the resolution does not allow).
+    """
+    expansion = _Expansion(manifest)
+    for spec in manifest.jobs:
+        expansion.add_job(spec)
+    errors = [d for d in expansion.diagnostics if d.severity == "error"]
+    if errors:
+        raise ManifestError(sorted(expansion.diagnostics))
+    jobs = tuple(expansion.jobs.values())
+    states: dict[str, str] = {}
+    orphans: tuple[str, ...] = ()
+    if lockfile is not None:
+        recorded = lockfile.jobs
+        planned = expansion.jobs
+        states = {i: r.state for i, r in recorded.items() if i in planned}
+        orphans = tuple(i for i in recorded if i not in planned)
+    return Plan(
+        manifest=manifest,
+        jobs=jobs,
+        states=states,
+        warnings=tuple(sorted(expansion.diagnostics)),
+        orphans=orphans,
+    )
+
+
+class _Expansion:
+    def __init__(self, manifest: Manifest) -> None:
+        self.manifest = manifest
+        self.jobs: dict[str, Job] = {}
+        self.diagnostics: list[Diagnostic] = []
+        self._reported: set[tuple[str, str]] = set()
+        self._size_checks: dict[tuple[str, str], _rules.SizeCheck] = {}
+
+    def report(self, origin: Origin, message: str, severity: str = "error") -> None:
+        if (origin.path, message) in self._reported:
+            return
+        self._reported.add((origin.path, message))
+        pos = origin.pos
+        self.diagnostics.append(
+            Diagnostic(self.manifest.file, pos.line, pos.col, origin.path, message, severity)  # type: ignore[arg-type]
+        )
+
+    def add_job(self, spec: JobSpec) -> None:
+        base_vars = {**self.manifest.vars, **spec.vars}
+        choices = [
+            [
+                _Choice(axis.name, value, label, slug_part(label), _kind(axis.name), origin)
+                for value, label, origin in zip(axis.values, axis.labels, axis.origins, strict=True)
+            ]
+            for axis in spec.axes
+        ]
+        for picks in itertools.product(*choices):
+            if spec.exclude and _excluded(picks, spec.exclude):
+                continue
+            self._add_combination(spec, picks, base_vars, None)
+        axis_order = {axis.name: k for k, axis in enumerate(spec.axes)}
+        for entry in spec.include:
+            ordered = sorted(entry.values, key=lambda n: axis_order.get(n, len(axis_order)))
+            picks = tuple(
+                _Choice(
+                    name,
+                    entry.values[name],
+                    str(entry.values[name]),
+                    slug_part(str(entry.values[name])),
+                    _kind(name),
+                    entry.origins[name],
+                )
+                for name in ordered
+            )
+            self._add_combination(spec, picks, base_vars, entry)
+
+    def _add_combination(
+        self,
+        spec: JobSpec,
+        picks: tuple[_Choice, ...],
+        base_vars: Mapping[str, Scalar],
+        entry: Combination | None,
+    ) -> None:
+        fields: dict[str, object] = dict(spec.fields)
+        variables = dict(base_vars)
+        variant: dict[str, str] = {}
+        slugs = []
+        variant_name = None
+        for choice in picks:
+            variant[choice.name] = choice.label
+            if choice.slug:
+                slugs.append(choice.slug)
+            if choice.kind == _FIELD:
+                fields[choice.name] = choice.value
+            elif choice.kind == _VARIABLE:
+                variables[choice.name] = choice.value
+            else:
+                variant_name = choice.label
+        where = entry.origin if entry is not None else spec.origin
+        try:
+            fields["prompt"] = spec.prompt_text(variant_name).format_map(variables)
+        except KeyError as exc:
+            self.report(where, f"placeholder {{{exc.args[0]}}} has no value in this combination")
+            return
+        except (ValueError, IndexError) as exc:
+            self.report(where, f"cannot fill the prompt: {exc}")
+            return
+        raw_resolution = fields.get("resolution")
+        resolution = _rules.DEFAULT_RESOLUTION
+        if isinstance(raw_resolution, str):
+            resolution = fields["resolution"] = raw_resolution.lower()
+        size = fields.get("size")
+        if isinstance(size, str):
+            check = self._size_checks.get((size, resolution))
+            if check is None:
+                check = self._size_checks[(size, resolution)] = _rules.check_size(size, resolution)
+            if check.outcome != "ok":
+                origin = next((c.origin for c in picks if c.name == "size"), None)
+                origin = origin or spec.field_origins.get("size") or where
+                self.report(origin, check.message, check.outcome)
+                if check.outcome == "error":
+                    return
+        request = _rules.request_body(fields)
+        n = request.get("n", 1)
+        images = n if isinstance(n, int) else 1
+        credits = _rules.credits_for(images, resolution)
+        model = str(request.get("model", _rules.DEFAULT_MODEL))
+        slug = "_".join(slugs)
+        if len(slug) > spec.slug_room:
+            slug = slug[: spec.slug_room].rstrip("-._")
+        folder = f"{spec.name}/{slug}-" if slug else f"{spec.name}/"
+        canonical = _encode(request)
+        jobs = self.jobs
+        for repeat in range(spec.repeat):
+            digest = hashlib.sha256(
+                f'{{"repeat":{repeat},"request":{canonical}}}'.encode()
+            ).hexdigest()[:16]
+            first = jobs.get(digest)
+            if first is not None:
+                self.report(where, f"{_describe(first)}; planned once", "warning")
+                continue
+            jobs[digest] = Job(
+                digest,
+                spec.name,
+                variant,
+                repeat,
+                request,
+                canonical,
+                images,
+                credits,
+                model,
+                resolution,
+                folder + digest[:8],
+            )
+
+
+def _describe(first: Job) -> str:
+    variant = ", ".join(f"{k}={v}" for k, v in first.variant.items())
+    where = f"job {first.job!r}" + (f" ({variant})" if variant else "")
+    return f"the same request and repeat index {first.repeat} as {where}"
+
+
+_FIELD, _VARIABLE, _PROMPT = 0, 1, 2
+
+
+def _kind(name: str) -> int:
+    if name == "prompt":
+        return _PROMPT
+    return _FIELD if name in _FIELDS else _VARIABLE
+
+
+class _Choice(NamedTuple):
+    name: str
+    value: Scalar
+    label: str
+    slug: str
+    kind: int
+    origin: Origin
+
+
+_FIELDS = frozenset({"model", "provider", "size", "resolution", "n"})
+
+
+def _excluded(picks: tuple[_Choice, ...], exclude: Sequence[Combination]) -> bool:
+    values = {choice.name: choice.value for choice in picks}
+    return any(
+        all(values.get(key) == value for key, value in combination.values.items())
+        for combination in exclude
+    )
