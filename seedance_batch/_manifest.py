@@ -224,8 +224,13 @@ class _Collector:
 
 
 def _schema_errors(data: object, out: _Collector) -> None:
-    for error in _validator().iter_errors(data):
+    errors = list(_validator().iter_errors(data))
+    # A value of the wrong type says so once, not also that it is not among the allowed values.
+    mistyped = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
+    for error in errors:
         path: Path = tuple(error.absolute_path)
+        if path in mistyped and error.validator != "type":
+            continue
         for leaf, message in _explain(error):
             full = (*path, *leaf)
             if error.validator in ("required", "additionalProperties"):
@@ -483,9 +488,7 @@ def _job(
                     f"placeholder {{{placeholder}}} has no value: not a matrix axis, "
                     "nor in the job's or the manifest's vars",
                 )
-    for placeholder in named:
-        if placeholder not in job_vars and placeholder not in axis_names:
-            used_manifest_vars.add(placeholder)
+    used_manifest_vars.update(named)
     for axis in axes:
         if axis.name not in FIELD_AXES and axis.name != "prompt" and axis.name not in named:
             out.at_key(
