@@ -26,6 +26,7 @@ __all__ = [
     "NetworkError",
     "RequestRejectedError",
     "SeedanceBatchError",
+    "TaskNotFoundError",
     "TransientApiError",
 ]
 
@@ -93,6 +94,11 @@ class BudgetExceededError(SeedanceBatchError):
 class ApiError(SeedanceBatchError):
     """The API answered with an error. ``status`` is the HTTP status, or None."""
 
+    #: True on an error that ends a create after an attempt that may have reached the server
+    #: (a timeout or reset after sending, a 2xx answer without a task id): a task may exist,
+    #: and be charged, though no id came back.
+    task_may_exist: bool = False
+
     def __init__(self, message: str, *, status: int | None = None) -> None:
         self.status = status
         self.api_message = message
@@ -119,9 +125,25 @@ class ApiProtocolError(ApiError):
     """The API answered something that cannot be understood (not JSON, no task id, ...)."""
 
 
+class TaskNotFoundError(ApiError):
+    """404 on a task, after a few retries: the API does not know the id (expired or unknown)."""
+
+
 class NetworkError(SeedanceBatchError):
     """The connection failed (refused, reset, timed out) after every retry."""
 
+    #: As :attr:`ApiError.task_may_exist`: a create ends so, but one of its attempts may have
+    #: reached the server.
+    task_may_exist: bool = False
+
 
 class DownloadError(SeedanceBatchError):
-    """An image could not be downloaded and verified."""
+    """An image could not be downloaded and verified.
+
+    ``status`` is the HTTP status of the last answer, when there was one: 403, 404 and 410
+    mean the URL is gone (the job fails); None means the connection or the bytes were at fault.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)

@@ -1,0 +1,113 @@
+"""The retry policy of the contract's section 7: exponential backoff with full jitter.
+
+Pure functions and values only: no I/O, no sleeping. The client decides *whether* to retry; this
+module says *how long* to wait, from the policy, the attempt number and a ``Retry-After`` header.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import random
+from dataclasses import dataclass
+from datetime import timezone
+from typing import Literal
+
+__all__ = ["Operation", "RetryEvent", "RetryPolicy", "parse_retry_after"]
+
+Operation = Literal["create", "get_task", "download"]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How failed requests are retried.
+
+    - ``base`` and ``cap``: the n-th retry (n = 0, 1, ...) waits a uniform random time in
+      ``[0, min(cap, base * 2**n)]`` ("full jitter").
+    - ``max_retries``: retries after the first attempt for transient failures (429, 5xx,
+      connection failures, timeouts, truncated images); the call fails after ``max_retries + 1``
+      attempts.
+    - ``retry_after_cap``: a ``Retry-After`` header is honoured as given (seconds or HTTP date),
+      but never beyond this many seconds, so a broken header cannot stall a run for hours.
+    - ``not_found_retries``: retries for answers that are most likely final but may be a moment's
+      inconsistency: 403/404/410 on an image URL, 404 on a task, a 2xx poll answer that cannot be
+      understood.
+    """
+
+    base: float = 1.0
+    cap: float = 60.0
+    max_retries: int = 8
+    retry_after_cap: float = 300.0
+    not_found_retries: int = 2
+
+    def __post_init__(self) -> None:
+        if not (self.base > 0 and math.isfinite(self.base)):
+            raise ValueError(f"base must be a finite number > 0, not {self.base!r}")
+        if not (self.cap >= self.base and math.isfinite(self.cap)):
+            raise ValueError(f"cap must be finite and >= base, not {self.cap!r}")
+        if self.max_retries < 0 or self.not_found_retries < 0:
+            raise ValueError("max_retries and not_found_retries must be >= 0")
+        if not self.retry_after_cap >= 0:
+            raise ValueError(f"retry_after_cap must be >= 0, not {self.retry_after_cap!r}")
+
+    def ceiling(self, retry: int) -> float:
+        """The longest wait before retry ``retry`` (0-based): ``min(cap, base * 2**retry)``."""
+        # 2**64 already exceeds any sane cap; clamping keeps the float finite.
+        return min(self.cap, self.base * 2.0 ** min(max(retry, 0), 64))
+
+    def backoff(self, retry: int, rng: random.Random) -> float:
+        """A full-jitter wait before retry number ``retry`` (0-based)."""
+        return rng.uniform(0.0, self.ceiling(retry))
+
+    def delay(self, retry: int, rng: random.Random, retry_after: float | None) -> float:
+        """The wait before retry ``retry``: the server's ``Retry-After`` if any, else backoff."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.retry_after_cap)
+        return self.backoff(retry, rng)
+
+
+@dataclass(frozen=True)
+class RetryEvent:
+    """One retry about to happen, for logs and run summaries (never carries the API key).
+
+    ``attempt`` is the 1-based number of the attempt that failed; ``target`` is the method and
+    URL for API requests, or the URL without its query for downloads; ``reason`` is what went
+    wrong (``HTTP 503``, ``ReadTimeout``, ``truncated body``, ...). ``possible_double_charge``
+    is True when the failed attempt was a create that may have reached the server, so that the
+    retry (sent with the same ``Idempotency-Key``) may be charged a second time.
+    """
+
+    operation: Operation
+    target: str
+    attempt: int
+    delay: float
+    reason: str
+    status: int | None = None
+    possible_double_charge: bool = False
+
+
+def parse_retry_after(value: str | None, now: float) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header: delta seconds or an HTTP date.
+
+    ``now`` is the wall-clock time (``time.time()``) to measure an HTTP date against. A date in
+    the past or a negative number gives 0. A header that is neither gives None (the caller falls
+    back to its backoff).
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        return max(seconds, 0.0) if math.isfinite(seconds) else None
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:  # RFC 9110 dates are GMT; a zone-less date is read as UTC
+        when = when.replace(tzinfo=timezone.utc)
+    return max(when.timestamp() - now, 0.0)
