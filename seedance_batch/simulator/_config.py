@@ -1,0 +1,146 @@
+"""What a simulator does: its faults, its answers' variants, its keys and credits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from seedance_batch.simulator._facts import MODELS
+
+StatusWords = Literal["standard", "alternate", "uppercase", "mixed"]
+Envelope = Literal["bare", "data", "mixed"]
+IdField = Literal["id", "task_id", "mixed"]
+UrlPlacement = Literal[
+    "imageUrls", "url", "url_list", "results", "top_level", "duplicated", "mixed"
+]
+RetryAfterForm = Literal["seconds", "http-date"]
+ImageOrigin = Literal["separate", "same"]
+Latency = float | tuple[float, float]
+
+STATUS_WORDS_CHOICES: tuple[StatusWords, ...] = ("standard", "alternate", "uppercase", "mixed")
+ENVELOPE_CHOICES: tuple[Envelope, ...] = ("bare", "data", "mixed")
+ID_FIELD_CHOICES: tuple[IdField, ...] = ("id", "task_id", "mixed")
+URL_PLACEMENT_CHOICES: tuple[UrlPlacement, ...] = (
+    "imageUrls", "url", "url_list", "results", "top_level", "duplicated", "mixed",
+)  # fmt: skip
+RETRY_AFTER_CHOICES: tuple[RetryAfterForm, ...] = ("seconds", "http-date")
+IMAGE_ORIGIN_CHOICES: tuple[ImageOrigin, ...] = ("separate", "same")
+
+
+def _check_rate(name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"{name} must be between 0 and 1, not {value!r}")
+
+
+@dataclass(frozen=True)
+class Variants:
+    """How the answers are shaped, within what the contract's section 1 says a client must take.
+
+    - ``status_words``: ``standard`` (pending, processing, succeeded, failed), ``alternate``
+      (queued, running, completed, error), ``uppercase`` (PENDING, IN_PROGRESS, SUCCESS,
+      FAILURE), or ``mixed`` (each task draws its words from all of them).
+    - ``envelope``: the task ``bare``, wrapped as ``{"data": task}``, or ``mixed`` per task.
+    - ``id_field``: the task's id under ``id`` or ``task_id`` (or ``mixed`` per task).
+    - ``url_placement``: where a finished task's image URLs sit: ``imageUrls`` (the page's
+      ``data[0].imageUrls``), ``url`` (one ``data`` item per image, ``url`` a string),
+      ``url_list`` (``data[0].url`` a list), ``results`` (a top-level list of URL strings),
+      ``top_level`` (a top-level ``imageUrls``), ``duplicated`` (both ``data[0].imageUrls`` and
+      a top-level ``imageUrls``, the same URLs twice), or ``mixed`` per task.
+    - ``short_delivery_rate``: the share of succeeded tasks with ``n`` > 1 that deliver fewer
+      images than asked (between 1 and ``n`` - 1), while still charged for ``n``.
+    - ``retry_after``: a 429's ``Retry-After`` in ``seconds`` or as an ``http-date``.
+    - ``image_origin``: image URLs on a ``separate`` origin (a second port on the same host, so
+      that a client sending its Authorization header there shows in the counters) or the
+      ``same`` origin as the API.
+    """
+
+    status_words: StatusWords = "standard"
+    envelope: Envelope = "bare"
+    id_field: IdField = "id"
+    url_placement: UrlPlacement = "imageUrls"
+    short_delivery_rate: float = 0.0
+    retry_after: RetryAfterForm = "seconds"
+    image_origin: ImageOrigin = "separate"
+
+    def __post_init__(self) -> None:
+        _check_rate("short_delivery_rate", self.short_delivery_rate)
+        for name, value, choices in (
+            ("status_words", self.status_words, STATUS_WORDS_CHOICES),
+            ("envelope", self.envelope, ENVELOPE_CHOICES),
+            ("id_field", self.id_field, ID_FIELD_CHOICES),
+            ("url_placement", self.url_placement, URL_PLACEMENT_CHOICES),
+            ("retry_after", self.retry_after, RETRY_AFTER_CHOICES),
+            ("image_origin", self.image_origin, IMAGE_ORIGIN_CHOICES),
+        ):
+            if value not in choices:
+                raise ValueError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+
+
+@dataclass(frozen=True)
+class SimulatorConfig:
+    """Everything a simulator does differently from a perfect, instant, free API.
+
+    Every random decision derives from ``seed`` and a stable key (see ``_faults``), so the same
+    requests meet the same faults. ``latency`` is each task's time to finish, in seconds: a
+    number, or a ``(low, high)`` range drawn per task. The ``*_rate`` fields are probabilities.
+    ``rate_limit`` is API requests per second over all keys (None: no limit). ``credits`` is each
+    key's starting balance (None: unlimited). ``keys`` is the allow-list of bearer keys (None:
+    any non-empty key). ``reset_after_create`` is the share of resets of a create request that
+    drop the answer after the task was created and charged (the rest drop the request before).
+    ``image_ttl`` is how long a finished task's image URLs answer before 410 (None: forever).
+    """
+
+    seed: int = 0
+    latency: Latency = 0.0
+    fail_rate: float = 0.0
+    error_rate: float = 0.0
+    rate_limit: float | None = None
+    reset_rate: float = 0.0
+    truncate_rate: float = 0.0
+    credits: int | None = None
+    keys: frozenset[str] | None = None
+    models: tuple[str, ...] = MODELS
+    reset_after_create: float = 0.5
+    image_ttl: float | None = None
+    variants: Variants = field(default_factory=Variants)
+
+    def __post_init__(self) -> None:
+        for name in (
+            "fail_rate",
+            "error_rate",
+            "reset_rate",
+            "truncate_rate",
+            "reset_after_create",
+        ):
+            _check_rate(name, getattr(self, name))
+        low, high = self.latency_range
+        if not 0.0 <= low <= high:
+            raise ValueError(f"latency must be >= 0 with low <= high, not {self.latency!r}")
+        if self.rate_limit is not None and self.rate_limit <= 0:
+            raise ValueError(f"rate_limit must be > 0, not {self.rate_limit!r}")
+        if self.credits is not None and self.credits < 0:
+            raise ValueError(f"credits must be >= 0, not {self.credits!r}")
+        if self.image_ttl is not None and self.image_ttl <= 0:
+            raise ValueError(f"image_ttl must be > 0, not {self.image_ttl!r}")
+        if self.keys is not None and not all(self.keys):
+            raise ValueError("keys must be non-empty strings")
+
+    @property
+    def latency_range(self) -> tuple[float, float]:
+        """The latency as a ``(low, high)`` range (equal ends for a fixed latency)."""
+        if isinstance(self.latency, tuple):
+            return self.latency
+        return (self.latency, self.latency)
+
+
+def parse_latency(text: str) -> Latency:
+    """Read ``0.5`` (a fixed latency) or ``0.2-1.5`` (a range) as seconds."""
+    low_text, dash, high_text = text.strip().partition("-")
+    try:
+        low = float(low_text)
+        high = float(high_text) if dash else low
+    except ValueError:
+        raise ValueError(f"latency must be SECONDS or LOW-HIGH, not {text!r}") from None
+    if not 0.0 <= low <= high:
+        raise ValueError(f"latency must be >= 0 with LOW <= HIGH, not {text!r}")
+    return (low, high) if dash else low
