@@ -1,0 +1,51 @@
+"""``seedance-batch plan MANIFEST``: the dry-run report; exit 3 over budget."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from seedance_batch._lockfile import default_lockfile_path, read_lockfile
+from seedance_batch._manifest import load_manifest
+from seedance_batch._plan_report import plan_json, plan_markdown, plan_text
+from seedance_batch._planner import plan
+from seedance_batch.cli._common import (
+    add_format,
+    add_lockfile,
+    add_manifest,
+    add_selection,
+    print_diagnostics,
+)
+from seedance_batch.cli._errors import EXIT_OK, EXIT_REFUSED
+
+
+def add_parser(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "plan",
+        help="the dry-run report: jobs, credits, budget",
+        description="Expand a manifest into jobs and credits; nothing is sent.",
+    )
+    add_manifest(parser)
+    add_format(parser, "text", "json", "markdown")
+    add_lockfile(parser)
+    add_selection(parser)
+    parser.add_argument("--retry-failed", action="store_true", help="count failed jobs as to do")
+    parser.add_argument("-v", "--verbose", action="store_true", help="list every job")
+
+
+def run(args: argparse.Namespace) -> int:
+    manifest = load_manifest(args.manifest)
+    lockfile = read_lockfile(args.lockfile or default_lockfile_path(manifest.path))
+    result = plan(manifest, lockfile).select(args.only, args.limit, retry_failed=args.retry_failed)
+    if args.max_credits is not None:
+        result = result.with_budget(args.max_credits)
+    print_diagnostics(sorted((*manifest.warnings, *result.warnings)))
+    with_state = lockfile is not None
+    if args.format == "json":
+        sys.stdout.write(plan_json(result))
+    elif args.format == "markdown":
+        sys.stdout.write(plan_markdown(result, verbose=args.verbose, with_state=with_state))
+    else:
+        sys.stdout.write(plan_text(result, verbose=args.verbose, with_state=with_state))
+    return EXIT_OK if result.budget.within else EXIT_REFUSED
