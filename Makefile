@@ -22,8 +22,18 @@ typecheck: $(STAMP)
 test: lint typecheck
 	$(BIN)/python -m pytest -q
 
+# The demo: validate and plan the demo manifest, then run it against the local simulator.
+DEMO := manifests/demo.yaml
 demo: $(STAMP)
-	$(BIN)/python bench/../scripts/demo.py
+	$(BIN)/seedance-batch validate $(DEMO)
+	$(BIN)/seedance-batch plan $(DEMO)
+	@set -e; url_file=$$(mktemp); \
+	$(BIN)/seedance-batch simulate --port 0 --seed 1 --latency 0.5-2 > $$url_file & sim=$$!; \
+	trap 'kill $$sim 2>/dev/null; rm -f $$url_file' EXIT; \
+	while [ ! -s $$url_file ]; do sleep 0.1; done; \
+	url=$$(head -n 1 $$url_file); echo "simulator listening on $$url"; \
+	SEEDANCE_API_KEY=demo-key $(BIN)/seedance-batch run $(DEMO) --base-url $$url; \
+	$(BIN)/seedance-batch status $(DEMO)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -44,7 +44,7 @@ NEEDS_WORK = frozenset({"new", "submitting", "submitted"})
 
 def _canonical_encoder() -> Callable[[object], str]:
     """The C encoder json itself uses for one-shot dumps, built once (it is the hot path)."""
-    make = json.encoder.c_make_encoder
+    make = getattr(json.encoder, "c_make_encoder", None)
     if make is None:  # pragma: no cover - CPython always has it
         return json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode
     try:

@@ -1,0 +1,162 @@
+"""Issue 5: the run against the simulator, each figure beside its baseline from the same run.
+
+- 10,000 jobs, zero latency, concurrency 64: wall time within 1.3x of a bare asyncio + httpx
+  loop doing the same create, poll and download requests at the same concurrency;
+- lockfile and journal bytes written over that run: at most 10x the final lockfile's size;
+- peak memory of that run: under 250 MB;
+- a rerun over the finished 10,000-job lockfile, with nothing to do: under 2 s (the whole
+  `seedance-batch run` command, interpreter start included);
+- 1,000 jobs with 1 s task latency at concurrency 100: within 1.2x of the ideal
+  (jobs / concurrency x latency), at no more than 4 polls per task on average.
+
+The simulator serves from a thread of this process; the run and the bare loop each run in a
+process of their own, so neither shares a core's interpreter with the simulator.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from seedance_batch.simulator import SimulatorConfig, serve
+
+KEY = "sk-bench"
+ROUNDS = 3
+
+_RUN = """
+import json, resource, sys, time
+from pathlib import Path
+from seedance_batch import load_manifest
+from seedance_batch._executor import RunOptions, run
+started = time.perf_counter()
+summary = run(load_manifest(sys.argv[1]), RunOptions(base_url=sys.argv[2]), api_key="sk-bench")
+print(json.dumps({
+    "wall": time.perf_counter() - started,
+    "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    "bytes_written": summary.lockfile_bytes_written,
+    "exit_code": summary.exit_code,
+}))
+"""
+
+_BARE = """
+import asyncio, json, sys, time
+import httpx
+from seedance_batch import load_manifest, plan
+
+KEY, BASE, CONCURRENCY = "sk-bench", sys.argv[2], int(sys.argv[3])
+
+async def main(bodies):
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    auth = {"Authorization": f"Bearer {KEY}"}
+    gate = asyncio.Semaphore(CONCURRENCY)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as api, \\
+            httpx.AsyncClient(limits=limits, timeout=30) as images:
+        async def one(index, body):
+            async with gate:
+                answer = await api.post(f"{BASE}/v1/images/generations", json=body,
+                                        headers={**auth, "Idempotency-Key": f"bare-{index}"})
+                task = answer.json()
+                while task["status"] != "succeeded":
+                    task = (await api.get(f"{BASE}/v1/tasks/{task['id']}", headers=auth)).json()
+                for url in task["data"][0]["imageUrls"]:
+                    (await images.get(url)).raise_for_status()
+        await asyncio.gather(*(one(i, b) for i, b in enumerate(bodies)))
+
+bodies = [dict(job.request) for job in plan(load_manifest(sys.argv[1])).jobs]
+started = time.perf_counter()
+asyncio.run(main(bodies))
+print(json.dumps({"wall": time.perf_counter() - started}))
+"""
+
+
+def _manifest(folder: Path, a: int, b: int, concurrency: int, poll_interval: float) -> Path:
+    path = folder / "m.yaml"
+    path.write_text(
+        "version: 1\nname: bench-run\n"
+        f"execution: {{concurrency: {concurrency}, requests_per_second: 1000000, "
+        f"poll_interval: {poll_interval}, poll_max: {max(poll_interval, 0.5)}, "
+        "task_timeout: 600}\n"
+        'jobs:\n  - name: grid\n    prompt: "A {a} and a {b}"\n    size: "1:1"\n'
+        f"    matrix:\n      a: [{', '.join(f'a{i}' for i in range(a))}]\n"
+        f"      b: [{', '.join(f'b{i}' for i in range(b))}]\n"
+    )
+    return path
+
+
+def _child(script: str, *args: str) -> dict[str, float]:
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-3000:])
+    figures: dict[str, float] = json.loads(done.stdout.splitlines()[-1])
+    return figures
+
+
+def _rerun(manifest: Path, base_url: str) -> float:
+    env = {**os.environ, "SEEDANCE_API_KEY": KEY}
+    command = [sys.executable, "-m", "seedance_batch", "run", str(manifest), "--base-url",
+               base_url, "--no-progress"]  # fmt: skip
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-3000:])
+    return wall
+
+
+def bench_10k() -> None:
+    runs, bares, reruns, byte_ratios, peaks = [], [], [], [], []
+    for round_ in range(ROUNDS):
+        with tempfile.TemporaryDirectory() as tmp, serve(SimulatorConfig(seed=round_)) as sim:
+            manifest = _manifest(Path(tmp), 100, 100, 64, 0.001)
+            bares.append(_child(_BARE, str(manifest), sim.base_url, "64")["wall"])
+            figures = _child(_RUN, str(manifest), sim.base_url)
+            assert figures["exit_code"] == 0
+            runs.append(figures["wall"])
+            peaks.append(figures["peak_mb"])
+            byte_ratios.append(figures["bytes_written"] / (Path(tmp) / "m.lock.json").stat().st_size)
+            requests = sim.counters.requests
+            reruns.append(_rerun(manifest, sim.base_url))
+            assert sim.counters.requests == requests, "the rerun sent requests"
+    run_s, bare_s = statistics.median(runs), statistics.median(bares)
+    print(f"10,000 jobs, zero latency, concurrency 64: {run_s:.1f} s (median of {ROUNDS})")
+    print(f"  bare asyncio + httpx loop, same requests: {bare_s:.1f} s; "
+          f"ratio {run_s / bare_s:.2f}x (target <= 1.3x)")  # fmt: skip
+    print(f"  lockfile + journal bytes written: {statistics.median(byte_ratios):.1f}x "
+          "the final lockfile (target <= 10x)")  # fmt: skip
+    print(f"  peak memory: {statistics.median(peaks):.0f} MB (target < 250 MB)")
+    print(f"  rerun with nothing to do: {statistics.median(reruns):.2f} s (target < 2 s)")
+
+
+def bench_latency() -> None:
+    walls, polls = [], []
+    for round_ in range(ROUNDS):
+        config = SimulatorConfig(seed=round_, latency=1.0)
+        with tempfile.TemporaryDirectory() as tmp, serve(config) as sim:
+            manifest = _manifest(Path(tmp), 40, 25, 100, 1.0)
+            figures = _child(_RUN, str(manifest), sim.base_url)
+            assert figures["exit_code"] == 0
+            walls.append(figures["wall"])
+            counted = sim.counters.polls
+            polls.append(sum(counted.values()) / len(counted))
+    ideal = 1000 / 100 * 1.0
+    wall = statistics.median(walls)
+    print(f"1,000 jobs, 1 s latency, concurrency 100: {wall:.1f} s (median of {ROUNDS}); "
+          f"ideal {ideal:.0f} s; ratio {wall / ideal:.2f}x (target <= 1.2x)")  # fmt: skip
+    print(f"  polls per task: {statistics.median(polls):.2f} on average (target <= 4)")
+
+
+def main() -> None:
+    bench_latency()
+    bench_10k()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""``<out>/results.jsonl``: one line per image in plan order, no timestamps (section 6)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+__all__ = ["RESULTS_NAME", "ResultLine", "result_lines", "write_atomic", "write_results"]
+
+RESULTS_NAME = "results.jsonl"
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
+
+
+class _Image(Protocol):
+    @property
+    def url(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def sha256(self) -> str: ...
+    @property
+    def bytes(self) -> int: ...
+
+
+class _Record(Protocol):
+    @property
+    def state(self) -> str: ...
+    @property
+    def task_id(self) -> str | None: ...
+    @property
+    def images(self) -> tuple[Any, ...]: ...
+
+
+class _Job(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def job(self) -> str: ...
+    @property
+    def variant(self) -> Mapping[str, str]: ...
+    @property
+    def repeat(self) -> int: ...
+    @property
+    def request(self) -> Mapping[str, object]: ...
+    @property
+    def model(self) -> str: ...
+    @property
+    def resolution(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class ResultLine:
+    """One image of ``results.jsonl``, in the contract's field order."""
+
+    path: str
+    job: str
+    job_id: str
+    variant: Mapping[str, str]
+    repeat: int
+    index: int
+    prompt: str
+    model: str
+    size: str | None
+    resolution: str
+    task_id: str | None
+    url: str
+    sha256: str
+    bytes: int
+
+    def to_json(self) -> str:
+        """The line's JSON, keys in the contract's order, non-ASCII characters as themselves."""
+        return _encode(
+            {
+                "path": self.path,
+                "job": self.job,
+                "job_id": self.job_id,
+                "variant": dict(self.variant),
+                "repeat": self.repeat,
+                "index": self.index,
+                "prompt": self.prompt,
+                "model": self.model,
+                "size": self.size,
+                "resolution": self.resolution,
+                "task_id": self.task_id,
+                "url": self.url,
+                "sha256": self.sha256,
+                "bytes": self.bytes,
+            }
+        )
+
+
+def result_lines(jobs: Iterable[_Job], records: Mapping[str, _Record]) -> Iterator[ResultLine]:
+    """Every image of every succeeded planned job, in plan order (orphans are left out)."""
+    for job in jobs:
+        record = records.get(job.id)
+        if record is None or record.state != "succeeded":
+            continue
+        size = job.request.get("size") or job.request.get("imageSizePreset")
+        for index, image in enumerate(record.images, start=1):
+            yield ResultLine(
+                path=image.path,
+                job=job.job,
+                job_id=job.id,
+                variant=job.variant,
+                repeat=job.repeat,
+                index=index,
+                prompt=str(job.request["prompt"]),
+                model=job.model,
+                size=str(size) if size is not None else None,
+                resolution=job.resolution,
+                task_id=record.task_id,
+                url=image.url,
+                sha256=image.sha256,
+                bytes=image.bytes,
+            )
+
+
+def write_atomic(path: Path, data: bytes) -> bool:
+    """Write ``data`` to ``path`` through a temporary file and a rename; False if unchanged."""
+    try:
+        if path.read_bytes() == data:
+            return False
+    except OSError:
+        pass
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with open(temporary, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    return True
+
+
+def write_results(out: Path, lines: Iterable[ResultLine]) -> Path:
+    """Write ``<out>/results.jsonl``; an unchanged campaign leaves the file untouched."""
+    path = out / RESULTS_NAME
+    text = "".join(line.to_json() + "\n" for line in lines)
+    out.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, text.encode("utf-8"))
+    return path

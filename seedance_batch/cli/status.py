@@ -1,0 +1,35 @@
+"""``seedance-batch status MANIFEST``: what the lockfile says, job by job and in totals."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from seedance_batch._manifest import load_manifest
+from seedance_batch._status import status, status_json, status_markdown, status_text
+from seedance_batch.cli._common import add_format, add_lockfile, add_manifest
+from seedance_batch.cli._errors import EXIT_OK
+
+
+def add_parser(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "status",
+        help="what the lockfile says",
+        description="Show each job's state from the lockfile, orphans included; no network.",
+    )
+    add_manifest(parser)
+    add_lockfile(parser)
+    add_format(parser, "text", "json", "markdown")
+    parser.add_argument("-v", "--verbose", action="store_true", help="list every job")
+
+
+def run(args: argparse.Namespace) -> int:
+    report = status(load_manifest(args.manifest), args.lockfile)
+    if args.format == "json":
+        sys.stdout.write(status_json(report))
+    elif args.format == "markdown":
+        sys.stdout.write(status_markdown(report))
+    else:
+        sys.stdout.write(status_text(report, verbose=args.verbose))
+    return EXIT_OK

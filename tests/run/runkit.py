@@ -1,0 +1,115 @@
+"""Helpers of the run tests: the test campaign, the CLI as a real process, file trees."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = "sk-test-7d1e0c4a9b"
+
+#: A campaign of 12 jobs (14 images, 32 credits): 1K and 4K, n 1 and 2, named prompts.
+CAMPAIGN = """
+version: 1
+name: campaign
+defaults: {model: gpt-image-2-all}
+vars: {brand: Lumen}
+execution:
+  concurrency: 4
+  requests_per_second: 200
+  poll_interval: 0.05
+  poll_max: 0.2
+  task_timeout: 20
+jobs:
+  - name: hero
+    prompt: "A {product} by {brand}, {light}"
+    matrix:
+      product: [serum, cream]
+      light: [studio, dusk]
+      size: ["1:1", "16:9"]
+  - name: pair
+    prompt: "Two {brand} bottles side by side"
+    n: 2
+  - name: big
+    prompts:
+      front: "A {brand} bottle, front view"
+      side: "A {brand} bottle, side view"
+    resolution: 4k
+    size: "4:5"
+  - name: more
+    prompt: "A {brand} jar on linen, {mood}"
+    matrix:
+      mood: [calm]
+    n: 2
+"""
+
+
+@dataclass
+class Campaign:
+    """A manifest in a temporary folder, with where its lockfile and outputs land."""
+
+    folder: Path
+    manifest: Path
+
+    @property
+    def lockfile(self) -> Path:
+        return self.manifest.with_name(self.manifest.stem + ".lock.json")
+
+    @property
+    def out(self) -> Path:
+        return self.folder / "outputs" / "campaign"
+
+    def write(self, text: str) -> None:
+        self.manifest.write_text(textwrap.dedent(text).lstrip())
+
+
+def cli_env(key: str | None = KEY) -> dict[str, str]:
+    """The environment of a CLI process: this one's, with only the given key."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEEDANCE_")}
+    if key is not None:
+        env["SEEDANCE_API_KEY"] = key
+    return env
+
+
+def run_cli(
+    *args: str, key: str | None = KEY, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m seedance_batch ARGS`` as a real process, stdin closed."""
+    return subprocess.run(
+        [sys.executable, "-m", "seedance_batch", *args],
+        capture_output=True,
+        text=True,
+        env=cli_env(key),
+        stdin=subprocess.DEVNULL,
+        timeout=timeout,
+        check=False,
+        cwd=ROOT,
+    )
+
+
+def start_cli(*args: str, key: str | None = KEY) -> subprocess.Popen[str]:
+    """Start ``python -m seedance_batch ARGS`` in the background."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "seedance_batch", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(key),
+        stdin=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+
+
+def product_files(folder: Path) -> list[Path]:
+    """Every file a run produces under ``folder``, but the journal: the run lock, which names
+    its holder (pid, since) and is never committed."""
+    return [p for p in sorted(folder.rglob("*")) if p.is_file() and not p.name.endswith(".journal")]
+
+
+def tree_bytes(folder: Path) -> dict[str, bytes]:
+    """Every product file under ``folder`` and its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in product_files(folder)}

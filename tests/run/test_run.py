@@ -1,0 +1,196 @@
+"""A run against the simulator over real HTTP: clean, rerun, refusals, exit codes, secrets."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from checks import assert_charged_honestly, assert_complete
+from runkit import KEY, Campaign, product_files, run_cli, start_cli, tree_bytes
+
+from seedance_batch import load_manifest, plan
+from seedance_batch._executor import RunOptions, run
+from seedance_batch._lockfile import read_lockfile
+from seedance_batch.simulator import SimulatorConfig, serve
+
+
+def test_clean_run_downloads_every_image(campaign: Campaign) -> None:
+    """A clean run succeeds, saves every image verified, charges each job once, exits 0."""
+    with serve(SimulatorConfig(seed=1, latency=0.05)) as sim:
+        done = run_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
+        counters = sim.counters
+    assert done.returncode == 0, done.stderr
+    assert_complete(campaign.manifest, campaign.out)
+    assert counters.charges[KEY] == plan(load_manifest(campaign.manifest)).totals.credits
+    assert_charged_honestly(campaign.manifest, counters, KEY)
+    assert "credits: 32 charged in this run, 32 in total" in done.stderr
+    assert "gallery:" in done.stderr
+
+
+def test_rerun_sends_nothing_and_changes_no_byte(campaign: Campaign) -> None:
+    """A rerun of a finished campaign sends no request and leaves every file byte-identical."""
+    with serve(SimulatorConfig(seed=2)) as sim:
+        first = run_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
+        assert first.returncode == 0, first.stderr
+        before = tree_bytes(campaign.folder)
+        mtimes = {p: p.stat().st_mtime_ns for p in product_files(campaign.folder)}
+        requests = sim.counters.requests
+        second = run_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
+        assert sim.counters.requests == requests
+    assert second.returncode == 0, second.stderr
+    assert tree_bytes(campaign.folder) == before
+    assert {p: p.stat().st_mtime_ns for p in product_files(campaign.folder)} == mtimes
+
+
+def test_no_authorization_header_reaches_the_image_host(campaign: Campaign) -> None:
+    """Image downloads from another origin carry no Authorization header."""
+    with serve(SimulatorConfig(seed=3)) as sim:
+        assert run_cli("run", str(campaign.manifest), "--base-url", sim.base_url).returncode == 0
+        image_requests = sim.counters.image_requests
+    assert image_requests
+    for request in image_requests:
+        assert "authorization" not in {k.lower() for k in request.headers}
+
+
+def test_over_budget_is_refused_before_anything_is_sent(campaign: Campaign) -> None:
+    """A run whose plan exceeds the budget exits 3 and sends nothing."""
+    with serve(SimulatorConfig()) as sim:
+        done = run_cli(
+            "run", str(campaign.manifest), "--base-url", sim.base_url, "--max-credits", "31"
+        )
+        assert sim.counters.requests == 0
+    assert done.returncode == 3
+    assert "budget exceeded" in done.stderr
+    assert "would spend up to 32 credits" in done.stderr
+
+
+def test_missing_key_exits_2_and_sends_nothing(campaign: Campaign) -> None:
+    """Without SEEDANCE_API_KEY a run exits 2 before any request."""
+    with serve(SimulatorConfig()) as sim:
+        done = run_cli("run", str(campaign.manifest), "--base-url", sim.base_url, key=None)
+        assert sim.counters.requests == 0
+    assert done.returncode == 2
+    assert "SEEDANCE_API_KEY is not set" in done.stderr
+
+
+def test_bad_key_stops_the_run_with_exit_3(campaign: Campaign) -> None:
+    """A key the API refuses (401) stops the run at once: exit 3, no job left submitting."""
+    with serve(SimulatorConfig(keys=frozenset({"sk-the-right-one"}))) as sim:
+        done = run_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
+        creates = sim.counters.create_requests
+    assert done.returncode == 3, done.stderr
+    assert "refused the key" in done.stderr
+    assert creates <= 4  # at most the first wave of workers
+    snapshot = read_lockfile(campaign.lockfile)
+    assert snapshot is not None
+    assert {r.state for r in snapshot.jobs.values()} == {"new"}
+
+
+def test_spent_credits_stop_submissions_then_a_rerun_finishes(campaign: Campaign) -> None:
+    """402 stops new submissions (exit 3) without losing state; with credits, a rerun ends 0."""
+    with serve(SimulatorConfig(seed=4, credits=10, latency=0.05)) as sim:
+        done = run_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
+        charged = sim.counters.charges.get(KEY, 0)
+    assert done.returncode == 3, done.stderr
+    assert 0 < charged <= 10
+    snapshot = read_lockfile(campaign.lockfile)
+    assert snapshot is not None
+    states = [r.state for r in snapshot.jobs.values()]
+    assert "succeeded" in states and "new" in states and "submitting" not in states
+    with serve(SimulatorConfig(seed=5)) as sim:
+        again = run_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
+        assert sim.counters.charges[KEY] == 32 - charged
+    assert again.returncode == 0, again.stderr
+    assert_complete(campaign.manifest, campaign.out)
+
+
+def test_second_concurrent_run_exits_4_naming_the_holder(campaign: Campaign) -> None:
+    """While a run holds the lockfile, a second run exits 4 at once and names the first."""
+    with serve(SimulatorConfig(latency=3.0)) as sim:
+        first = start_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
+        try:
+            deadline = time.monotonic() + 30
+            while sim.counters.creates == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            started = time.monotonic()
+            second = run_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
+            took = time.monotonic() - started
+        finally:
+            first.terminate()
+            first.communicate(timeout=30)
+    assert second.returncode == 4, second.stderr
+    assert f"pid {first.pid}" in second.stderr or str(first.pid) in second.stderr
+    assert took < 5
+
+
+def test_sigterm_saves_and_exits_130_then_resumes(campaign: Campaign) -> None:
+    """SIGTERM mid-run exits 130 with the resume command; the rerun completes without loss."""
+    with serve(SimulatorConfig(seed=6, latency=1.0)) as sim:
+        first = start_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
+        deadline = time.monotonic() + 30
+        while sim.counters.creates < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        first.terminate()
+        _out, err = first.communicate(timeout=30)
+        assert first.returncode == 130, err
+        assert "seedance-batch run" in err and "Resume with" in err
+        again = run_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
+        counters = sim.counters
+    assert again.returncode == 0, again.stderr
+    assert_complete(campaign.manifest, campaign.out)
+    assert_charged_honestly(campaign.manifest, counters, KEY)
+
+
+def test_the_key_is_in_no_file_and_no_output(campaign: Campaign) -> None:
+    """After runs with faults, the API key appears in no file, log line or output."""
+    config = SimulatorConfig(seed=7, error_rate=0.2, reset_rate=0.1, fail_rate=0.2)
+    outputs = []
+    with serve(config) as sim:
+        for _ in range(4):
+            done = run_cli(
+                "run", str(campaign.manifest), "--base-url", sim.base_url, "--retry-failed"
+            )
+            outputs += [done.stdout, done.stderr]
+        outputs.append(run_cli("status", str(campaign.manifest), "--format", "json").stdout)
+    for text in outputs:
+        assert KEY not in text
+    for path in campaign.folder.rglob("*"):
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path
+
+
+def test_output_dir_outside_the_manifest_folder_is_refused(campaign: Campaign) -> None:
+    """A manifest whose output.dir leaves its folder exits 2 naming the line; nothing written."""
+    text = campaign.manifest.read_text().replace(
+        "execution:", "output:\n  dir: ../../elsewhere\nexecution:"
+    )
+    campaign.manifest.write_text(text)
+    with serve(SimulatorConfig()) as sim:
+        done = run_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
+        assert sim.counters.requests == 0
+    assert done.returncode == 2
+    assert "output.dir" in done.stderr and "leaves the manifest's folder" in done.stderr
+    assert not (campaign.folder.parent.parent / "elsewhere").exists()
+
+
+def test_library_run_reports_events_and_summary(campaign: Campaign) -> None:
+    """run() from Python returns a summary and reports submitted, finished and saved events."""
+    events: list[object] = []
+    with serve(SimulatorConfig(seed=8)) as sim:
+        summary = run(
+            load_manifest(campaign.manifest),
+            RunOptions(base_url=sim.base_url),
+            api_key=KEY,
+            on_event=events.append,
+        )
+    assert summary.exit_code == 0
+    assert summary.succeeded == 12 and summary.images_saved == 14
+    kinds = [type(e).__name__ for e in events]
+    assert kinds[0] == "RunStarted"
+    assert kinds.count("JobSubmitted") == 12
+    assert kinds.count("JobFinished") == 12
+    assert kinds.count("ImageSaved") == 14
+    results = [json.loads(x) for x in (campaign.out / "results.jsonl").read_text().splitlines()]
+    assert len(results) == 14
+    assert Path(summary.results) == campaign.out / "results.jsonl"
