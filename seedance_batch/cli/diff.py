@@ -1,0 +1,40 @@
+"""``seedance-batch diff OLD NEW``: the jobs and credits a manifest change adds and removes."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from seedance_batch._diff import diff_json, diff_markdown, diff_plans, diff_text
+from seedance_batch._manifest import load_manifest
+from seedance_batch._planner import plan
+from seedance_batch.cli._common import add_format, non_negative_int
+from seedance_batch.cli._errors import EXIT_OK, EXIT_REFUSED
+
+
+def add_parser(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "diff",
+        help="jobs and credits a manifest change adds and removes",
+        description="Compare two versions of a manifest by job id: what a change would cost.",
+    )
+    parser.add_argument("old", type=Path, metavar="OLD", help="the manifest before the change")
+    parser.add_argument("new", type=Path, metavar="NEW", help="the manifest after the change")
+    add_format(parser, "text", "json", "markdown")
+    parser.add_argument(
+        "--max-credits",
+        type=non_negative_int,
+        metavar="N",
+        help="exit 3 when the change adds more than N credits",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    change = diff_plans(
+        plan(load_manifest(args.old)), plan(load_manifest(args.new)), args.max_credits
+    )
+    render = {"json": diff_json, "markdown": diff_markdown}.get(args.format, diff_text)
+    sys.stdout.write(render(change))
+    return EXIT_OK if change.within_budget else EXIT_REFUSED
