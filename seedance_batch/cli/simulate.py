@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import signal
 import sys
 
@@ -52,6 +53,16 @@ def _positive(text: str) -> float:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be > 0, not {text}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0, not {text}")
     return value
 
 
@@ -150,6 +161,29 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="S",
         help="seconds a finished task's images answer, then 410",
     )
+    waits = parser.add_argument_group(
+        "deterministic waits (to kill a client at a precise moment; other connections go on)"
+    )
+    waits.add_argument(
+        "--create-delay",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help=(
+            "wait this long before answering a create that made a task, the task already made "
+            "and charged; replays of an Idempotency-Key answer at once (0)"
+        ),
+    )
+    waits.add_argument(
+        "--image-stall",
+        type=_seconds,
+        default=0.0,
+        metavar="SECONDS",
+        help=(
+            "send an image's head (full Content-Length) and half its body, wait this long, "
+            "then send the rest (0)"
+        ),
+    )
     variants = parser.add_argument_group("answer variants (contract, section 1)")
     variants.add_argument("--status-words", choices=STATUS_WORDS_CHOICES, default="standard")
     variants.add_argument("--envelope", choices=ENVELOPE_CHOICES, default="bare")
@@ -180,6 +214,8 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
         credits=args.credits,
         keys=frozenset(args.key) if args.key else None,
         image_ttl=args.image_ttl,
+        create_delay=args.create_delay,
+        image_stall=args.image_stall,
         variants=Variants(
             status_words=args.status_words,
             envelope=args.envelope,

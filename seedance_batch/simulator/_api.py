@@ -9,6 +9,8 @@ the rate limit (429), the error draw (500/502/503, before anything is created or
 key (401), then the body (415/400), idempotency (replay or 422), credits (402), and creation.
 A create whose reset draw fell "after" (``reset_after_create``) runs all of that, then drops the
 answer: the task exists and is charged, and only its ``Idempotency-Key`` lets the client find it.
+The answer of a create that made a task waits ``create_delay`` in the HTTP layer, the task
+already made, charged and counted; an image answer stalls ``image_stall`` halfway through.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import replace
 
 from seedance_batch.simulator._config import (
     ENVELOPE_CHOICES,
@@ -95,6 +98,11 @@ class Api:
     def task(self, task_id: str) -> Task | None:
         with self._lock:
             return self._tasks.get(task_id)
+
+    def stall_started(self) -> None:
+        """Count an image download whose stall began (called by the HTTP layer)."""
+        with self._lock:
+            self._tally.image_stalls_started += 1
 
     # -- serving ----------------------------------------------------------------------------
 
@@ -196,6 +204,8 @@ class Api:
         if reset_after:
             self._tally.resets_after_create += int(created)
             return RESET
+        if created and self.config.create_delay > 0:
+            return replace(reply, delay=self.config.create_delay)
         return reply
 
     def _create_reply(
@@ -344,4 +354,6 @@ class Api:
         png = render_image(task.id, int(index_text), task.width, task.height)
         truncate = self._dice.chance("truncate", decision, self.config.truncate_rate)
         fate: Fate = "truncate" if truncate else "answer"
-        return Reply(200, png, "image/png", (("Cache-Control", "private, max-age=3600"),), fate)
+        stall = 0.0 if truncate else self.config.image_stall
+        headers = (("Cache-Control", "private, max-age=3600"),)
+        return Reply(200, png, "image/png", headers, fate, stall=stall)

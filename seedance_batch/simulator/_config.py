@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -30,6 +31,11 @@ IMAGE_ORIGIN_CHOICES: tuple[ImageOrigin, ...] = ("separate", "same")
 def _check_rate(name: str, value: float) -> None:
     if not 0.0 <= value <= 1.0:
         raise ValueError(f"{name} must be between 0 and 1, not {value!r}")
+
+
+def _check_seconds(name: str, value: float) -> None:
+    if not (math.isfinite(value) and value >= 0.0):
+        raise ValueError(f"{name} must be a finite number of seconds >= 0, not {value!r}")
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,16 @@ class SimulatorConfig:
     any non-empty key). ``reset_after_create`` is the share of resets of a create request that
     drop the answer after the task was created and charged (the rest drop the request before).
     ``image_ttl`` is how long a finished task's image URLs answer before 410 (None: forever).
+
+    Two deterministic waits let a test kill a client at a precise moment (neither blocks other
+    connections; both hold only their own connection, whose later pipelined requests wait):
+
+    - ``create_delay``: seconds between creating and charging a task and sending the answer of
+      the create that made it (``counters.creates`` already counts the task during the wait).
+      Replays of an ``Idempotency-Key`` and refusals answer at once.
+    - ``image_stall``: seconds an image download stalls after the head (with the full
+      Content-Length) and the first half of the body; ``counters.image_stalls_started`` counts
+      the stall as it begins. A body cut short by ``truncate_rate`` does not stall.
     """
 
     seed: int = 0
@@ -102,6 +118,8 @@ class SimulatorConfig:
     models: tuple[str, ...] = MODELS
     reset_after_create: float = 0.5
     image_ttl: float | None = None
+    create_delay: float = 0.0
+    image_stall: float = 0.0
     variants: Variants = field(default_factory=Variants)
 
     def __post_init__(self) -> None:
@@ -113,6 +131,8 @@ class SimulatorConfig:
             "reset_after_create",
         ):
             _check_rate(name, getattr(self, name))
+        _check_seconds("create_delay", self.create_delay)
+        _check_seconds("image_stall", self.image_stall)
         low, high = self.latency_range
         if not 0.0 <= low <= high:
             raise ValueError(f"latency must be >= 0 with low <= high, not {self.latency!r}")

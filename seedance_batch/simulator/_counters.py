@@ -30,6 +30,12 @@ class Counters:
     ``polls`` counts the polls answered with the task, per task id. ``idempotent_replays``
     counts creates answered with an existing task. ``resets`` counts connections dropped,
     ``resets_after_create`` those of them that dropped a create's answer after its task was made.
+    ``image_stalls_started`` counts image downloads whose ``image_stall`` began, once the head and
+    half the body are handed to the socket (a client may see them a moment before the count).
+
+    Everything counts when the simulator decides it, before the answer goes out: during a
+    ``create_delay`` the task is already in ``creates``, ``task_ids`` and ``charges``, and its
+    200 in ``statuses``, so a test can poll for it and then kill the client.
     """
 
     requests: int = 0
@@ -44,6 +50,7 @@ class Counters:
     resets: int = 0
     resets_after_create: int = 0
     truncations: int = 0
+    image_stalls_started: int = 0
 
     @property
     def credits_charged(self) -> int:
@@ -66,6 +73,7 @@ class Tally:
         self.resets = 0
         self.resets_after_create = 0
         self.truncations = 0
+        self.image_stalls_started = 0
 
     def snapshot(self) -> Counters:
         return Counters(
@@ -81,4 +89,5 @@ class Tally:
             resets=self.resets,
             resets_after_create=self.resets_after_create,
             truncations=self.truncations,
+            image_stalls_started=self.image_stalls_started,
         )

@@ -3,6 +3,12 @@
 It parses what HTTP clients send to a JSON API and nothing more: no chunked request bodies (501),
 no upgrades. Each complete request is passed to a synchronous handler, whose :class:`Reply` is
 written at once, or turned into a dropped connection or a body cut short.
+
+A reply with a ``delay`` (written after it) or a ``stall`` (half its body, a wait, the rest) holds
+its connection on an event-loop timer: other connections go on, and this one buffers its later
+pipelined requests and serves them, in order, once the reply is out. The connection keeps
+reading during the wait (up to a cap), so that a client that drops the connection is seen at
+once and cancels the wait; a client that only shuts down its sending side still gets the reply.
 """
 
 from __future__ import annotations
@@ -18,11 +24,14 @@ from seedance_batch.simulator._messages import Reply, Request, error_reply
 
 MAX_HEAD_BYTES = 64 * 1024
 MAX_BODY_BYTES = 1024 * 1024
+#: What a held connection buffers before it stops reading until its reply is out.
+MAX_HELD_BYTES = MAX_HEAD_BYTES + MAX_BODY_BYTES
 SERVER_NAME = "seedance-simulator"
 
 _log = logging.getLogger(__name__)
 
 Handler = Callable[[Request], Reply]
+StallHook = Callable[[], None]
 
 
 def _reason(status: int) -> str:
@@ -39,14 +48,25 @@ class BadRequest(Exception):
 
 
 class HttpConnection(asyncio.Protocol):
-    """One client connection: reads requests, writes replies, honours keep-alive."""
+    """One client connection: reads requests, writes replies, honours keep-alive.
 
-    def __init__(self, handler: Handler, connections: set[asyncio.Transport]) -> None:
+    ``on_stall`` is called each time a reply's stall begins (its first half written).
+    """
+
+    def __init__(
+        self,
+        handler: Handler,
+        connections: set[asyncio.Transport],
+        on_stall: StallHook | None = None,
+    ) -> None:
         self._handler = handler
         self._connections = connections
+        self._on_stall = on_stall
         self._buffer = bytearray()
         self._transport: asyncio.Transport | None = None
         self._continued = False
+        self._waiting: asyncio.TimerHandle | None = None
+        self._eof = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -60,11 +80,26 @@ class HttpConnection(asyncio.Protocol):
         if self._transport is not None:
             self._connections.discard(self._transport)
         self._transport = None
+        if self._waiting is not None:
+            self._waiting.cancel()
+            self._waiting = None
+
+    def eof_received(self) -> bool | None:
+        """The client sent all it will: close now, or once the held replies are out."""
+        self._eof = True
+        return True if self._waiting is not None else None
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
+        if self._waiting is None:
+            self._serve_buffer()
+        elif len(self._buffer) > MAX_HELD_BYTES and self._transport is not None:
+            self._transport.pause_reading()  # resumed when the held reply is out
+
+    def _serve_buffer(self) -> None:
+        """Serve the complete requests in the buffer, until one holds the connection."""
         try:
-            while self._transport is not None and self._serve_one():
+            while self._transport is not None and self._waiting is None and self._serve_one():
                 pass
         except BadRequest as exc:
             self._send(error_reply(exc.status, str(exc), "invalid_request_error"), "GET", False)
@@ -99,8 +134,27 @@ class HttpConnection(asyncio.Protocol):
         else:
             keep_alive = "keep-alive" in connection
         reply = self._handler(Request(method, target, headers, body))
-        self._send(reply, method, keep_alive)
+        if reply.delay > 0:
+            self._hold(reply.delay, lambda: self._send(reply, method, keep_alive))
+        else:
+            self._send(reply, method, keep_alive)
         return keep_alive
+
+    def _hold(self, seconds: float, then: Callable[[], None]) -> None:
+        """Stop serving; after ``seconds`` run ``then`` and carry on with the buffer."""
+        self._waiting = asyncio.get_running_loop().call_later(seconds, self._resume, then)
+
+    def _resume(self, then: Callable[[], None]) -> None:
+        self._waiting = None
+        if self._transport is None:
+            return
+        then()
+        transport = self._transport
+        if self._waiting is None and transport is not None and not transport.is_closing():
+            transport.resume_reading()
+            self._serve_buffer()
+            if self._eof and self._waiting is None and self._transport is not None:
+                self._transport.close()
 
     def _send(self, reply: Reply, method: str, keep_alive: bool) -> None:
         transport = self._transport
@@ -123,7 +177,26 @@ class HttpConnection(asyncio.Protocol):
             transport.write(head + reply.body[: len(reply.body) // 2])
             transport.close()
             return
-        transport.write(head if method == "HEAD" else head + reply.body)
+        if method == "HEAD":
+            transport.write(head)
+        elif reply.stall > 0 and len(reply.body) > 1:
+            half = len(reply.body) // 2
+            transport.write(head + reply.body[:half])
+            if self._on_stall is not None:
+                self._on_stall()
+            self._hold(reply.stall, lambda: self._finish(reply.body[half:], keep_alive))
+            return
+        else:
+            transport.write(head + reply.body)
+        if not keep_alive:
+            transport.close()
+
+    def _finish(self, rest: bytes, keep_alive: bool) -> None:
+        """Write the rest of a stalled body."""
+        transport = self._transport
+        if transport is None:
+            return
+        transport.write(rest)
         if not keep_alive:
             transport.close()
 

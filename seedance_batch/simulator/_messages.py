@@ -22,11 +22,20 @@ class Request:
 
 @dataclass(frozen=True)
 class Reply:
+    """An answer, and how it goes out.
+
+    ``delay``: seconds to wait before writing anything. ``stall``: seconds to wait after the
+    head and the first half of the body (an ``answer`` to GET only). Both wait on the event loop
+    and hold only this connection.
+    """
+
     status: int
     body: bytes = b""
     content_type: str = "application/json"
     headers: tuple[tuple[str, str], ...] = ()
     fate: Fate = "answer"
+    delay: float = 0.0
+    stall: float = 0.0
 
 
 RESET = Reply(0, fate="reset")

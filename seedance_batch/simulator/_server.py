@@ -55,7 +55,7 @@ class Simulator:
             return self._api.handle(request, listener)
 
         server = await loop.create_server(
-            lambda: HttpConnection(handle, self._connections),
+            lambda: HttpConnection(handle, self._connections, self._api.stall_started),
             self.host,
             port,
             backlog=1024,
