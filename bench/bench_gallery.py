@@ -1,0 +1,195 @@
+"""The gallery with 5,000 images: time to render the HTML, to write it, and to open it in Chromium.
+
+A campaign of 1,250 jobs x 4 images (two aspect ratios) is laid out in a temporary folder with
+real PNG files, as a run leaves it. Figures: ``render_gallery`` (pure, median of 5), the header
+probe of 5,000 files, ``write_gallery`` (both), the page's size; then, in headless Chromium when
+one is installed (``/usr/bin/chromium``, ``chromium`` on PATH, or ``SEEDANCE_CHROMIUM``), the
+time to DOMContentLoaded and to the load event from a ``file://`` URL (median of 3), and how
+many images the first screen loaded (the others wait, lazily, until scrolled to).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import statistics
+import struct
+import tempfile
+import textwrap
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+IMAGES = 5_000
+MANIFEST = textwrap.dedent(
+    """\
+    version: 1
+    name: bench-gallery
+    description: 5,000 images for the gallery benchmark
+    defaults: {model: gpt-image-2-all, n: 4}
+    jobs:
+      - name: grid
+        prompt: "A {product} bottle on a {surface} surface, studio light, crisp detail"
+        matrix:
+          product: [p00, p01, p02, p03, p04, p05, p06, p07, p08, p09, p10, p11, p12, p13, p14,
+                    p15, p16, p17, p18, p19, p20, p21, p22, p23, p24]
+          surface: [s00, s01, s02, s03, s04, s05, s06, s07, s08, s09, s10, s11, s12, s13, s14,
+                    s15, s16, s17, s18, s19, s20, s21, s22, s23, s24]
+          size: ["1:1", "16:9"]
+    """
+)
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-quic",
+]
+TIMING = """
+() => {
+  const nav = performance.getEntriesByType('navigation')[0];
+  const paint = performance.getEntriesByName('first-contentful-paint')[0];
+  const images = [...document.images];
+  return {
+    dcl: nav.domContentLoadedEventEnd,
+    load: nav.loadEventEnd,
+    fcp: paint ? paint.startTime : null,
+    images: images.length,
+    loaded: images.filter(i => i.complete && i.naturalWidth > 0).length,
+  };
+}
+"""
+
+
+def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
+    raw = (b"\x00" + bytes(rgb) * width) * height
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
+
+
+def _campaign(folder: Path) -> tuple[Any, Any, dict[str, Any], Path]:
+    from seedance_batch import load_manifest, plan
+    from seedance_batch._lockfile import ImageRecord, JobRecord
+
+    path = folder / "bench.yaml"
+    path.write_text(MANIFEST, encoding="utf-8")
+    manifest = load_manifest(path)
+    jobs = plan(manifest).jobs
+    out = folder / "out"
+    pngs = {
+        "1:1": _png(256, 256, (180, 160, 140)),
+        "16:9": _png(256, 144, (120, 150, 190)),
+    }
+    records: dict[str, Any] = {}
+    for job in jobs:
+        data = pngs[str(job.request["size"])]
+        images = []
+        for k in range(1, job.images + 1):
+            relative = f"{job.output}/{k}.png"
+            target = out / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(data)
+            digest = hashlib.sha256(data).hexdigest()
+            images.append(
+                ImageRecord(f"http://127.0.0.1:9/{job.id}/{k}", relative, digest, len(data))
+            )
+        records[job.id] = JobRecord(
+            id=job.id,
+            job=job.job,
+            variant=dict(job.variant),
+            repeat=job.repeat,
+            request=dict(job.request),
+            state="succeeded",
+            task_id=f"task_{job.id}",
+            attempts=1,
+            images=tuple(images),
+            credits_charged=job.credits,
+        )
+    return manifest, jobs, records, out
+
+
+def _chromium() -> str | None:
+    named = os.environ.get("SEEDANCE_CHROMIUM")
+    if named:
+        return named
+    if os.access("/usr/bin/chromium", os.X_OK):
+        return "/usr/bin/chromium"
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _browser(index: Path) -> None:
+    executable = _chromium()
+    if executable is None:
+        print("   browser: no Chromium installed (apt-get install -y chromium); skipped")
+        return
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            for width, height, label in (
+                (1280, 900, "desktop 1280x900"),
+                (390, 844, "phone 390x844"),
+            ):
+                figures = []
+                for _ in range(3):
+                    context = browser.new_context(viewport={"width": width, "height": height})
+                    page = context.new_page()
+                    page.goto(index.as_uri(), wait_until="load")
+                    figures.append(page.evaluate(TIMING))
+                    context.close()
+                dcl = statistics.median(f["dcl"] for f in figures)
+                load = statistics.median(f["load"] for f in figures)
+                fcp = statistics.median(f["fcp"] or 0 for f in figures)
+                last = figures[-1]
+                print(
+                    f"   chromium {label}: DOMContentLoaded {dcl:.0f} ms, "
+                    f"first paint {fcp:.0f} ms, load {load:.0f} ms; "
+                    f"{last['loaded']} of {last['images']} images loaded by then (the rest lazily)"
+                )
+        finally:
+            browser.close()
+
+
+def main() -> None:
+    from seedance_batch._gallery import probe_images, render_gallery, write_gallery
+
+    with tempfile.TemporaryDirectory(prefix="bench-gallery-") as temporary:
+        manifest, jobs, records, out = _campaign(Path(temporary))
+        count = sum(len(r.images) for r in records.values())
+        assert count == IMAGES, count
+
+        rounds = []
+        for _ in range(5):
+            started = time.perf_counter()
+            text = render_gallery(manifest, jobs, records)
+            rounds.append(time.perf_counter() - started)
+        print(
+            f"   render_gallery, {count:,} images: {statistics.median(rounds) * 1000:.0f} ms "
+            f"(median of 5), {len(text.encode()) / 1e6:.2f} MB of HTML"
+        )
+        started = time.perf_counter()
+        probe_images(out, jobs, records)
+        print(
+            f"   probe of {count:,} image headers: {(time.perf_counter() - started) * 1000:.0f} ms"
+        )
+        started = time.perf_counter()
+        index = write_gallery(out, manifest, jobs, records)
+        first = time.perf_counter() - started
+        started = time.perf_counter()
+        write_gallery(out, manifest, jobs, records)
+        again = time.perf_counter() - started
+        print(
+            f"   write_gallery: {first * 1000:.0f} ms, unchanged rewrite (skipped) "
+            f"{again * 1000:.0f} ms"
+        )
+        _browser(index)

@@ -1,0 +1,53 @@
+"""``seedance-batch gallery MANIFEST``: rewrite ``<out>/index.html`` from the lockfile and files."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from seedance_batch._gallery import write_gallery
+from seedance_batch._lockfile import default_lockfile_path, read_lockfile
+from seedance_batch._manifest import load_manifest
+from seedance_batch._planner import plan
+from seedance_batch.cli._common import add_lockfile, add_manifest, print_diagnostics
+from seedance_batch.cli._errors import EXIT_FAILED, EXIT_OK
+
+
+def add_parser(subparsers: Any) -> None:
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "gallery",
+        help="rewrite <out>/index.html, the campaign's contact sheet",
+        description=(
+            "Rewrite <out>/index.html from the lockfile and the image files: a self-contained "
+            "page with every image of the campaign, grouped by job and variant. Nothing is sent."
+        ),
+    )
+    add_manifest(parser)
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="the output folder (default: the manifest's output.dir, else outputs/<name>)",
+    )
+    add_lockfile(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    manifest = load_manifest(args.manifest)
+    lockfile_path = args.lockfile or default_lockfile_path(manifest.path)
+    lockfile = read_lockfile(lockfile_path)
+    result = plan(manifest, lockfile)
+    print_diagnostics(sorted((*manifest.warnings, *result.warnings)))
+    if lockfile is None:
+        print(f"warning: no lockfile at {lockfile_path}: no job has run yet", file=sys.stderr)
+    records = lockfile.jobs if lockfile is not None else {}
+    out: Path = args.out or manifest.output_dir
+    try:
+        path = write_gallery(out, manifest, result.jobs, records)
+    except OSError as exc:
+        print(f"seedance-batch: error: cannot write the gallery in {out}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(path)
+    return EXIT_OK
