@@ -11,7 +11,8 @@ import bench
 
 
 def main(selected: list[str]) -> int:
-    names = sorted(m.name for m in pkgutil.iter_modules(bench.__path__) if m.name.startswith("bench_"))
+    modules = pkgutil.iter_modules(bench.__path__)
+    names = sorted(m.name for m in modules if m.name.startswith("bench_"))
     if selected:
         names = [n for n in names if any(s in n for s in selected)]
     for name in names:

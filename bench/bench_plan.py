@@ -28,7 +28,8 @@ MANIFEST = textwrap.dedent(
         matrix:
           product: [p0, p1, p2, p3, p4, p5, p6, p7, p8, p9]
           surface: [s0, s1, s2, s3, s4, s5, s6, s7, s8, s9]
-          light: [l0, l1, l2, l3, l4, l5, l6, l7, l8, l9, l10, l11, l12, l13, l14, l15, l16, l17, l18, l19, l20, l21, l22, l23, l24]
+          light: [l0, l1, l2, l3, l4, l5, l6, l7, l8, l9, l10, l11, l12,
+                  l13, l14, l15, l16, l17, l18, l19, l20, l21, l22, l23, l24]
           angle: [a0, a1, a2, a3, a4, a5, a6, a7, a8, a9]
           size: ["1:1", "4:5", "16:9", "9:16"]
     """

@@ -121,7 +121,8 @@ def bench_10k() -> None:
             assert figures["exit_code"] == 0
             runs.append(figures["wall"])
             peaks.append(figures["peak_mb"])
-            byte_ratios.append(figures["bytes_written"] / (Path(tmp) / "m.lock.json").stat().st_size)
+            final_size = (Path(tmp) / "m.lock.json").stat().st_size
+            byte_ratios.append(figures["bytes_written"] / final_size)
             requests = sim.counters.requests
             reruns.append(_rerun(manifest, sim.base_url))
             assert sim.counters.requests == requests, "the rerun sent requests"
