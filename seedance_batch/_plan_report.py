@@ -168,10 +168,7 @@ def plan_markdown(plan: Plan, *, verbose: bool = False, with_state: bool = False
         "",
     ]
     if with_state:
-        out.append("States: " + ", ".join(f"{k} {v}" for k, v in totals.by_state.items()) + "  ")
-        if plan.orphans:
-            out.append(f"Orphaned: {len(plan.orphans)} jobs the manifest no longer plans  ")
-        out.append("")
+        out += _against_lockfile(plan)
     out.append(
         "By model: "
         + ", ".join(f"`{m}` {c}" for m, c in totals.by_model.items())
@@ -201,6 +198,36 @@ def plan_markdown(plan: Plan, *, verbose: bool = False, with_state: bool = False
             out.append(f"\n… and {hidden} more jobs.")
         out.append("\n</details>")
     return "\n".join(out) + "\n"
+
+
+def _against_lockfile(plan: Plan) -> list[str]:
+    """What changed against the lockfile: jobs added, already done, still to do, removed."""
+    added = [j for j in plan.jobs if j.id not in plan.states]
+    done = [j for j in plan.jobs if plan.states.get(j.id) == "succeeded"]
+    failed = [j for j in plan.jobs if plan.states.get(j.id) == "failed"]
+    pending = [
+        j for j in plan.jobs if j.id in plan.states and plan.states[j.id] in ("new", "submitting")
+    ]
+    waiting = [j for j in plan.jobs if plan.states.get(j.id) == "submitted"]
+    rows = [
+        ("added since the lockfile", added, "to spend"),
+        ("in the lockfile, not yet sent", pending, "to spend"),
+        ("submitted, being polled", waiting, "already charged"),
+        ("already done", done, "already charged"),
+        ("failed (`--retry-failed`)", failed, "to retry"),
+    ]
+    out = [
+        "| against the lockfile | jobs | credits | |",
+        "| --- | ---: | ---: | --- |",
+    ]
+    out += [
+        f"| {label} | {len(jobs)} | {sum(j.credits for j in jobs)} | {note} |"
+        for label, jobs, note in rows
+        if jobs
+    ]
+    if plan.orphans:
+        out.append(f"| removed from the manifest (orphaned; `prune`) | {len(plan.orphans)} | | |")
+    return [*out, ""]
 
 
 def _md(text: str) -> str:

@@ -166,3 +166,17 @@ def test_console_script_is_installed() -> None:
     done = subprocess.run([str(script), "--version"], capture_output=True, text=True, check=False)
     assert done.returncode == 0
     assert done.stdout.startswith("seedance-batch ")
+
+
+def test_plan_markdown_shows_what_changed_against_the_lockfile(demo: Path) -> None:
+    """With a lockfile, the markdown says what is added, done, failed and orphaned, in credits."""
+    _record(demo, {0: "succeeded", 1: "succeeded", 2: "failed"})
+    demo.write_text(demo.read_text().replace("[studio light, golden hour]", "[studio light, dusk]"))
+    text = cli("plan", str(demo), "--format", "markdown").stdout
+    assert "| added since the lockfile | 2 | 4 | to spend |" in text
+    assert "| already done | 1 | 2 | already charged |" in text
+    assert "| failed (`--retry-failed`) | 1 | 2 | to retry |" in text
+    assert "| removed from the manifest (orphaned; `prune`) | 3 | | |" in text
+    status = cli("status", str(demo), "--format", "markdown").stdout
+    assert status.splitlines()[0] == "### seedance-batch status: `demo`"
+    assert "content policy" in status and "**Orphaned**" in status

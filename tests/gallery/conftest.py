@@ -92,9 +92,11 @@ def chromium_path() -> str:
     return found
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_path: str) -> Iterator[Any]:
-    """A headless Chromium for the whole session (Playwright, the system's executable)."""
+    # Module scope, not session: Playwright's sync API keeps an event loop running in the main
+    # thread while it is open, and asyncio.run() in later test modules would refuse to start.
+    """A headless Chromium for one test module (Playwright, the system's executable)."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

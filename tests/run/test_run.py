@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 from pathlib import Path
 
@@ -194,3 +195,24 @@ def test_library_run_reports_events_and_summary(campaign: Campaign) -> None:
     results = [json.loads(x) for x in (campaign.out / "results.jsonl").read_text().splitlines()]
     assert len(results) == 14
     assert Path(summary.results) == campaign.out / "results.jsonl"
+
+
+def test_ctrl_c_twice_exits_130_and_the_lockfile_stays_valid(campaign: Campaign) -> None:
+    """Ctrl-C, then Ctrl-C again at once: exit 130, and a resume completes without loss."""
+    with serve(SimulatorConfig(seed=9, latency=2.0)) as sim:
+        first = start_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
+        deadline = time.monotonic() + 30
+        while sim.counters.creates < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        first.send_signal(signal.SIGINT)
+        first.send_signal(signal.SIGINT)
+        _out, err = first.communicate(timeout=30)
+        assert first.returncode == 130, err
+        snapshot = read_lockfile(campaign.lockfile)
+        assert snapshot is not None
+        assert {r.state for r in snapshot.jobs.values()} <= {"new", "submitting", "submitted"}
+        again = run_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
+        counters = sim.counters
+    assert again.returncode == 0, again.stderr
+    assert_complete(campaign.manifest, campaign.out)
+    assert_charged_honestly(campaign.manifest, counters, KEY)
