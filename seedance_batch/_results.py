@@ -7,50 +7,15 @@ import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+
+from seedance_batch._lockfile import JobRecord
+from seedance_batch._planner import Job
 
 __all__ = ["RESULTS_NAME", "ResultLine", "result_lines", "write_atomic", "write_results"]
 
 RESULTS_NAME = "results.jsonl"
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
-
-
-class _Image(Protocol):
-    @property
-    def url(self) -> str: ...
-    @property
-    def path(self) -> str: ...
-    @property
-    def sha256(self) -> str: ...
-    @property
-    def bytes(self) -> int: ...
-
-
-class _Record(Protocol):
-    @property
-    def state(self) -> str: ...
-    @property
-    def task_id(self) -> str | None: ...
-    @property
-    def images(self) -> tuple[Any, ...]: ...
-
-
-class _Job(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def job(self) -> str: ...
-    @property
-    def variant(self) -> Mapping[str, str]: ...
-    @property
-    def repeat(self) -> int: ...
-    @property
-    def request(self) -> Mapping[str, object]: ...
-    @property
-    def model(self) -> str: ...
-    @property
-    def resolution(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -94,7 +59,7 @@ class ResultLine:
         )
 
 
-def result_lines(jobs: Iterable[_Job], records: Mapping[str, _Record]) -> Iterator[ResultLine]:
+def result_lines(jobs: Iterable[Job], records: Mapping[str, JobRecord]) -> Iterator[ResultLine]:
     """Every image of every succeeded planned job, in plan order (orphans are left out)."""
     for job in jobs:
         record = records.get(job.id)

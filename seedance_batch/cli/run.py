@@ -71,6 +71,9 @@ def _resume_command(args: argparse.Namespace) -> str:
 
 def print_summary(summary: RunSummary, args: argparse.Namespace) -> None:
     states = ", ".join(f"{k} {v}" for k, v in sorted(summary.by_state.items())) or "nothing"
+    if summary.exit_code == 0 and not summary.credits_charged and not summary.images_saved:
+        jobs = sum(summary.by_state.values())
+        print(f"nothing to do: all {jobs} selected jobs have succeeded", file=sys.stderr)
     lines = [
         f"jobs: {states}",
         f"this run: {summary.succeeded} succeeded, {summary.failed} failed, "
