@@ -8,7 +8,7 @@ from typing import Any
 
 from seedance_batch._lockfile import default_lockfile_path, read_lockfile
 from seedance_batch._manifest import load_manifest
-from seedance_batch._plan_report import plan_json, plan_markdown, plan_text
+from seedance_batch._plan_report import plan_markdown, plan_text, write_plan_json
 from seedance_batch._planner import plan
 from seedance_batch.cli._common import (
     add_format,
@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     print_diagnostics(sorted((*manifest.warnings, *result.warnings)))
     with_state = lockfile is not None
     if args.format == "json":
-        sys.stdout.write(plan_json(result))
+        write_plan_json(result, sys.stdout)
     elif args.format == "markdown":
         sys.stdout.write(plan_markdown(result, verbose=args.verbose, with_state=with_state))
     else:
