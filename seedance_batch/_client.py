@@ -566,6 +566,11 @@ class SeedanceClient:
         self._api_origin = _origin(self._base)
         self._rps = requests_per_second
         self._limiter = RateLimiter(requests_per_second, clock=clock, sleep=sleep)
+        # At most one request per pooled connection is handed to httpx at a time: httpcore's
+        # pool scans every waiting request against every connection on each change, so a long
+        # queue inside it costs far more than a queue here.
+        self._api_slots = asyncio.Semaphore(max_connections)
+        self._image_slots = asyncio.Semaphore(max_image_connections)
         self._policy = retry if retry is not None else RetryPolicy()
         self._sleep = sleep
         self._wall_clock = wall_clock
@@ -748,7 +753,8 @@ class SeedanceClient:
         await self._limiter.acquire()
         self._requests += 1
         try:
-            return await self._api.request(method, url, content=content, headers=headers)
+            async with self._api_slots:
+                return await self._api.request(method, url, content=content, headers=headers)
         except httpx.TransportError as exc:
             reason = self._redact(_describe(exc))
             return _Failure(
@@ -867,7 +873,10 @@ class SeedanceClient:
     ) -> Download | _Redirect | _Failure:
         """One GET of an image URL: a redirect to follow, a checked image, or a failure."""
         try:
-            async with self._images.stream("GET", url, headers=headers) as response:
+            async with (
+                self._image_slots,
+                self._images.stream("GET", url, headers=headers) as response,
+            ):
                 code = response.status_code
                 if code in _REDIRECTS and response.headers.get("location"):
                     try:
@@ -937,7 +946,9 @@ class SeedanceClient:
                 verdict = _check_body(declared, response.num_bytes_downloaded, head, tail, size)
                 if isinstance(verdict, str):
                     out.flush()
-                    os.fsync(out.fileno())  # on disk before the caller renames it into place
+                    # on disk before the caller renames it into place; in a thread, so that the
+                    # disk's wait does not stall every other request of the event loop
+                    await asyncio.to_thread(os.fsync, out.fileno())
         except OSError as exc:
             problem = f"cannot write {dest}: {exc.strerror or exc}"
             return _Failure(

@@ -35,12 +35,12 @@ from seedance_batch._errors import (
     SeedanceBatchError,
 )
 from seedance_batch._events import Event, ImageSaved, JobFinished, JobSubmitted, Notice, RunStarted
-from seedance_batch._gallery import write_gallery
+from seedance_batch._gallery import GALLERY_NAME, write_gallery
 from seedance_batch._layout import image_relpath, resolve_inside
 from seedance_batch._lockfile import ImageRecord, JobRecord, Lockfile, default_lockfile_path
 from seedance_batch._manifest import Manifest
 from seedance_batch._planner import Job, Plan, plan
-from seedance_batch._results import result_lines, write_results
+from seedance_batch._results import RESULTS_NAME, result_lines, write_results
 from seedance_batch._retry import RetryPolicy
 
 __all__ = [
@@ -57,6 +57,8 @@ __all__ = [
 DEFAULT_BASE_URL = "https://sseedance.com"
 API_KEY_VARIABLE = "SEEDANCE_API_KEY"
 BASE_URL_VARIABLE = "SEEDANCE_BASE_URL"
+#: Connections in each pool (API, images): httpx gives its best throughput with a few.
+CONNECTIONS = 8
 #: Polls are spread by up to this fraction beyond their schedule, never before it.
 POLL_JITTER = 0.1
 
@@ -110,10 +112,11 @@ class RunSummary:
 
     @property
     def exit_code(self) -> int:
-        """0 all selected jobs succeeded; 1 some failed or wait; 3 refused; 130 interrupted."""
+        """0 all selected jobs succeeded; 1 some failed or wait; 3 refused (key, credits, or the
+        budget reached by retries); 130 interrupted."""
         if self.stopped == "interrupted":
             return EXIT_INTERRUPTED
-        if self.stopped in ("credits", "auth"):
+        if self.stopped in ("credits", "auth", "budget"):
             return EXIT_REFUSED
         if set(self.by_state) - {"succeeded"}:
             return EXIT_FAILED
@@ -154,6 +157,7 @@ async def run_async(
     key = api_key if api_key is not None else api_key_from_environment()
     base_url = options.base_url or os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL
     lock_path = options.lockfile or default_lockfile_path(manifest.path)
+    before = _modified(lock_path)
     with Lockfile.open(
         lock_path, manifest_name=manifest.name, manifest_sha256=manifest.sha256
     ) as lock:
@@ -169,19 +173,28 @@ async def run_async(
             raise BudgetExceededError(to_spend, max_credits)
         lock.adopt_plan(full.jobs)
         runner = _Runner(manifest, full, selected, lock, options, max_credits, on_event)
+        runner.lockfile_untouched = before is not None and _modified(lock_path) == before
         async with SeedanceClient(
             base_url,
             key,
             requests_per_second=options.requests_per_second
             or manifest.execution.requests_per_second,
-            max_connections=min(64, max(4, runner.concurrency)),
-            max_image_connections=min(32, max(4, runner.concurrency)),
+            # sized for requests, not tasks: a few connections keep up with hundreds of tasks
+            max_connections=min(CONNECTIONS, max(2, runner.concurrency)),
+            max_image_connections=min(CONNECTIONS, max(2, runner.concurrency)),
             rng=random.Random(options.seed),
             retry=options.retry,
         ) as client:
             summary = await runner.run(client)
     # closing folded the journal into the lockfile: count those bytes too
     return dataclasses.replace(summary, lockfile_bytes_written=lock.bytes_written)
+
+
+def _modified(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 def _now() -> str:
@@ -236,6 +249,8 @@ class _Runner:
         self.outcomes: dict[str, str] = {}
         self.images_asked = self.images_delivered = self.images_saved = 0
         self.messages: list[str] = []
+        self.changed = False
+        self.lockfile_untouched = False
 
     # -- the whole run ---------------------------------------------------------------------
 
@@ -313,10 +328,20 @@ class _Runner:
             except SeedanceBatchError as exc:
                 self._finished(job, "unfinished", message=str(exc))
 
+    def _outputs_current(self, results: Path, gallery: Path) -> bool:
+        """True when results.jsonl and index.html are as the last run left them and nothing
+        changed since: the lockfile was not rewritten at the start and no state changed."""
+        return (
+            self.lockfile_untouched and not self.changed and results.is_file() and gallery.is_file()
+        )
+
     def _finish(self, elapsed: float) -> RunSummary:
         records = self.lock.jobs  # in plan order since adopt_plan; close() folds the journal
-        results = write_results(self.out, result_lines(self.full.jobs, records))
-        gallery = write_gallery(self.out, self.manifest, self.full.jobs, records)
+        results = self.out / RESULTS_NAME
+        gallery = self.out / GALLERY_NAME
+        if not self._outputs_current(results, gallery):  # a rerun with nothing to do skips them
+            results = write_results(self.out, result_lines(self.full.jobs, records))
+            gallery = write_gallery(self.out, self.manifest, self.full.jobs, records)
         by_state: dict[str, int] = {}
         for job in self.selected.jobs:
             state = records[job.id].state
@@ -364,6 +389,7 @@ class _Runner:
 
     def _put(self, record: JobRecord) -> JobRecord:
         self.lock.put(record)
+        self.changed = True
         return record
 
     def _reserve(self, credits: int) -> bool:
@@ -472,6 +498,8 @@ class _Runner:
             self._finished(job, "unfinished", message=str(exc))
             return None
         except NetworkError as exc:
+            if not exc.task_may_exist:
+                self.reserved -= job.credits
             self._revert(record, exc)
             self._finished(job, "unfinished", message=str(exc))
             return None
@@ -496,9 +524,9 @@ class _Runner:
         """A create that got no task: back to ``new`` unless it may have reached the API."""
         may_exist = bool(getattr(exc, "task_may_exist", False))
         if may_exist:
-            self.lock.put(record.replace(error=str(exc)))
+            self._put(record.replace(error=str(exc)))
         else:
-            self.lock.put(record.replace(state="new", error=str(exc)))
+            self._put(record.replace(state="new", error=str(exc)))
 
     async def _poll(
         self, client: SeedanceClient, job: Job, record: JobRecord, task: Task | None
@@ -560,7 +588,8 @@ class _Runner:
                     self._finished(job, "unfinished", message=str(exc))
                 return
             relpath = image_relpath(job.output, index, download.ext)
-            os.replace(partial, resolve_inside(self.out, relpath))
+            # the folder was resolved inside <out>; os.replace never follows a link at the target
+            os.replace(partial, folder / relpath.rpartition("/")[2])
             images.append(ImageRecord(url, relpath, download.sha256, download.bytes))
             self.images_saved += 1
             self.emit(ImageSaved(job.id, relpath, download.bytes))

@@ -115,3 +115,18 @@ def test_task_timeout_leaves_the_task_for_the_next_run(campaign: Campaign) -> No
     assert first.exit_code == 1 and first.timed_out == 12
     assert second.exit_code == 0
     assert_complete(campaign.manifest, campaign.out)
+
+
+def test_retries_never_take_the_run_past_its_budget(campaign: Campaign) -> None:
+    """Resubmissions of failed tasks stop at max_credits: exit 3, and the API charged no more."""
+    with serve(SimulatorConfig(seed=24, fail_rate=1.0)) as sim:
+        summary = run(
+            load_manifest(campaign.manifest),
+            RunOptions(base_url=sim.base_url, retry=FAST_RETRIES, max_credits=40),
+            api_key=KEY,
+        )
+        charged = sim.counters.charges[KEY]
+    assert summary.exit_code == 3
+    assert summary.stopped == "budget"
+    assert 32 <= charged <= 40
+    assert summary.credits_charged == charged
