@@ -60,7 +60,7 @@ BASE_URL_VARIABLE = "SEEDANCE_BASE_URL"
 #: Connections in each pool (API, images): httpx gives its best throughput with a few.
 CONNECTIONS = 8
 #: Polls are spread by up to this fraction beyond their schedule, never before it.
-POLL_JITTER = 0.1
+POLL_JITTER = 0.05
 
 EXIT_OK, EXIT_FAILED, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 3, 130
 
@@ -251,6 +251,7 @@ class _Runner:
         self.messages: list[str] = []
         self.changed = False
         self.lockfile_untouched = False
+        self._parents: dict[str, Path] = {}
 
     # -- the whole run ---------------------------------------------------------------------
 
@@ -386,6 +387,28 @@ class _Runner:
         if message and outcome != "succeeded":
             self.messages.append(f"{job.job} {job.id}: {message}")
         self.emit(JobFinished(job.id, outcome, job.images, delivered, message))
+
+    def _job_folder(self, job: Job) -> Path:
+        """``<out>/<job>/<slug>-<id8>``, made if missing, refusing any path out of ``<out>``.
+
+        The job's own folder is resolved once (symlinks included); each variant folder below it
+        is a plain name of ``[a-z0-9._-]`` that must not be a symlink.
+        """
+        parent_name, _, leaf = job.output.rpartition("/")
+        parent = self._parents.get(parent_name)
+        if parent is None:
+            parent = resolve_inside(self.out, parent_name)
+            parent.mkdir(parents=True, exist_ok=True)
+            self._parents[parent_name] = parent
+        folder = parent / leaf
+        try:
+            folder.mkdir()
+        except FileExistsError:
+            if folder.is_symlink() or not folder.is_dir():
+                raise ConfigurationError(
+                    f"refusing to write outside the output folder: {job.output} is a link"
+                ) from None
+        return folder
 
     def _put(self, record: JobRecord) -> JobRecord:
         self.lock.put(record)
@@ -571,8 +594,7 @@ class _Runner:
             return
         self.images_asked += job.images
         self.images_delivered += len(urls)
-        folder = resolve_inside(self.out, job.output)
-        folder.mkdir(parents=True, exist_ok=True)
+        folder = self._job_folder(job)
         images: list[ImageRecord] = []
         for index, url in enumerate(urls, start=1):
             partial = folder / f".{index}.part"

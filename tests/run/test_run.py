@@ -216,3 +216,20 @@ def test_ctrl_c_twice_exits_130_and_the_lockfile_stays_valid(campaign: Campaign)
     assert again.returncode == 0, again.stderr
     assert_complete(campaign.manifest, campaign.out)
     assert_charged_honestly(campaign.manifest, counters, KEY)
+
+
+def test_a_symlink_out_of_the_output_folder_is_refused(campaign: Campaign) -> None:
+    """A job folder that is a link to elsewhere gets no file: the job is left, exit 1."""
+    elsewhere = campaign.folder / "elsewhere"
+    elsewhere.mkdir()
+    campaign.out.mkdir(parents=True)
+    (campaign.out / "pair").symlink_to(elsewhere, target_is_directory=True)
+    with serve(SimulatorConfig(seed=10)) as sim:
+        done = run_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
+    assert done.returncode == 1, done.stderr
+    assert "refusing to write outside the output folder" in done.stderr
+    assert list(elsewhere.iterdir()) == []
+    snapshot = read_lockfile(campaign.lockfile)
+    assert snapshot is not None
+    pair = [r for r in snapshot.jobs.values() if r.job == "pair"]
+    assert [r.state for r in pair] == ["submitted"]  # polled again by the next run, no new task
