@@ -17,19 +17,6 @@ __all__ = ["main"]
 COMMANDS = ("validate", "plan", "run", "status", "simulate", "gallery", "diff", "prune")
 
 
-def _available_commands() -> list[str]:
-    found = []
-    for name in COMMANDS:
-        try:
-            importlib.import_module(f"seedance_batch.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"seedance_batch.cli.{name}":
-                raise
-            continue
-        found.append(name)
-    return found
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seedance-batch",
@@ -39,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in _available_commands():
+    for name in COMMANDS:
         module = importlib.import_module(f"seedance_batch.cli.{name}")
         module.add_parser(subparsers)
     return parser
