@@ -55,7 +55,7 @@ from importlib import metadata
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, NoReturn, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -220,11 +220,10 @@ def parse_task(
         word = _first_text(item.get("status") for item in items if isinstance(item, Mapping))
     status = classify_status(word)
 
-    base = httpx.URL(base_url) if base_url else None
     urls: dict[str, None] = {}
     for layer in layers:
         for raw_url in _image_url_candidates(layer):
-            url = _absolute_url(raw_url, base)
+            url = _absolute_url(raw_url, base_url)
             if url is not None:
                 urls.setdefault(url, None)
 
@@ -296,14 +295,20 @@ def _image_url_candidates(layer: Mapping[str, object]) -> Iterator[str]:
         yield from _urls_in(layer.get(key))
 
 
-def _absolute_url(text: str, base: httpx.URL | None) -> str | None:
+def _absolute_url(text: str, base_url: str | None) -> str | None:
     text = text.strip()
     if not text:
         return None
+    if text.startswith(("http://", "https://")) and " " not in text:
+        # the usual case, read without httpx's URL parser (a tenth of a millisecond a URL)
+        try:
+            return text if urlsplit(text).hostname else None
+        except ValueError:
+            return None
     try:
         url = httpx.URL(text)
-        if url.is_relative_url and base is not None:
-            url = base.join(text)
+        if url.is_relative_url and base_url:
+            url = httpx.URL(base_url).join(text)
     except httpx.InvalidURL:
         return None
     if url.scheme not in ("http", "https") or not url.host:
