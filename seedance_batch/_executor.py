@@ -256,10 +256,28 @@ class _Runner:
     # -- the whole run ---------------------------------------------------------------------
 
     def _work(self) -> list[Job]:
+        """Jobs to submit or poll, and succeeded jobs whose images are no longer on disk."""
         wanted = {"new", "submitting", "submitted"}
         if self.options.retry_failed:
             wanted.add("failed")
-        return [job for job in self.selected.jobs if self.lock.jobs[job.id].state in wanted]
+        work = []
+        for job in self.selected.jobs:
+            record = self.lock.jobs[job.id]
+            if record.state in wanted or (
+                record.state == "succeeded" and not self._images_on_disk(record)
+            ):
+                work.append(job)
+        return work
+
+    def _images_on_disk(self, record: JobRecord) -> bool:
+        """Every recorded image is in place with its recorded size (a stat, not a hash)."""
+        for image in record.images:
+            try:
+                if (self.out / image.path).stat().st_size != image.bytes:
+                    return False
+            except OSError:
+                return False
+        return bool(record.images)
 
     async def run(self, client: SeedanceClient) -> RunSummary:
         started = time.monotonic()
@@ -429,6 +447,14 @@ class _Runner:
         record = self.lock.jobs[job.id]
         attempts_here = 0
         task: Task | None = None
+        if record.state == "succeeded":  # images went missing: fetch them again, at no charge
+            self.emit(Notice("info", f"{job.job} {job.id}: images missing; downloading again"))
+            task = await self._poll(client, job, record, None)
+            if task is not None and task.status == "succeeded":
+                await self._collect(client, job, record, task)
+            elif task is not None:
+                self._finished(job, "unfinished", message="images missing; the task is gone")
+            return
         while True:
             if record.state != "submitted":
                 if attempts_here >= self.max_attempts:

@@ -233,3 +233,20 @@ def test_a_symlink_out_of_the_output_folder_is_refused(campaign: Campaign) -> No
     assert snapshot is not None
     pair = [r for r in snapshot.jobs.values() if r.job == "pair"]
     assert [r.state for r in pair] == ["submitted"]  # polled again by the next run, no new task
+
+
+def test_a_deleted_image_is_downloaded_again_without_a_new_task(campaign: Campaign) -> None:
+    """A rerun finds an image gone from disk and fetches it again from its task: no charge."""
+    with serve(SimulatorConfig(seed=11)) as sim:
+        assert run_cli("run", str(campaign.manifest), "--base-url", sim.base_url).returncode == 0
+        victim = next(campaign.out.rglob("1.png"))
+        original = victim.read_bytes()
+        victim.unlink()
+        creates = sim.counters.creates
+        again = run_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
+        counters = sim.counters
+    assert again.returncode == 0, again.stderr
+    assert "images missing; downloading again" in again.stderr
+    assert victim.read_bytes() == original
+    assert counters.creates == creates
+    assert_complete(campaign.manifest, campaign.out)
