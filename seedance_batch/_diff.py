@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from seedance_batch._planner import Job, Plan
+from seedance_batch._planner import Job, Plan, variant_text
 
 __all__ = ["PlanDiff", "diff_json", "diff_markdown", "diff_plans", "diff_text"]
 
@@ -78,7 +78,7 @@ def diff_json(change: PlanDiff) -> str:
 
 
 def _line(sign: str, job: Job) -> str:
-    variant = ", ".join(f"{k}={v}" for k, v in job.variant.items()) or "-"
+    variant = variant_text(job.variant) or "-"
     repeat = f" #{job.repeat}" if job.repeat else ""
     return f"{sign} {job.id}  {job.job} [{variant}]{repeat}  {job.credits} credits"
 
@@ -127,7 +127,7 @@ def diff_markdown(change: PlanDiff) -> str:
         out += [f"<details><summary>{title}: {len(jobs)} jobs</summary>", ""]
         out += ["| id | job | variant | credits |", "| --- | --- | --- | ---: |"]
         for job in jobs:
-            variant = ", ".join(f"{k}={v}" for k, v in job.variant.items()) or "-"
+            variant = variant_text(job.variant) or "-"
             out.append(f"| `{job.id}` | {job.job} | {variant.replace('|', '/')} | {job.credits} |")
         out += ["", "</details>", ""]
     return "\n".join(out)

@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 from seedance_batch._lockfile import JobRecord
 from seedance_batch._manifest import Manifest
-from seedance_batch._planner import Job
+from seedance_batch._planner import Job, variant_text
 from seedance_batch._results import write_atomic
 
 __all__ = ["GALLERY_NAME", "image_size", "probe_images", "render_gallery", "write_gallery"]
@@ -233,7 +233,7 @@ def _state(records: Mapping[str, JobRecord], job_id: str) -> str:
 
 
 def _variant_text(variant: Mapping[str, str]) -> str:
-    return ", ".join(f"{k}={v}" for k, v in variant.items())
+    return variant_text(variant)
 
 
 class _Page:

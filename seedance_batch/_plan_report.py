@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import TextIO
 
-from seedance_batch._planner import Job, Plan
+from seedance_batch._planner import Job, Plan, variant_text
 
 __all__ = [
     "SUMMARY_ROWS",
@@ -99,7 +99,7 @@ def _table(rows: list[list[str]], right: frozenset[int] = frozenset()) -> Iterat
 
 
 def _variant_text(job: Job) -> str:
-    return ", ".join(f"{k}={v}" for k, v in job.variant.items()) or "-"
+    return variant_text(job.variant) or "-"
 
 
 def _size_text(job: Job) -> str:

@@ -35,6 +35,7 @@ __all__ = [
     "canonical_json",
     "job_id",
     "plan",
+    "variant_text",
 ]
 
 STATES = ("new", "submitting", "submitted", "succeeded", "failed")
@@ -62,6 +63,11 @@ _encode = _canonical_encoder()
 def canonical_json(value: object) -> str:
     """Sorted keys, compact separators, non-ASCII characters as themselves."""
     return _encode(value)
+
+
+def variant_text(variant: Mapping[str, str]) -> str:
+    """A combination for people: ``product=serum, size=1:1`` ("" when it has no values)."""
+    return ", ".join(f"{k}={v}" for k, v in variant.items())
 
 
 def job_id(request: Mapping[str, object], repeat: int) -> str:
@@ -417,7 +423,7 @@ class _Shape(NamedTuple):
 
 
 def _describe(first: Job) -> str:
-    variant = ", ".join(f"{k}={v}" for k, v in first.variant.items())
+    variant = variant_text(first.variant)
     where = f"job {first.job!r}" + (f" ({variant})" if variant else "")
     return f"the same request and repeat index {first.repeat} as {where}"
 

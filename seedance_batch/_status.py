@@ -10,7 +10,7 @@ from pathlib import Path
 
 from seedance_batch._lockfile import JobRecord, default_lockfile_path, read_lockfile
 from seedance_batch._manifest import Manifest
-from seedance_batch._planner import STATES, Plan, plan
+from seedance_batch._planner import STATES, Plan, plan, variant_text
 
 __all__ = ["JobStatus", "Status", "status", "status_json", "status_markdown", "status_text"]
 
@@ -123,7 +123,7 @@ def status_json(report: Status) -> str:
 
 
 def _variant(job: JobStatus) -> str:
-    return ", ".join(f"{k}={v}" for k, v in job.variant.items()) or "-"
+    return variant_text(job.variant) or "-"
 
 
 def status_text(report: Status, *, verbose: bool = False) -> str:

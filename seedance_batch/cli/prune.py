@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from seedance_batch._manifest import load_manifest
+from seedance_batch._planner import variant_text
 from seedance_batch._prune import prune
 from seedance_batch.cli._common import add_lockfile, add_manifest
 from seedance_batch.cli._errors import EXIT_OK
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     )
     verb = "would remove" if result.dry_run else "removed"
     for record in result.orphans:
-        variant = ", ".join(f"{k}={v}" for k, v in record.variant.items()) or "-"
+        variant = variant_text(record.variant) or "-"
         print(f"{verb} {record.id} {record.job} [{variant}] ({record.state})")
     for file in result.files:
         print(f"{verb} {file}")

@@ -9,6 +9,7 @@ import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from seedance_batch import Job, Manifest, load_manifest, plan
 from seedance_batch._gallery import write_gallery
@@ -78,37 +79,27 @@ def succeeded(
                 bytes=len(data),
             )
         )
-    return JobRecord(
-        id=job.id,
-        job=job.job,
-        variant=dict(job.variant),
-        repeat=job.repeat,
-        request=dict(job.request),
-        state="succeeded",
-        task_id=f"task_{job.id}",
-        attempts=1,
-        submitted_at="2025-11-25T16:18:00Z",
-        finished_at="2025-11-25T16:19:30Z",
-        images=tuple(images),
-        credits_charged=job.credits,
-    )
+    return _record(job, state="succeeded", attempts=1, images=tuple(images))
 
 
 def failed(job: Job, error: str = "400 Bad Request: the prompt was refused") -> JobRecord:
     """The record of ``job`` after its task failed (charged, as the contract presumes)."""
+    return _record(job, state="failed", attempts=3, error=error)
+
+
+def _record(job: Job, **fields: Any) -> JobRecord:
+    """A finished job's record: one task, its times, its credits charged, and ``fields``."""
     return JobRecord(
         id=job.id,
         job=job.job,
         variant=dict(job.variant),
         repeat=job.repeat,
         request=dict(job.request),
-        state="failed",
         task_id=f"task_{job.id}",
-        attempts=3,
         submitted_at="2025-11-25T16:18:00Z",
         finished_at="2025-11-25T16:19:30Z",
-        error=error,
         credits_charged=job.credits,
+        **fields,
     )
 
 
