@@ -252,6 +252,10 @@ class _Runner:
         self.changed = False
         self.lockfile_untouched = False
         self._parents: dict[str, Path] = {}
+        # jobs whose task has ended and whose images are downloading, off the task slots
+        self._downloading: set[asyncio.Task[None]] = set()
+        self._download_slots = asyncio.Semaphore(self.concurrency)
+        self._crashes: list[BaseException] = []
 
     # -- the whole run ---------------------------------------------------------------------
 
@@ -303,6 +307,8 @@ class _Runner:
         remove_handlers = self._install_signal_handlers(workers)
         try:
             results = await asyncio.gather(*workers, return_exceptions=True)
+            await asyncio.gather(*self._downloading, return_exceptions=True)
+            results.extend(self._crashes)
             for result in results:
                 if isinstance(result, _Stop):
                     continue
@@ -325,8 +331,8 @@ class _Runner:
             self.stopped = "interrupted"
             self.stop_submitting = "interrupted"
             self.emit(Notice("warning", "interrupted: saving the lockfile (again to quit now)"))
-            for worker in workers:
-                worker.cancel()
+            for task in [*workers, *self._downloading]:
+                task.cancel()
 
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, interrupt)
@@ -483,8 +489,33 @@ class _Runner:
                 )
                 task = None
                 continue
-            await self._collect(client, job, record, task)
+            await self._hand_off(client, job, record, task)
             return
+
+    async def _hand_off(
+        self, client: SeedanceClient, job: Job, record: JobRecord, task: Task
+    ) -> None:
+        """The job's task has ended: download its images in the background, so that its slot
+        goes to the next job now (``concurrency`` counts tasks in flight, not downloads).
+
+        At most ``concurrency`` jobs download at once; past that, the worker waits here.
+        """
+        await self._download_slots.acquire()
+        download = asyncio.create_task(self._collect_and_release(client, job, record, task))
+        self._downloading.add(download)
+        download.add_done_callback(self._downloading.discard)
+
+    async def _collect_and_release(
+        self, client: SeedanceClient, job: Job, record: JobRecord, task: Task
+    ) -> None:
+        try:
+            await self._collect(client, job, record, task)
+        except SeedanceBatchError as exc:
+            self._finished(job, "unfinished", message=str(exc))
+        except Exception as exc:  # raised by run() once every worker has stopped
+            self._crashes.append(exc)
+        finally:
+            self._download_slots.release()
 
     async def _submit(
         self, client: SeedanceClient, job: Job, record: JobRecord

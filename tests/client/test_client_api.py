@@ -508,9 +508,22 @@ def test_poll_nonsense_is_a_protocol_error(
 
 
 def test_poll_reset_is_retried(harness: Harness, server: ScriptedServer) -> None:
-    """A reset during a poll is retried (a poll is safe to repeat)."""
-    server.script("/v1/tasks/t", reset(), ok({"id": "t", "status": "running"}))
+    """A reset during a poll is resent once at once by the pool (RFC 9112 allows it for a GET),
+    and a second reset is retried by the policy, with its wait."""
+    server.script("/v1/tasks/t", reset(), reset(), ok({"id": "t", "status": "running"}))
     assert using(harness, lambda c: c.get_task("t")).id == "t"
+    assert len(server.to("/v1/tasks/t")) == 3
+    assert len(harness.events) == 1
+
+
+def test_create_reset_is_not_resent_by_the_pool(harness: Harness, server: ScriptedServer) -> None:
+    """A reset during a create goes to the policy at once (a POST is never resent silently), and
+    its retry counts as a possible double charge."""
+    server.script(CREATE_PATH, reset(), ok({"id": "t", "status": "pending"}))
+    outcome = create(harness)
+    assert outcome.task.id == "t"
+    assert outcome.ambiguous_attempts == 1
+    assert len(server.to(CREATE_PATH)) == 2
     assert len(harness.events) == 1
 
 
