@@ -42,6 +42,7 @@ Decisions the contract leaves to the client, written down here:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -53,7 +54,7 @@ from http import HTTPStatus
 from importlib import metadata
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, NoReturn, TypeVar
+from typing import BinaryIO, Literal, NoReturn, TypeVar
 from urllib.parse import quote, urlsplit
 
 import httpx
@@ -117,6 +118,8 @@ _PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 _JPEG_MAGIC = b"\xff\xd8\xff"
 _JPEG_END = b"\xff\xd9"
 _TAIL = 64
+#: An image up to this size is held in memory and written to its file in one go.
+_IN_MEMORY = 8 * 1024 * 1024
 
 
 # --------------------------------------------------------------------------------------------
@@ -425,6 +428,72 @@ def _sent_nothing(exc: httpx.TransportError) -> bool:
     return isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
 
 
+R = TypeVar("R")
+
+
+class _ImageSink:
+    """Where an image's bytes go while it downloads: memory up to :data:`_IN_MEMORY` bytes,
+    its file past that. The file system's work (open, write, fsync, close) happens in threads,
+    so that neither a slow disk nor the cost of creating files stalls the event loop; a small
+    image costs one thread hop in all."""
+
+    def __init__(self, dest: Path) -> None:
+        self._dest = dest
+        self._held: list[bytes] = []
+        self._size = 0
+        self._file: BinaryIO | None = None
+
+    async def write(self, chunk: bytes) -> None:
+        self._held.append(chunk)
+        self._size += len(chunk)
+        if self._size >= _IN_MEMORY:
+            data = b"".join(self._held)
+            self._held.clear()
+            self._size = 0
+            file = self._file
+            if file is None:
+                file = await _in_thread(_create, self._dest)
+                self._file = file
+            await _in_thread(file.write, data)
+
+    async def commit(self) -> None:
+        """Every byte in the file and on the disk (fsync), and the file closed."""
+        data = b"".join(self._held)
+        self._held.clear()
+        self._file, file = None, self._file
+        await _in_thread(_write_and_sync, self._dest, file, data)
+
+    async def close(self) -> None:
+        """Drop what is held and close the file if one is open (a failed download)."""
+        self._held.clear()
+        self._file, file = None, self._file
+        if file is not None:
+            await _in_thread(file.close)
+
+
+def _create(dest: Path) -> BinaryIO:
+    return open(dest, "wb")
+
+
+def _write_and_sync(dest: Path, file: BinaryIO | None, data: bytes) -> None:
+    with file if file is not None else _create(dest) as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+async def _in_thread(function: Callable[..., R], *args: object) -> R:
+    """``function(*args)`` in a thread. When cancelled, it still waits for the thread, so that
+    the caller's clean-up (removing the temporary file) comes after any file it creates."""
+    future = asyncio.get_running_loop().run_in_executor(None, function, *args)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await future
+        raise
+
+
 # --------------------------------------------------------------------------------------------
 # Configuration checks
 
@@ -577,20 +646,24 @@ class SeedanceClient:
         self._requests = 0
         self._retries = 0
         self._double_charges = 0
-        context = httpx.create_ssl_context()  # one for both pools: each costs 30 ms to make
         self._api = Pool(
             connections=max_connections,
             timeout=timeout,
             headers={"User-Agent": _USER_AGENT, "Accept": "application/json"},
-            verify=context,
         )
         # redirects of image URLs are followed by hand, to decide the header at every hop
         self._images = Pool(
             connections=max_image_connections,
             timeout=timeout,
             headers={"User-Agent": _USER_AGENT},
-            verify=context,
         )
+
+    @staticmethod
+    def check_settings(base_url: str, api_key: str) -> None:
+        """Raise :class:`ConfigurationError` for a base URL or key that the constructor would
+        refuse, without making a client."""
+        _check_base_url(base_url)
+        _check_key(api_key)
 
     def __repr__(self) -> str:
         return (
@@ -911,27 +984,24 @@ class SeedanceClient:
         size = 0
         head = b""
         tail = b""
+        sink = _ImageSink(dest)
         try:
-            with open(dest, "wb") as out:
-                async for chunk in response.aiter_bytes():
-                    if len(head) < 16:
-                        head += chunk[: 16 - len(head)]
-                    tail = (tail + chunk)[-_TAIL:]
-                    size += len(chunk)
-                    if size > limit:
-                        return _Failure(
-                            lambda _s: DownloadError(f"{target}: more than {limit} bytes"),
-                            reason="too large",
-                            retryable=False,
-                        )
-                    digest.update(chunk)
-                    out.write(chunk)
-                verdict = _check_body(declared, response.num_bytes_downloaded, head, tail, size)
-                if isinstance(verdict, str):
-                    out.flush()
-                    # on disk before the caller renames it into place; in a thread, so that the
-                    # disk's wait does not stall every other request of the event loop
-                    await asyncio.to_thread(os.fsync, out.fileno())
+            async for chunk in response.aiter_bytes():
+                if len(head) < 16:
+                    head += chunk[: 16 - len(head)]
+                tail = (tail + chunk)[-_TAIL:]
+                size += len(chunk)
+                if size > limit:
+                    return _Failure(
+                        lambda _s: DownloadError(f"{target}: more than {limit} bytes"),
+                        reason="too large",
+                        retryable=False,
+                    )
+                digest.update(chunk)
+                await sink.write(chunk)
+            verdict = _check_body(declared, response.num_bytes_downloaded, head, tail, size)
+            if isinstance(verdict, str):
+                await sink.commit()  # on disk before the caller renames it into place
         except OSError as exc:
             problem = f"cannot write {dest}: {exc.strerror or exc}"
             return _Failure(
@@ -940,6 +1010,8 @@ class SeedanceClient:
                 retryable=False,
                 cause=exc,
             )
+        finally:
+            await sink.close()
         if isinstance(verdict, _BadBody):
             problem = verdict.problem
             return _Failure(

@@ -57,7 +57,8 @@ __all__ = [
 DEFAULT_BASE_URL = "https://sseedance.com"
 API_KEY_VARIABLE = "SEEDANCE_API_KEY"
 BASE_URL_VARIABLE = "SEEDANCE_BASE_URL"
-#: Connections in each pool (API, images): httpx gives its best throughput with a few.
+#: Connections in each pool (API, images): sized for requests, not tasks. A hundred tasks in
+#: flight keep eight connections busy; more gain nothing while the client's CPU is the limit.
 CONNECTIONS = 8
 #: Polls are spread by up to this fraction beyond their schedule, never before it.
 POLL_JITTER = 0.05
@@ -174,6 +175,10 @@ async def run_async(
         lock.adopt_plan(full.jobs)
         runner = _Runner(manifest, full, selected, lock, options, max_credits, on_event)
         runner.lockfile_untouched = before is not None and _modified(lock_path) == before
+        if not runner.work:  # nothing to send: no connection pools (nor aiohttp) to set up
+            SeedanceClient.check_settings(base_url, key)
+            summary = await runner.run(None)
+            return dataclasses.replace(summary, lockfile_bytes_written=lock.bytes_written)
         async with SeedanceClient(
             base_url,
             key,
@@ -256,6 +261,7 @@ class _Runner:
         self._downloading: set[asyncio.Task[None]] = set()
         self._download_slots = asyncio.Semaphore(self.concurrency)
         self._crashes: list[BaseException] = []
+        self.work = self._work()
 
     # -- the whole run ---------------------------------------------------------------------
 
@@ -283,9 +289,10 @@ class _Runner:
                 return False
         return bool(record.images)
 
-    async def run(self, client: SeedanceClient) -> RunSummary:
+    async def run(self, client: SeedanceClient | None) -> RunSummary:
+        """Work through :attr:`work`; ``client`` may be None only when there is none."""
         started = time.monotonic()
-        work = self._work()
+        work = self.work
         states = [self.lock.jobs[job.id].state for job in work]
         to_submit = sum(1 for s in states if s != "submitted")
         self.emit(
@@ -300,10 +307,13 @@ class _Runner:
             )
         )
         queue = deque(work)
-        workers = [
-            asyncio.create_task(self._worker(client, queue))
-            for _ in range(min(self.concurrency, len(queue)))
-        ]
+        workers = []
+        if queue:
+            assert client is not None
+            workers = [
+                asyncio.create_task(self._worker(client, queue))
+                for _ in range(min(self.concurrency, len(queue)))
+            ]
         remove_handlers = self._install_signal_handlers(workers)
         try:
             results = await asyncio.gather(*workers, return_exceptions=True)

@@ -20,44 +20,60 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import ssl
 from collections.abc import AsyncIterator, Mapping
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 from urllib.request import getproxies
 
-import aiohttp
 import httpx
+
+if TYPE_CHECKING:  # imported by the first Transport: every command but run goes without it
+    import aiohttp
 
 __all__ = ["Pool", "Transport", "is_loopback"]
 
-# aiohttp's exceptions and their httpx twins; the first class found along an error's MRO wins.
-_HTTPX_ERRORS: dict[type[BaseException], type[httpx.TransportError]] = {
-    aiohttp.ConnectionTimeoutError: httpx.ConnectTimeout,  # no connection: nothing was sent
-    aiohttp.ClientProxyConnectionError: httpx.ProxyError,
-    aiohttp.ClientConnectorError: httpx.ConnectError,  # no connection: nothing was sent
-    aiohttp.SocketTimeoutError: httpx.ReadTimeout,
-    aiohttp.ServerTimeoutError: httpx.ReadTimeout,
-    aiohttp.ServerDisconnectedError: httpx.RemoteProtocolError,
-    aiohttp.ClientHttpProxyError: httpx.ProxyError,
-    aiohttp.ClientPayloadError: httpx.RemoteProtocolError,  # a body cut short
-    aiohttp.ClientResponseError: httpx.RemoteProtocolError,  # an answer that is not HTTP
-    aiohttp.InvalidURL: httpx.UnsupportedProtocol,
-    aiohttp.ClientOSError: httpx.ReadError,
-    aiohttp.ClientError: httpx.NetworkError,
-    TimeoutError: httpx.TimeoutException,
-    asyncio.TimeoutError: httpx.TimeoutException,
-    OSError: httpx.NetworkError,
-}
+
+@functools.cache
+def _httpx_errors() -> dict[type[BaseException], type[httpx.TransportError]]:
+    """aiohttp's exceptions and their httpx twins; the first class along an error's MRO wins."""
+    import aiohttp
+
+    return {
+        aiohttp.ConnectionTimeoutError: httpx.ConnectTimeout,  # no connection: nothing was sent
+        aiohttp.ClientProxyConnectionError: httpx.ProxyError,
+        aiohttp.ClientConnectorError: httpx.ConnectError,  # no connection: nothing was sent
+        aiohttp.SocketTimeoutError: httpx.ReadTimeout,
+        aiohttp.ServerTimeoutError: httpx.ReadTimeout,
+        aiohttp.ServerDisconnectedError: httpx.RemoteProtocolError,
+        aiohttp.ClientHttpProxyError: httpx.ProxyError,
+        aiohttp.ClientPayloadError: httpx.RemoteProtocolError,  # a body cut short
+        aiohttp.ClientResponseError: httpx.RemoteProtocolError,  # an answer that is not HTTP
+        aiohttp.InvalidURL: httpx.UnsupportedProtocol,
+        aiohttp.ClientOSError: httpx.ReadError,
+        aiohttp.ClientError: httpx.NetworkError,
+        TimeoutError: httpx.TimeoutException,
+        asyncio.TimeoutError: httpx.TimeoutException,
+        OSError: httpx.NetworkError,
+    }
 
 
 def _raise_as_httpx(exc: BaseException) -> NoReturn:
+    """Raise ``exc``'s httpx twin from it, or ``exc`` itself when it has none."""
+    errors = _httpx_errors()
     for kind in type(exc).__mro__:
-        twin = _HTTPX_ERRORS.get(kind)
+        twin = errors.get(kind)
         if twin is not None:
             text = str(exc).strip()
             raise twin(f"{type(exc).__name__}: {text}" if text else type(exc).__name__) from exc
     raise exc
+
+
+@functools.cache
+def _default_ssl_context() -> ssl.SSLContext:
+    """httpx's default context (certifi, or ``SSL_CERT_FILE``): made once, when first needed."""
+    return httpx.create_ssl_context()
 
 
 class _Body(httpx.AsyncByteStream):
@@ -71,7 +87,7 @@ class _Body(httpx.AsyncByteStream):
         try:
             async for chunk in self._response.content.iter_any():
                 yield chunk
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except Exception as exc:
             _raise_as_httpx(exc)
 
     async def aclose(self) -> None:
@@ -90,20 +106,19 @@ class Transport(httpx.AsyncBaseTransport):
     """
 
     def __init__(self, *, limits: httpx.Limits, verify: ssl.SSLContext | str | bool = True) -> None:
+        import aiohttp  # here rather than at the top: a command that sends nothing never pays
+
+        self._aiohttp = aiohttp
         self._limit = limits.max_connections or 0
-        self._keepalive = limits.keepalive_expiry
-        self._ssl = (
-            verify if isinstance(verify, ssl.SSLContext) else httpx.create_ssl_context(verify)
-        )
+        self._keepalive = 5.0 if limits.keepalive_expiry is None else limits.keepalive_expiry
+        self._verify = verify
         self._session: aiohttp.ClientSession | None = None
 
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None:
+            aiohttp = self._aiohttp
             connector = aiohttp.TCPConnector(
-                limit=self._limit,
-                limit_per_host=0,
-                keepalive_timeout=self._keepalive,
-                ssl=self._ssl,
+                limit=self._limit, limit_per_host=0, keepalive_timeout=self._keepalive
             )
             self._session = aiohttp.ClientSession(
                 connector=connector,
@@ -114,24 +129,35 @@ class Transport(httpx.AsyncBaseTransport):
             )
         return self._session
 
+    def _ssl_context(self) -> ssl.SSLContext:
+        """The context for https requests, made at the first one (plain http needs none)."""
+        verify = self._verify
+        if verify is True:
+            verify = self._verify = _default_ssl_context()
+        elif not isinstance(verify, ssl.SSLContext):
+            verify = self._verify = httpx.create_ssl_context(verify)
+        return verify
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         timeout = request.extensions.get("timeout", {})
         content = await request.aread()
+        session = self._open()
         try:
-            response = await self._open().request(
+            response = await session.request(
                 request.method,
                 str(request.url),
                 headers=request.headers.multi_items(),
                 data=content or None,
+                ssl=self._ssl_context() if request.url.scheme == "https" else True,
                 allow_redirects=False,
-                timeout=aiohttp.ClientTimeout(
+                timeout=self._aiohttp.ClientTimeout(
                     total=None,
                     connect=timeout.get("pool"),
                     sock_connect=timeout.get("connect"),
                     sock_read=timeout.get("read"),
                 ),
             )
-        except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
+        except Exception as exc:
             _raise_as_httpx(exc)
         return httpx.Response(
             status_code=response.status,

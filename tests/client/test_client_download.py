@@ -59,6 +59,20 @@ def test_download_sniffs_type_and_hashes(
     assert dest.read_bytes() == data
 
 
+def test_image_larger_than_memory_hold_goes_to_its_file_as_it_comes(
+    harness: Harness, image_server: ScriptedServer, tmp_path: Path
+) -> None:
+    """An image past the 8 MiB held in memory is written to its file as it arrives, and ends
+    byte-identical, with its size and SHA-256."""
+    big = png_bytes(1900, 1900, seed=5)  # about 10.8 MB of incompressible pixels
+    assert len(big) > 8 * 1024 * 1024
+    image_server.script("/big.png", image(big))
+    dest = tmp_path / "big.tmp"
+    result = fetch(harness, image_server.url + "/big.png", dest)
+    assert (result.bytes, result.sha256) == (len(big), hashlib.sha256(big).hexdigest())
+    assert dest.read_bytes() == big
+
+
 def test_type_follows_bytes_not_content_type(
     harness: Harness, image_server: ScriptedServer, tmp_path: Path
 ) -> None:

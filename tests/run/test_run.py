@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 from checks import assert_charged_honestly, assert_complete
-from runkit import KEY, Campaign, product_files, run_cli, start_cli, tree_bytes
+from runkit import KEY, Campaign, cli_env, product_files, run_cli, start_cli, tree_bytes
 
 from seedance_batch import load_manifest, plan
 from seedance_batch._executor import RunOptions, run
@@ -42,6 +44,31 @@ def test_rerun_sends_nothing_and_changes_no_byte(campaign: Campaign) -> None:
     assert second.returncode == 0, second.stderr
     assert tree_bytes(campaign.folder) == before
     assert {p: p.stat().st_mtime_ns for p in product_files(campaign.folder)} == mtimes
+
+
+def test_rerun_with_nothing_to_do_sets_up_no_connection_pool(campaign: Campaign) -> None:
+    """A rerun with nothing to do never imports aiohttp (a tenth of a second of start-up), yet
+    still refuses a base URL it would refuse with work to do (exit 2)."""
+    probe = (
+        "import sys\nfrom seedance_batch.cli import main\ncode = main(sys.argv[1:])\n"
+        "print('aiohttp' in sys.modules, code)"
+    )
+
+    def rerun(base_url: str) -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-c", probe, "run", str(campaign.manifest), "--base-url", base_url],
+            capture_output=True,
+            text=True,
+            env=cli_env(),
+            stdin=subprocess.DEVNULL,
+            check=False,
+        )
+        return done.stdout.split()[-2:]
+
+    with serve(SimulatorConfig(seed=2)) as sim:
+        assert run_cli("run", str(campaign.manifest), "--base-url", sim.base_url).returncode == 0
+        assert rerun(sim.base_url) == ["False", "0"]
+    assert rerun("http://api.example.com") == ["False", "2"]
 
 
 def test_no_authorization_header_reaches_the_image_host(campaign: Campaign) -> None:
