@@ -281,9 +281,10 @@ class _Runner:
 
     def _images_on_disk(self, record: JobRecord) -> bool:
         """Every recorded image is in place with its recorded size (a stat, not a hash)."""
+        out = os.fspath(self.out)  # os.path, not pathlib: a rerun stats every image there is
         for image in record.images:
             try:
-                if (self.out / image.path).stat().st_size != image.bytes:
+                if os.stat(os.path.join(out, image.path)).st_size != image.bytes:
                     return False
             except OSError:
                 return False
