@@ -631,9 +631,9 @@ class SeedanceClient:
         self._api_origin = _origin(self._base)
         self._rps = requests_per_second
         self._limiter = RateLimiter(requests_per_second, clock=clock, sleep=sleep)
-        # At most one request per pooled connection is handed to httpx at a time: httpcore's
-        # pool scans every waiting request against every connection on each change, so a long
-        # queue inside it costs far more than a queue here.
+        # At most one request per pooled connection is handed to the pool at a time: the rest
+        # wait their turn here, where no timeout runs, so that a request queued behind a burst
+        # never fails for the pool's connect timeout (which then bounds only the connecting).
         self._api_slots = asyncio.Semaphore(max_connections)
         self._image_slots = asyncio.Semaphore(max_image_connections)
         self._policy = retry if retry is not None else RetryPolicy()
