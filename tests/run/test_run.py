@@ -71,6 +71,27 @@ def test_rerun_with_nothing_to_do_sets_up_no_connection_pool(campaign: Campaign)
     assert rerun("http://api.example.com") == ["False", "2"]
 
 
+def test_a_finished_task_frees_its_slot_while_its_images_download(campaign: Campaign) -> None:
+    """At concurrency 1, the next job is submitted while the first job's image is still
+    downloading: concurrency counts tasks in flight, not downloads."""
+    with serve(SimulatorConfig(seed=5, image_stall=2.5)) as sim:
+        process = start_cli(
+            "run", str(campaign.manifest), "--base-url", sim.base_url,
+            "--concurrency", "1", "--limit", "2", "--no-progress",
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while sim.counters.image_stalls_started == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        stalled_at = time.monotonic()
+        while sim.counters.creates < 2 and time.monotonic() < stalled_at + 2.0:
+            time.sleep(0.01)
+        creates_during_the_stall = sim.counters.creates
+        _, stderr = process.communicate(timeout=60)
+    assert creates_during_the_stall == 2
+    assert process.returncode == 0, stderr
+    assert "images: 2 saved" in stderr
+
+
 def test_no_authorization_header_reaches_the_image_host(campaign: Campaign) -> None:
     """Image downloads from another origin carry no Authorization header."""
     with serve(SimulatorConfig(seed=3)) as sim:
