@@ -14,11 +14,13 @@ run ends and when the next one starts; a reader folds it in memory. Folding is i
 line is a whole record), so a crash between the replace and the cut is harmless, and a torn last
 line (a write cut short by a crash) is ignored.
 
-The journal file is also the run lock: an OS lock (``flock`` through :mod:`filelock`) that the
-kernel releases when its process dies, so a killed run never blocks the next one. Its first line is
-a fixed-size header naming the holder (pid, host, command, since), rewritten in place by each new
-holder as soon as it has the lock; a second run reads it to say who holds the lock. Stale holder
-information never blocks anything: only the OS lock decides.
+The journal file is also the run lock: an OS lock (``flock``, through :mod:`filelock`'s
+``lock_descriptor`` on a descriptor this module opens; never its ``FileLock``, which in some
+versions truncates the file it locks) that the kernel releases when its process dies, so a killed
+run never blocks the next one. Its first line is a fixed-size header naming the holder (pid,
+host, command, since), rewritten in place by each new holder as soon as it has the lock; a second
+run reads it to say who holds the lock. Stale holder information never blocks anything: only
+the OS lock decides.
 
 Journal format::
 
@@ -759,13 +761,28 @@ def _read_holder(journal: Path) -> dict[str, Any] | None:
         time.sleep(0.02)
 
 
+class _RunLock:
+    """The OS lock on the journal, held through a descriptor this object owns and closes."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def release(self) -> None:
+        from filelock import unlock_descriptor
+
+        try:
+            unlock_descriptor(self._fd)
+        finally:
+            os.close(self._fd)
+
+
 def _header_writer(holder: Mapping[str, Any]) -> Callable[[int], None]:
     header = _header_bytes(holder)
 
     def write_header(fd: int) -> None:
-        # Called by filelock with the locked descriptor, before acquire returns. Overwrites the
-        # previous holder's header in place (or a header cut short by a crash, or fills an empty
-        # file); leaves any other content alone, for open() to report.
+        # Called with the locked descriptor, before open() goes on. Overwrites the previous
+        # holder's header in place (or a header cut short by a crash, or fills an empty file);
+        # leaves any other content alone, for open() to report.
         current = os.pread(fd, HEADER_SIZE, 0)
         first = current.split(b"\n", 1)[0]
         whole = len(first) == HEADER_SIZE - 1 and _parse_header(first) is not None
@@ -851,7 +868,7 @@ class Lockfile:
         manifest_name: str,
         manifest_sha256: str,
         durable_within: float,
-        lock: Any,
+        lock: _RunLock,
     ) -> None:
         self.path = path
         self.journal_path = journal_path(path)
@@ -885,7 +902,7 @@ class Lockfile:
         Raises :class:`LockHeldError` at once (exit 4) when another process holds the lock,
         naming it, and :class:`LockfileError` when the lockfile or journal is unreadable.
         """
-        from filelock import FileLock, Timeout
+        from filelock import lock_descriptor
 
         if not durable_within > 0:
             raise ValueError("durable_within must be > 0")
@@ -897,19 +914,26 @@ class Lockfile:
             raise LockfileError(f"{path}: cannot create its folder: {exc.strerror or exc}") from exc
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "command": _command()}
         holder["since"] = utc_now()
-        lock = FileLock(
-            journal,
-            blocking=False,
-            thread_local=False,
-            preserve_lock_file=True,  # the journal is the lock file: never unlinked
-            on_acquired=_header_writer(holder),
-        )
+        # The lock is taken on a descriptor of our own, never through filelock's FileLock: some
+        # of its versions truncate the file they lock, and this file is the journal.
         try:
-            lock.acquire()
-        except Timeout:
-            raise LockHeldError(str(path), _describe_holder(_read_holder(journal))) from None
+            fd = os.open(journal, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
             raise LockfileError(f"{journal}: cannot lock: {exc.strerror or exc}") from exc
+        try:
+            held = lock_descriptor(fd, blocking=False)
+        except OSError as exc:
+            os.close(fd)
+            raise LockfileError(f"{journal}: cannot lock: {exc.strerror or exc}") from exc
+        if not held:
+            os.close(fd)
+            raise LockHeldError(str(path), _describe_holder(_read_holder(journal)))
+        lock = _RunLock(fd)
+        try:
+            _header_writer(holder)(fd)
+        except BaseException:
+            lock.release()
+            raise
         try:
             return cls(
                 path,
