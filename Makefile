@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: test demo bench lint typecheck clean
+.PHONY: test test-oldest demo bench lint typecheck clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,8 +35,22 @@ demo: $(STAMP)
 	SEEDANCE_API_KEY=demo-key $(BIN)/seedance-batch run $(DEMO) --base-url $$url; \
 	$(BIN)/seedance-batch status $(DEMO)
 
+# The oldest Python the package supports, in a venv of its own: the lockfile, the client, the run
+# and the manifests, whose behaviour depends on which versions of the dependencies pip picks
+# there (filelock, for one, resolves to an older line on 3.10). Skipped when it is not installed.
+OLDEST_CANDIDATES := python3.10 $(wildcard $(HOME)/.pyenv/versions/3.10*/bin/python3.10) /usr/bin/python3.10
+test-oldest:
+	@set -e; py=""; for c in $(OLDEST_CANDIDATES); do \
+	  if $$c -c '' >/dev/null 2>&1; then py=$$c; break; fi; done; \
+	if [ -z "$$py" ]; then echo "no Python 3.10 here: skipping the tests on the oldest Python"; exit 0; fi; \
+	echo "tests on $$($$py --version)"; \
+	test -x .venv-oldest/bin/python || $$py -m venv .venv-oldest; \
+	.venv-oldest/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'; \
+	.venv-oldest/bin/python -m pytest -q -p no:cacheprovider \
+	  tests/lockfile tests/client tests/run tests/manifest tests/cli
+
 bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-oldest .pytest_cache .mypy_cache .ruff_cache
