@@ -208,7 +208,7 @@ def test_connections_are_capped_and_kept_alive() -> None:
     assert opened <= 3
 
 
-def test_default_headers_and_the_request_own(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_headers_and_the_request_own() -> None:
     """The pool's headers go with every request, the request's own override them, and aiohttp
     adds no User-Agent or Accept of its own."""
 
