@@ -22,12 +22,17 @@ __all__ = [
     "DownloadError",
     "LockHeldError",
     "LockfileError",
+    "LockfileMismatchError",
+    "LockfileWriteError",
     "ManifestError",
     "NetworkError",
+    "OutputError",
     "RequestRejectedError",
     "SeedanceBatchError",
+    "SelectionError",
     "TaskNotFoundError",
     "TransientApiError",
+    "UnreachableError",
 ]
 
 Severity = Literal["error", "warning"]
@@ -66,8 +71,42 @@ class ConfigurationError(SeedanceBatchError):
     """Bad flags or environment: a missing API key, an insecure base URL, a bad path."""
 
 
+class SelectionError(ConfigurationError):
+    """``--only`` or ``--limit`` chose nothing the plan has (exit 2, listing the job names)."""
+
+
+class OutputError(SeedanceBatchError):
+    """A file or folder could not be written or read: a full disk, a read-only folder, a file
+    where a folder must be. ``path`` names it; the message says the reason. Exit 1: the input
+    was fine, the lockfile stays valid, and a rerun after the fix resumes."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+    @classmethod
+    def from_os_error(cls, path: object, exc: OSError, doing: str = "") -> OutputError:
+        """The error for ``exc`` met while ``doing`` something (``"cannot write"``) to ``path``."""
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        return cls(str(path), f"{doing}: {reason}" if doing else reason)
+
+
 class LockfileError(SeedanceBatchError):
-    """A lockfile cannot be read, does not match its schema, or cannot be written."""
+    """A lockfile cannot be read or does not match its schema (bad input, exit 2)."""
+
+
+class LockfileMismatchError(LockfileError):
+    """The lockfile belongs to another campaign (another manifest ``name``); ``--adopt`` takes
+    it over on purpose."""
+
+
+class LockfileWriteError(LockfileError, OutputError):
+    """The lockfile or its journal could not be written mid-run (exit 1, not 2: creates may have
+    been sent). What the run knows is printed so that nothing paid for is lost."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        OutputError.__init__(self, path, reason)
 
 
 class LockHeldError(LockfileError):
@@ -135,6 +174,16 @@ class NetworkError(SeedanceBatchError):
     #: As :attr:`ApiError.task_may_exist`: a create ends so, but one of its attempts may have
     #: reached the server.
     task_may_exist: bool = False
+
+
+class UnreachableError(NetworkError):
+    """The API's host cannot be resolved or connected to: the run says so once and stops
+    (exit 1). Nothing was sent by the attempts that raised it."""
+
+    def __init__(self, host: str, reason: str) -> None:
+        self.host = host
+        self.reason = reason
+        super().__init__(f"cannot reach the API at {host}: {reason}")
 
 
 class DownloadError(SeedanceBatchError):

@@ -15,6 +15,7 @@ from seedance_batch._errors import (
     LockfileError,
     LockHeldError,
     ManifestError,
+    OutputError,
     SeedanceBatchError,
 )
 
@@ -30,6 +31,8 @@ def exit_code_for(exc: SeedanceBatchError) -> int:
     """The exit code of the contract's table (section 4) for an error."""
     if isinstance(exc, LockHeldError):
         return EXIT_LOCKED
+    if isinstance(exc, OutputError):  # before LockfileError: a lockfile write failure is no
+        return EXIT_FAILED  # bad input, and creates may have been sent
     if isinstance(exc, (ManifestError, ConfigurationError, LockfileError)):
         return EXIT_BAD_INPUT
     if isinstance(exc, (BudgetExceededError, AuthenticationError, CreditsExhaustedError)):
