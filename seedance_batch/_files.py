@@ -18,23 +18,31 @@ from pathlib import Path
 from seedance_batch._errors import OutputError
 
 __all__ = [
+    "EXCLUSIVE_FLAGS",
     "TEMPORARY_MARK",
     "atomic_write",
     "create_temporary",
     "fsync_directory",
     "is_temporary",
     "regular_file_size",
+    "temporary_path",
 ]
 
 #: Every temporary's name holds this, so that a later run can recognise and remove leftovers.
 TEMPORARY_MARK = ".tmp-"
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
-_EXCLUSIVE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+EXCLUSIVE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
 
 
 def is_temporary(name: str) -> bool:
     """Whether ``name`` is one of our temporaries (``.<target>.tmp-<random>``)."""
     return name.startswith(".") and TEMPORARY_MARK in name
+
+
+def temporary_path(target: Path) -> Path:
+    """A fresh, unguessable temporary name beside ``target`` (not created: open it with
+    ``O_CREAT | O_EXCL | O_NOFOLLOW``, or use :func:`create_temporary`)."""
+    return target.with_name(f".{target.name}{TEMPORARY_MARK}{secrets.token_hex(6)}")
 
 
 def create_temporary(target: Path, mode: int = 0o644) -> tuple[int, Path]:
@@ -44,9 +52,9 @@ def create_temporary(target: Path, mode: int = 0o644) -> tuple[int, Path]:
     Raises ``OSError`` (the caller translates it with the path it was writing).
     """
     for _ in range(100):
-        candidate = target.with_name(f".{target.name}{TEMPORARY_MARK}{secrets.token_hex(6)}")
+        candidate = temporary_path(target)
         try:
-            return os.open(candidate, _EXCLUSIVE, mode), candidate
+            return os.open(candidate, EXCLUSIVE_FLAGS, mode), candidate
         except FileExistsError:
             continue
     raise FileExistsError(f"no free temporary name beside {target}")  # pragma: no cover
