@@ -67,15 +67,32 @@ from seedance_batch._errors import (
     CreditsExhaustedError,
     DownloadError,
     NetworkError,
+    OutputError,
     RequestRejectedError,
     SeedanceBatchError,
     TaskNotFoundError,
     TransientApiError,
+    UnreachableError,
 )
+from seedance_batch._files import EXCLUSIVE_FLAGS
 from seedance_batch._ratelimit import RateLimiter
-from seedance_batch._retry import Operation, RetryEvent, RetryPolicy, parse_retry_after
-from seedance_batch._rules import classify_status
-from seedance_batch._transport import Pool, is_loopback
+from seedance_batch._redact import REDACTED, holds_secret, redact
+from seedance_batch._retry import (
+    Operation,
+    RetryEvent,
+    RetryPolicy,
+    parse_body_wait,
+    parse_retry_after,
+)
+from seedance_batch._rules import classify_flag, classify_status, names_policy
+from seedance_batch._transport import (
+    BodyTooLarge,
+    BoundedDecoder,
+    Pool,
+    UnsupportedEncoding,
+    is_loopback,
+    read_bounded,
+)
 
 __all__ = [
     "ClientStats",
@@ -105,7 +122,7 @@ _GONE = frozenset({403, 404, 410})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 _MAX_REDIRECTS = 5
 _MAX_MESSAGE = 300
-_REDACTED = "<redacted>"
+_REDACTED = REDACTED
 
 try:
     _VERSION = metadata.version("seedance-batch")
@@ -120,6 +137,9 @@ _JPEG_END = b"\xff\xd9"
 _TAIL = 64
 #: An image up to this size is held in memory and written to its file in one go.
 _IN_MEMORY = 8 * 1024 * 1024
+#: The caps of contract section 7: an API answer, and an image, decoded.
+MAX_ANSWER_BYTES = 8 * 1024 * 1024
+MAX_IMAGE_BYTES = 64 * 1024 * 1024
 
 
 # --------------------------------------------------------------------------------------------
@@ -132,8 +152,12 @@ class Task:
 
     ``status`` is the class of ``status_word`` (the word as the API sent it, "" when it sent
     none); ``image_urls`` are every image URL found, in order, without duplicates; ``error`` is
-    the failure message of a failed task, when the answer has one; ``raw`` is the answer itself
-    (the unwrapped JSON object), for logs and for what this reading does not cover.
+    the failure message of a failed task, when the answer has one; ``policy_rejection`` is True
+    for a failure whose word or message names a content policy, moderation, safety, sensitive
+    words or NSFW (final: never resubmitted automatically). Every string is redacted: the API
+    key never appears in one. ``dropped_urls`` counts image URLs left out because they held a
+    credential; ``warning`` says so, or names the keys of a success with no URL. ``raw`` is the
+    answer itself (the unwrapped JSON object, *not* redacted: never store or print it).
     """
 
     id: str
@@ -142,6 +166,9 @@ class Task:
     image_urls: tuple[str, ...]
     error: str | None
     raw: Mapping[str, object] = field(repr=False, compare=False)
+    policy_rejection: bool = False
+    dropped_urls: int = 0
+    warning: str | None = None
 
 
 @dataclass(frozen=True)
@@ -189,72 +216,145 @@ class ClientStats:
 
 
 def parse_task(
-    payload: object, *, fallback_id: str | None = None, base_url: str | None = None
+    payload: object,
+    *,
+    fallback_id: str | None = None,
+    base_url: str | None = None,
+    secrets: tuple[str, ...] = (),
 ) -> Task:
     """Read a task answer in any of the shapes of the contract's section 1.
 
-    The task may come bare or wrapped (``{"data": {...}}``, up to three times); its id is
-    ``id`` or ``task_id`` (``taskId``), from the innermost layer out, then ``data[0].id``, then
-    ``fallback_id``; its status word is ``status`` (or ``state``) from the innermost layer out,
-    then the first ``data[*].status``. Image URLs are collected from ``data[*]`` (``imageUrls``,
-    ``url`` as a string or a list, ``image_url(s)``), ``results`` (strings or objects with a
-    ``url``) and a top-level ``imageUrls``, in that order, layer by layer, without duplicates;
-    a relative URL is resolved against ``base_url``; anything not http(s) is left out.
+    The task may come bare or wrapped (``{"data": {...}}``, ``{"code": 200, "msg": "success",
+    "data": {...}}``, or as the only item of a ``data`` list): a layer with no id, status word
+    or ``successFlag`` of its own is a wrapper, and a wrapper's ``msg`` or ``message`` is never
+    read. The id is ``id``, ``task_id`` or ``taskId``, from the innermost layer out, then
+    ``data[0].id``, then ``fallback_id``; the status word is ``status`` (``state``, ...) read
+    by family (:func:`~seedance_batch._rules.classify_status`), and a numeric ``successFlag``
+    counts too. Image URLs are every http(s) URL under a key whose name holds ``url``,
+    ``image``, ``result`` or ``output``, depth first in document order, without duplicates; a
+    relative URL under a ``url`` key is resolved against ``base_url``.
 
-    Raises :class:`ApiProtocolError` when ``payload`` is not a JSON object, or has no id (and
-    no ``fallback_id``).
+    Every string taken from the answer passes through :func:`~seedance_batch._redact.redact`
+    with ``secrets``: an id that holds one is refused, a URL that holds one is dropped (and
+    counted in ``dropped_urls``). Raises :class:`ApiProtocolError` when ``payload`` is not a JSON
+    object, or has no id (and no ``fallback_id``), or an id that is not a short printable string.
     """
     if not isinstance(payload, Mapping):
         raise ApiProtocolError(f"the answer is not a JSON object but {_json_kind(payload)}")
-    layers = _layers(payload)
-    task = layers[0]
+    layers = _unwrap(payload)
+    inside_out = layers[::-1]
     items = [item for layer in layers for item in _list(layer.get("data"))]
+    mapped_items = [item for item in items if isinstance(item, Mapping)]
 
-    task_id = _first_text(layer.get(key) for layer in layers for key in ("id", "task_id", "taskId"))
+    task_id = _first_text(layer.get(key) for layer in inside_out for key in _ID_KEYS)
     if task_id is None:
-        task_id = _first_text(item.get("id") for item in items if isinstance(item, Mapping))
+        task_id = _first_text(item.get("id") for item in mapped_items)
     if task_id is None:
         task_id = fallback_id
     if task_id is None:
-        raise ApiProtocolError(f"the answer has no task id (keys: {_keys(payload)})")
+        raise ApiProtocolError(f"the answer has no task id (keys: {_keys(payload, secrets)})")
+    check_task_id(task_id, secrets)
 
-    word = _first_text(layer.get(key) for layer in layers for key in ("status", "state"))
+    word = _first_text(layer.get(key) for layer in inside_out for key in _STATUS_KEYS)
     if word is None:
-        word = _first_text(item.get("status") for item in items if isinstance(item, Mapping))
-    status = classify_status(word)
+        word = _first_text(item.get(key) for item in mapped_items for key in _STATUS_KEYS)
+    flags = [layer.get(key) for layer in [*inside_out, *mapped_items] for key in _FLAG_KEYS]
+    status = _outcome(classify_status(word), [classify_flag(flag) for flag in flags])
 
-    urls: dict[str, None] = {}
-    for layer in layers:
-        for raw_url in _image_url_candidates(layer):
-            url = _absolute_url(raw_url, base_url)
-            if url is not None:
-                urls.setdefault(url, None)
+    found: list[str] = []
+    _collect_urls(payload, False, False, base_url, found, 0)
+    urls = tuple(dict.fromkeys(url for url in found if not holds_secret(url, secrets)))
+    dropped = len(dict.fromkeys(found)) - len(urls)
 
+    word_text = _clean(redact(word, secrets), _MAX_WORD) if word else ""
     error = None
     if status == "failed":
-        error = _failure_message(layers, items)
+        message = _failure_message(inside_out, mapped_items)
+        error = _clean(redact(message, secrets)) if message else None
     return Task(
         id=task_id,
         status=status,
-        status_word=word or "",
-        image_urls=tuple(urls),
+        status_word=word_text,
+        image_urls=urls,
         error=error,
-        raw=task,
+        raw=layers[0],
+        policy_rejection=status == "failed" and names_policy(word, error),
+        dropped_urls=dropped,
+        warning=_warning(status, urls, dropped, payload, secrets),
     )
 
 
-def _layers(payload: Mapping[str, object]) -> list[Mapping[str, object]]:
-    """The object and its ``data`` wrappers, innermost first."""
-    layers = [payload]
+_ID_KEYS = ("id", "task_id", "taskId")
+_STATUS_KEYS = ("status", "state", "task_status", "taskStatus")
+_FLAG_KEYS = ("successFlag", "success_flag")
+_MESSAGE_KEYS = (
+    "error", "errorMessage", "error_message", "errorMsg", "failReason", "fail_reason",
+    "failMsg", "failure_reason", "message", "msg", "reason", "detail",
+)  # fmt: skip
+#: A key whose name (lowercased) holds one of these may hold image URLs, at any depth.
+_URL_KEY_STEMS = ("url", "image", "result", "output")
+#: Answers nested deeper than this are not searched for URLs.
+_MAX_DEPTH = 32
+_MAX_WORD = 80
+#: A task id longer than this is no id (contract, section 7).
+MAX_TASK_ID = 200
+
+
+def check_task_id(task_id: str, secrets: tuple[str, ...] = ()) -> None:
+    """Raise :class:`ApiProtocolError` unless ``task_id`` is a short printable string: at most
+    :data:`MAX_TASK_ID` characters, no whitespace or control characters, not ``.`` or ``..``,
+    and none of ``secrets`` in it. The message never quotes an id it refuses."""
+    if holds_secret(task_id, secrets):
+        raise ApiProtocolError("the answer's task id holds the API key or a credential")
+    if len(task_id) > MAX_TASK_ID:
+        raise ApiProtocolError(f"the answer's task id is {len(task_id)} characters long")
+    if task_id in (".", "..") or not task_id:
+        raise ApiProtocolError(f"the answer's task id is {task_id!r}")
+    if not task_id.isprintable() or any(ch.isspace() for ch in task_id):
+        raise ApiProtocolError("the answer's task id holds spaces or control characters")
+
+
+def _is_task_layer(layer: Mapping[str, object]) -> bool:
+    return any(key in layer for key in (*_ID_KEYS, *_STATUS_KEYS, *_FLAG_KEYS))
+
+
+def _inner(layer: Mapping[str, object]) -> Mapping[str, object] | None:
+    """What a wrapper wraps: its ``data`` object, or the only item of its ``data`` list."""
+    data = layer.get("data")
+    if isinstance(data, Mapping):
+        return data
+    if isinstance(data, list) and len(data) == 1:
+        only = data[0]
+        if isinstance(only, Mapping):
+            return only
+    return None
+
+
+def _unwrap(payload: Mapping[str, object]) -> list[Mapping[str, object]]:
+    """The task inside its wrappers, with the ``data`` objects inside it (outermost first).
+
+    A wrapper (its ``code``, ``msg`` and ``message`` about the call itself) is never read."""
     current = payload
-    for _ in range(3):
-        inner = current.get("data")
-        if not isinstance(inner, Mapping):
+    for _ in range(4):
+        inner = None if _is_task_layer(current) else _inner(current)
+        if inner is None:
             break
         current = inner
+    layers = [current]
+    for _ in range(3):
+        below = current.get("data")
+        if not isinstance(below, Mapping):
+            break
+        current = below
         layers.append(current)
-    layers.reverse()
     return layers
+
+
+def _outcome(word: TaskStatus, flags: list[TaskStatus | None]) -> TaskStatus:
+    """The word's class, unless a ``successFlag`` says the task ended."""
+    if word != "running":
+        return word
+    return next((flag for flag in flags if flag is not None and flag != "running"), "running")
 
 
 def _list(value: object) -> list[object]:
@@ -271,47 +371,41 @@ def _first_text(values: Iterator[object]) -> str | None:
     return None
 
 
-def _urls_in(value: object) -> Iterator[str]:
-    """URL strings in a string, an object with a url, or a list of either."""
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, Mapping):
-        for key in ("url", "imageUrl", "image_url"):
-            if isinstance(value.get(key), str):
-                yield value[key]
-                return
+def _collect_urls(
+    value: object, under: bool, url_key: bool, base_url: str | None, out: list[str], depth: int
+) -> None:
+    """Append, depth first in document order, the URLs under image-ish keys of ``value``."""
+    if depth > _MAX_DEPTH:
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            name = str(key).lower()
+            if isinstance(item, (Mapping, list, str)):
+                named = any(stem in name for stem in _URL_KEY_STEMS)
+                _collect_urls(item, under or named, "url" in name, base_url, out, depth + 1)
     elif isinstance(value, list):
         for item in value:
-            if isinstance(item, (str, Mapping)):
-                yield from _urls_in(item)
-
-
-def _image_url_candidates(layer: Mapping[str, object]) -> Iterator[str]:
-    for item in _list(layer.get("data")):
-        if isinstance(item, str):
-            yield item
-        elif isinstance(item, Mapping):
-            for key in ("imageUrls", "image_urls", "url", "urls", "imageUrl", "image_url"):
-                yield from _urls_in(item.get(key))
-    yield from _urls_in(layer.get("results"))
-    for key in ("imageUrls", "image_urls"):
-        yield from _urls_in(layer.get(key))
+            _collect_urls(item, under, url_key, base_url, out, depth + 1)
+    elif isinstance(value, str) and under:
+        url = _absolute_url(value, base_url if url_key else None)
+        if url is not None:
+            out.append(url)
 
 
 def _absolute_url(text: str, base_url: str | None) -> str | None:
     text = text.strip()
-    if not text:
+    if not text or any(ch.isspace() for ch in text):
         return None
-    if text.startswith(("http://", "https://")) and " " not in text:
+    if text.startswith(("http://", "https://")):
         # the usual case, read without httpx's URL parser (a tenth of a millisecond a URL)
         try:
             return text if urlsplit(text).hostname else None
         except ValueError:
             return None
+    if base_url is None or not text.startswith("/") or text.startswith("//"):
+        return None
     try:
-        url = httpx.URL(text)
-        if url.is_relative_url and base_url:
-            url = httpx.URL(base_url).join(text)
+        url = httpx.URL(base_url).join(text)
     except httpx.InvalidURL:
         return None
     if url.scheme not in ("http", "https") or not url.host:
@@ -319,16 +413,34 @@ def _absolute_url(text: str, base_url: str | None) -> str | None:
     return str(url)
 
 
-def _failure_message(layers: list[Mapping[str, object]], items: list[object]) -> str | None:
-    places: list[Mapping[str, object]] = [*layers]
-    places.extend(item for item in items if isinstance(item, Mapping))
-    for place in places:
-        for key in ("error", "fail_reason", "failReason", "error_message", "message", "reason"):
+def _failure_message(
+    layers: list[Mapping[str, object]], items: list[Mapping[str, object]]
+) -> str | None:
+    """A failed task's own message: the task's layers inside out, then its data items."""
+    for place in [*layers, *items]:
+        for key in _MESSAGE_KEYS:
             value = place.get(key)
             if isinstance(value, Mapping):
                 value = value.get("message") or value.get("msg")
             if isinstance(value, str) and value.strip():
-                return _clean(value)
+                return value
+    return None
+
+
+def _warning(
+    status: TaskStatus,
+    urls: tuple[str, ...],
+    dropped: int,
+    payload: Mapping[str, object],
+    secrets: tuple[str, ...],
+) -> str | None:
+    if dropped:
+        return f"{dropped} image URL{'s' if dropped != 1 else ''} dropped: they held a credential"
+    if status == "succeeded" and not urls:
+        return (
+            "the task succeeded without an image URL the client can find "
+            f"(keys: {_keys(payload, secrets)})"
+        )
     return None
 
 
@@ -340,26 +452,65 @@ def _json_kind(value: object) -> str:
     return f"a {type(value).__name__}"
 
 
-def _keys(payload: Mapping[str, object]) -> str:
-    names = sorted(str(key) for key in payload)[:10]
-    return ", ".join(names) if names else "none"
+def _keys(payload: Mapping[str, object], secrets: tuple[str, ...] = ()) -> str:
+    """The key paths of an answer, a few levels deep (``data``, ``data.result``, ...)."""
+    paths: list[str] = []
+    _key_paths(payload, "", paths, 0)
+    text = ", ".join(paths[:24]) + (", ..." if len(paths) > 24 else "")
+    return _clean(redact(text, secrets)) if paths else "none"
 
 
-def _clean(text: str) -> str:
-    """One line, printable, at most ``_MAX_MESSAGE`` characters."""
+def _key_paths(value: object, prefix: str, out: list[str], depth: int) -> None:
+    if depth >= 4 or len(out) > 24:
+        return
+    if isinstance(value, list):
+        first = next((item for item in value if isinstance(item, Mapping)), None)
+        if first is not None:
+            _key_paths(first, prefix + "[*]", out, depth)
+        return
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            path = f"{prefix}.{key}" if prefix else str(key)
+            out.append(path)
+            _key_paths(item, path, out, depth + 1)
+
+
+def _clean(text: str, limit: int = 300) -> str:
+    """One line, printable, at most ``limit`` characters."""
     flat = " ".join("".join(ch if ch.isprintable() else " " for ch in text).split())
-    return flat if len(flat) <= _MAX_MESSAGE else flat[: _MAX_MESSAGE - 1] + "…"
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 # --------------------------------------------------------------------------------------------
 # Error answers
 
 
-def _api_message(response: httpx.Response) -> str:
-    """The API's own message from an error body, else the status line's reason."""
+@dataclass(frozen=True)
+class _Answer:
+    """An API answer read whole (at most the answer cap, decoded): status, headers, bytes."""
+
+    status_code: int
+    headers: httpx.Headers
+    body: bytes
+    reason_phrase: str
+
+    def json(self) -> object:
+        """The body as JSON; ``ValueError`` when it is not (too deep counts as not)."""
+        try:
+            return json.loads(self.body)
+        except RecursionError:
+            raise ValueError("nested too deeply") from None
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+def _api_message(answer: _Answer, secrets: tuple[str, ...]) -> str:
+    """The API's own message from an error body, else the status line's reason; redacted."""
     message: str | None = None
     try:
-        body = response.json()
+        body = answer.json()
     except (ValueError, UnicodeDecodeError):
         body = None
     if isinstance(body, Mapping):
@@ -374,13 +525,13 @@ def _api_message(response: httpx.Response) -> str:
                 message = candidate
                 break
     elif body is None:
-        content_type = response.headers.get("content-type", "")
-        text = response.text.strip() if content_type.startswith("text/plain") else ""
+        content_type = answer.headers.get("content-type", "")
+        text = answer.text.strip() if content_type.startswith("text/plain") else ""
         if text and len(text) <= 500:
             message = text
     if message is None:
-        message = response.reason_phrase or _phrase(response.status_code)
-    return _clean(message)
+        message = answer.reason_phrase or _phrase(answer.status_code)
+    return _clean(redact(message, secrets))
 
 
 def _detail(value: object) -> str | None:
@@ -433,15 +584,19 @@ R = TypeVar("R")
 
 class _ImageSink:
     """Where an image's bytes go while it downloads: memory up to :data:`_IN_MEMORY` bytes,
-    its file past that. The file system's work (open, write, fsync, close) happens in threads,
-    so that neither a slow disk nor the cost of creating files stalls the event loop; a small
-    image costs one thread hop in all."""
+    its file past that. The file is created with ``EXCLUSIVE_FLAGS`` (``O_CREAT | O_EXCL |
+    O_NOFOLLOW``): a file or a link already at the destination is an ``OSError``, never
+    followed or overwritten. A file this sink created is removed again unless committed; one it
+    did not create is never touched. The file system's work (open, write, fsync, close) happens
+    in threads, so that neither a slow disk nor the cost of creating files stalls the event
+    loop; a small image costs one thread hop in all."""
 
     def __init__(self, dest: Path) -> None:
         self._dest = dest
         self._held: list[bytes] = []
         self._size = 0
         self._file: BinaryIO | None = None
+        self._created = False
 
     async def write(self, chunk: bytes) -> None:
         self._held.append(chunk)
@@ -453,33 +608,47 @@ class _ImageSink:
             file = self._file
             if file is None:
                 file = await _in_thread(_create, self._dest)
-                self._file = file
+                self._file, self._created = file, True
             await _in_thread(file.write, data)
 
     async def commit(self) -> None:
         """Every byte in the file and on the disk (fsync), and the file closed."""
         data = b"".join(self._held)
         self._held.clear()
-        self._file, file = None, self._file
-        await _in_thread(_write_and_sync, self._dest, file, data)
+        file = self._file
+        if file is None:
+            file = await _in_thread(_create, self._dest)
+            self._created = True
+        self._file = None
+        await _in_thread(_write_and_sync, file, data)
+        self._created = False  # kept: the caller renames it into place
 
     async def close(self) -> None:
-        """Drop what is held and close the file if one is open (a failed download)."""
+        """Drop what is held, close the file and remove it if this sink made it (a failed
+        download)."""
         self._held.clear()
         self._file, file = None, self._file
-        if file is not None:
-            await _in_thread(file.close)
+        created, self._created = self._created, False
+        await _in_thread(_discard, self._dest, file, created)
 
 
 def _create(dest: Path) -> BinaryIO:
-    return open(dest, "wb")
+    return os.fdopen(os.open(dest, EXCLUSIVE_FLAGS, 0o644), "wb")
 
 
-def _write_and_sync(dest: Path, file: BinaryIO | None, data: bytes) -> None:
-    with file if file is not None else _create(dest) as out:
+def _write_and_sync(file: BinaryIO, data: bytes) -> None:
+    with file as out:
         out.write(data)
         out.flush()
         os.fsync(out.fileno())
+
+
+def _discard(dest: Path, file: BinaryIO | None, created: bool) -> None:
+    with contextlib.suppress(OSError):
+        if file is not None:
+            file.close()
+        if created:
+            dest.unlink()
 
 
 async def _in_thread(function: Callable[..., R], *args: object) -> R:
@@ -576,6 +745,7 @@ class _Failure:
     status: int | None = None
     retry_after: float | None = None
     reached_server: bool = False  # a create that may have been taken (and charged)
+    connect_failed: bool = False  # no connection: the host may be unreachable
     cause: BaseException | None = None
 
 
@@ -597,7 +767,12 @@ class SeedanceClient:
     - ``max_connections`` / ``max_image_connections``: the two pools' sizes.
     - ``timeout``: seconds for each of connect, read, write and pool wait of every request;
       ``download_timeout`` bounds one whole image transfer (a slow drip cannot hang a run).
-    - ``max_image_bytes``: a larger image fails its download.
+    - ``request_deadline``: seconds one API request may take in all, answer read included (a
+      body that drips a byte at a time fails in bounded time, and is retried as a timeout).
+    - ``max_answer_bytes`` / ``max_image_bytes``: an API answer, or an image, over this many
+      bytes (decoded) fails; bodies are read in bounded pieces, whatever their encoding.
+    - ``unreachable_after``: seconds of nothing but connect failures (DNS, refused) to the
+      API's host before :class:`UnreachableError`; every later request fails with it at once.
     - ``sleep``, ``clock`` (monotonic), ``wall_clock`` (epoch seconds, for HTTP dates) and
       ``rng`` (jitter) are injected so that tests run schedules without waiting.
     - ``on_retry``: called with a :class:`RetryEvent` before each retry's wait.
@@ -613,7 +788,10 @@ class SeedanceClient:
         max_image_connections: int = 16,
         timeout: float = 30.0,
         download_timeout: float = 600.0,
-        max_image_bytes: int = 256 * 1024 * 1024,
+        request_deadline: float = 60.0,
+        max_answer_bytes: int = MAX_ANSWER_BYTES,
+        max_image_bytes: int = MAX_IMAGE_BYTES,
+        unreachable_after: float = 20.0,
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -625,8 +803,10 @@ class SeedanceClient:
         self._key = _check_key(api_key)
         if max_connections < 1 or max_image_connections < 1:
             raise ValueError("connection pools need at least one connection")
-        if not (timeout > 0 and download_timeout > 0 and max_image_bytes > 0):
-            raise ValueError("timeouts and max_image_bytes must be > 0")
+        if not (timeout > 0 and download_timeout > 0 and request_deadline > 0):
+            raise ValueError("timeouts must be > 0")
+        if not (max_image_bytes > 0 and max_answer_bytes > 0 and unreachable_after >= 0):
+            raise ValueError("max_image_bytes, max_answer_bytes must be > 0")
         self._root = str(self._base).rstrip("/")
         self._api_origin = _origin(self._base)
         self._rps = requests_per_second
@@ -643,6 +823,12 @@ class SeedanceClient:
         self._on_retry = on_retry
         self._download_timeout = download_timeout
         self._max_image_bytes = max_image_bytes
+        self._max_answer = max_answer_bytes
+        self._deadline = request_deadline
+        self._clock = clock
+        self._unreachable_after = unreachable_after
+        self._failing_since: float | None = None  # the first of the latest connect failures
+        self._unreachable: UnreachableError | None = None
         self._requests = 0
         self._retries = 0
         self._double_charges = 0
@@ -708,6 +894,7 @@ class SeedanceClient:
         idempotency_key: str,
         *,
         may_resend: Callable[[], bool] | None = None,
+        on_send: Callable[[], None] | None = None,
     ) -> CreateOutcome:
         """Create a task: ``POST /v1/images/generations`` with ``body`` as JSON.
 
@@ -716,7 +903,9 @@ class SeedanceClient:
         server (a resend that could be charged a second time), so the caller can count it
         against a budget first; when it answers False the create stops there, raising the last
         failure with ``task_may_exist`` set. Errors raised after such an attempt have
-        ``task_may_exist`` set as well.
+        ``task_may_exist`` set as well. ``on_send``, if given, is called each time an attempt
+        is handed to the transport (after the rate limiter): a create that raised without
+        calling it sent nothing.
         """
         _check_idempotency_key(idempotency_key)
         content = json.dumps(
@@ -731,15 +920,15 @@ class SeedanceClient:
         }
 
         async def attempt() -> Task | _Failure:
-            response = await self._api_request("POST", url, target, content, headers)
-            if isinstance(response, _Failure):
-                return response
-            code = response.status_code
+            answer = await self._api_request("POST", url, target, content, headers, on_send)
+            if isinstance(answer, _Failure):
+                return answer
+            code = answer.status_code
             if 200 <= code < 300:
                 try:
-                    return parse_task(self._json(response), base_url=self._root)
+                    return self._parse(self._json(answer))
                 except ApiProtocolError as exc:
-                    message = self._redact(f"{target}: {exc.api_message}")
+                    message = f"{target}: {exc.api_message}"
                     return _Failure(
                         lambda _s: ApiProtocolError(message, status=code),
                         reason="unreadable answer",
@@ -747,36 +936,41 @@ class SeedanceClient:
                         status=code,
                         reached_server=True,
                     )
-            return self._status_failure(response, target, reached=code in _MAYBE_REACHED)
+            return self._status_failure(answer, target, reached=code in _MAYBE_REACHED)
 
         task, ambiguous = await self._retrying("create", target, attempt, may_resend=may_resend)
         return CreateOutcome(task=task, ambiguous_attempts=ambiguous)
 
     async def get_task(self, task_id: str) -> Task:
-        """Poll a task: ``GET /v1/tasks/{task_id}``. Answers without an id keep ``task_id``."""
-        if not isinstance(task_id, str) or not task_id.strip():
-            raise ValueError("a task id must be a non-empty string")
+        """Poll a task: ``GET /v1/tasks/{task_id}``. Answers without an id keep ``task_id``.
+
+        An id that is not a short printable string (contract, section 7) is refused with
+        :class:`ApiProtocolError` before anything is sent.
+        """
+        if not isinstance(task_id, str):
+            raise ApiProtocolError("a task id must be a string")
+        check_task_id(task_id, self._secrets)
         path = TASK_PATH + quote(task_id, safe="")
         url = self._root + path
         target = f"GET {url}"
         headers = {"Authorization": f"Bearer {self._key.reveal()}"}
 
         async def attempt() -> Task | _Failure:
-            response = await self._api_request("GET", url, target, None, headers)
-            if isinstance(response, _Failure):
-                return response
-            code = response.status_code
+            answer = await self._api_request("GET", url, target, None, headers)
+            if isinstance(answer, _Failure):
+                return answer
+            code = answer.status_code
             if 200 <= code < 300:
                 try:
-                    payload = self._json(response)
-                    task = parse_task(payload, fallback_id=task_id, base_url=self._root)
+                    payload = self._json(answer)
+                    task = self._parse(payload, fallback_id=task_id)
                     if isinstance(payload, Mapping) and not (task.status_word or _has_id(payload)):
                         raise ApiProtocolError(
                             f"the answer has neither a task id nor a status (keys: "
-                            f"{_keys(payload)})"
+                            f"{_keys(payload, self._secrets)})"
                         )
                 except ApiProtocolError as exc:
-                    message = self._redact(f"{target}: {exc.api_message}")
+                    message = f"{target}: {exc.api_message}"
                     return _Failure(
                         lambda _s: ApiProtocolError(message + _s, status=code),
                         reason="unreadable answer",
@@ -785,17 +979,23 @@ class SeedanceClient:
                     )
                 return task
             if code == 404:
-                message = self._redact(_api_message(response))
+                message = _api_message(answer, self._secrets)
                 return _Failure(
                     lambda _s: TaskNotFoundError(message + _s, status=404),
                     reason="HTTP 404",
                     limited=True,
                     status=404,
                 )
-            return self._status_failure(response, target, reached=False)
+            return self._status_failure(answer, target, reached=False)
 
         task, _ = await self._retrying("get_task", target, attempt)
         return task
+
+    def _parse(self, payload: object, fallback_id: str | None = None) -> Task:
+        """The one place where an answer's strings are read, and redacted (``parse_task``)."""
+        return parse_task(
+            payload, fallback_id=fallback_id, base_url=self._root, secrets=self._secrets
+        )
 
     async def _api_request(
         self,
@@ -804,23 +1004,46 @@ class SeedanceClient:
         target: str,
         content: bytes | None,
         headers: Mapping[str, str],
-    ) -> httpx.Response | _Failure:
-        """One request to the API, rate limited; transport failures become a ``_Failure``."""
+        on_send: Callable[[], None] | None = None,
+    ) -> _Answer | _Failure:
+        """One request to the API, rate limited and read whole within the request deadline;
+        transport failures become a ``_Failure``."""
         await self._limiter.acquire()
-        self._requests += 1
+        self._check_reachable()
         try:
             async with self._api_slots:
-                return await self._api.request(method, url, content=content, headers=headers)
+                self._check_reachable()
+                if on_send is not None:
+                    on_send()
+                self._requests += 1
+                answer = await asyncio.wait_for(
+                    self._exchange(method, url, content, headers), self._deadline
+                )
+        except asyncio.TimeoutError:
+            deadline = self._deadline
+            self._failing_since = None
+            return _Failure(
+                lambda s: NetworkError(f"{target}: no whole answer within {deadline:g} s{s}"),
+                reason="request deadline",
+                reached_server=True,
+            )
         except httpx.TransportError as exc:
             reason = self._redact(_describe(exc))
+            connect = _sent_nothing(exc)
+            if not connect:
+                self._failing_since = None
             return _Failure(
                 lambda s: NetworkError(f"{target}: {reason}{s}"),
                 reason=reason,
-                reached_server=not _sent_nothing(exc),
+                reached_server=not connect,
+                connect_failed=isinstance(exc, httpx.ConnectError),
                 cause=exc,
             )
-        except httpx.DecodingError as exc:
-            reason = self._redact(_describe(exc))
+        except (httpx.DecodingError, BodyTooLarge, UnsupportedEncoding) as exc:
+            self._failing_since = None
+            reason = self._redact(_describe(exc) if not isinstance(exc, BodyTooLarge) else "")
+            if isinstance(exc, BodyTooLarge):
+                reason = f"the answer is over {exc.limit} bytes"
             return _Failure(
                 lambda _s: ApiProtocolError(f"{target}: {reason}"),
                 reason=reason,
@@ -828,15 +1051,31 @@ class SeedanceClient:
                 reached_server=True,
                 cause=exc,
             )
+        self._failing_since = None
+        return answer
 
-    def _status_failure(self, response: httpx.Response, target: str, *, reached: bool) -> _Failure:
-        code = response.status_code
-        message = self._redact(_api_message(response))
+    async def _exchange(
+        self, method: str, url: str, content: bytes | None, headers: Mapping[str, str]
+    ) -> _Answer:
+        async with self._api.stream(method, url, content=content, headers=headers) as response:
+            body = await read_bounded(response, self._max_answer)
+            return _Answer(response.status_code, response.headers, body, response.reason_phrase)
+
+    def _check_reachable(self) -> None:
+        """Fail at once once the API's host has been found unreachable."""
+        if self._unreachable is not None:
+            raise UnreachableError(self._unreachable.host, self._unreachable.reason)
+
+    def _status_failure(self, answer: _Answer, target: str, *, reached: bool) -> _Failure:
+        code = answer.status_code
+        message = _api_message(answer, self._secrets)
         if 300 <= code < 400:
-            location = response.headers.get("location")
+            location = answer.headers.get("location")
             if location:
-                message = f"{message} (unexpected redirect to {self._redact(_clean(location))})"
-        retry_after = parse_retry_after(response.headers.get("retry-after"), self._wall_clock())
+                message = f"{message} (unexpected redirect to {_clean(self._redact(location))})"
+        retry_after = parse_retry_after(answer.headers.get("retry-after"), self._wall_clock())
+        if retry_after is None and code in (429, 503):
+            retry_after = parse_body_wait(answer.body)
         return _Failure(
             lambda s: _error_for_status(code, message + s),
             reason=f"HTTP {code}",
@@ -847,13 +1086,13 @@ class SeedanceClient:
         )
 
     @staticmethod
-    def _json(response: httpx.Response) -> object:
+    def _json(answer: _Answer) -> object:
         try:
-            return response.json()
+            return answer.json()
         except (ValueError, UnicodeDecodeError):
             raise ApiProtocolError(
                 "the answer is not JSON"
-                f" (Content-Type {response.headers.get('content-type', 'missing')})"
+                f" (Content-Type {_clean(answer.headers.get('content-type', 'missing'), 80)})"
             ) from None
 
     # ----------------------------------------------------------------------------------------
@@ -862,28 +1101,27 @@ class SeedanceClient:
     async def download(self, url: str, dest: Path | str) -> Download:
         """Download an image into ``dest`` and check it.
 
-        ``dest`` is a temporary path the caller chose (in the final folder, to rename into
-        place); it is truncated at every attempt, flushed to disk on success and removed on
-        failure. The image is checked against its Content-Length, its magic bytes (PNG, JPEG,
-        WEBP) and its format's end marker; the SHA-256 is computed while streaming.
+        ``dest`` is a fresh temporary path the caller chose (in the final folder, to rename into
+        place). It is created with ``O_CREAT | O_EXCL | O_NOFOLLOW``: a file or a link already
+        there fails the download with :class:`OutputError` and is left alone. The file is
+        flushed to disk on success and removed again on failure. The image is checked against
+        its Content-Length, its magic bytes (PNG, JPEG, WEBP) and its format's end marker; the
+        SHA-256 is computed while streaming. An OSError while writing is an
+        :class:`OutputError`, not a :class:`DownloadError`.
         """
         dest_path = Path(dest)
         try:
             start = httpx.URL(url)
         except (httpx.InvalidURL, TypeError):
-            raise DownloadError(f"not a URL: {_clean(str(url))!r}") from None
+            raise DownloadError(f"not a URL: {_clean(self._redact(str(url)))!r}") from None
         if start.scheme not in ("http", "https") or not start.host:
-            raise DownloadError(f"not an http(s) URL: {_clean(url)!r}")
-        target = str(start.copy_with(query=None, fragment=None))
+            raise DownloadError(f"not an http(s) URL: {_clean(self._redact(url))!r}")
+        target = self._redact(str(start.copy_with(query=None, fragment=None)))
 
         async def attempt() -> Download | _Failure:
             return await self._download_once(start, dest_path, target)
 
-        try:
-            result, _ = await self._retrying("download", target, attempt)
-        except BaseException:
-            dest_path.unlink(missing_ok=True)
-            raise
+        result, _ = await self._retrying("download", target, attempt)
         return result
 
     async def _download_once(
@@ -958,12 +1196,7 @@ class SeedanceClient:
                         retry_after=retry_after,
                     )
                 return await self._receive(response, dest, target)
-        except httpx.TransportError as exc:
-            reason = self._redact(_describe(exc))
-            return _Failure(
-                lambda s: DownloadError(f"{target}: {reason}{s}"), reason=reason, cause=exc
-            )
-        except httpx.DecodingError as exc:
+        except (httpx.TransportError, httpx.DecodingError) as exc:
             reason = self._redact(_describe(exc))
             return _Failure(
                 lambda s: DownloadError(f"{target}: {reason}{s}"), reason=reason, cause=exc
@@ -975,41 +1208,40 @@ class SeedanceClient:
         declared = _content_length(response)
         limit = self._max_image_bytes
         if declared is not None and declared > limit:
-            return _Failure(
-                lambda _s: DownloadError(f"{target}: {declared} bytes is over the {limit} limit"),
-                reason="too large",
-                retryable=False,
-            )
+            return _too_large(target, f"{declared} bytes is over the {limit} limit")
         digest = hashlib.sha256()
-        size = 0
         head = b""
         tail = b""
+        received = 0
         sink = _ImageSink(dest)
         try:
-            async for chunk in response.aiter_bytes():
+            decoder = BoundedDecoder(response.headers.get("content-encoding"), limit)
+            async for raw in response.aiter_raw():
+                received += len(raw)
+                chunk = decoder.feed(raw)
                 if len(head) < 16:
                     head += chunk[: 16 - len(head)]
                 tail = (tail + chunk)[-_TAIL:]
-                size += len(chunk)
-                if size > limit:
-                    return _Failure(
-                        lambda _s: DownloadError(f"{target}: more than {limit} bytes"),
-                        reason="too large",
-                        retryable=False,
-                    )
                 digest.update(chunk)
                 await sink.write(chunk)
-            verdict = _check_body(declared, response.num_bytes_downloaded, head, tail, size)
+            last = decoder.flush()
+            digest.update(last)
+            tail = (tail + last)[-_TAIL:]
+            await sink.write(last)
+            size = decoder.produced
+            verdict = _check_body(declared, received, head, tail, size)
             if isinstance(verdict, str):
                 await sink.commit()  # on disk before the caller renames it into place
-        except OSError as exc:
-            problem = f"cannot write {dest}: {exc.strerror or exc}"
+        except BodyTooLarge:
+            return _too_large(target, f"more than {limit} bytes")
+        except UnsupportedEncoding as exc:
+            problem = str(exc)
             return _Failure(
-                lambda _s: DownloadError(f"{target}: {problem}"),
-                reason="write failed",
-                retryable=False,
-                cause=exc,
+                lambda _s: DownloadError(f"{target}: {problem}"), reason=problem, retryable=False
             )
+        except OSError as exc:
+            error = OutputError.from_os_error(dest, exc, "cannot write the image")
+            return _Failure(lambda _s: error, reason="write failed", retryable=False, cause=exc)
         finally:
             await sink.close()
         if isinstance(verdict, _BadBody):
@@ -1024,7 +1256,7 @@ class SeedanceClient:
             sha256=digest.hexdigest(),
             ext=verdict,
             content_type=response.headers.get("content-type"),
-            url=str(response.url),
+            url=self._redact(str(response.url)),
         )
 
     # ----------------------------------------------------------------------------------------
@@ -1041,13 +1273,20 @@ class SeedanceClient:
         """Run ``attempt`` until it succeeds or the policy gives up.
 
         Returns the result and the number of failed attempts that may have reached the server.
+        Connect failures to the API's host end, at the latest ``unreachable_after`` seconds
+        after the first of them, in :class:`UnreachableError`, which every later request of
+        this client raises at once.
         """
         policy = self._policy
         retries = 0
         limited = 0
         ambiguous = 0
         while True:
-            result = await attempt()
+            try:
+                result = await attempt()
+            except UnreachableError as exc:
+                exc.task_may_exist = ambiguous > 0
+                raise
             if not isinstance(result, _Failure):
                 return result, ambiguous
             failure = result
@@ -1057,6 +1296,10 @@ class SeedanceClient:
             exhausted = retries >= policy.max_retries or (
                 failure.limited and limited >= policy.not_found_retries
             )
+            unreachable = operation != "download" and failure.connect_failed
+            window = self._connect_window() if unreachable else None
+            if unreachable and (exhausted or window == 0.0):
+                self._give_up_on_host(failure, _after(attempts), ambiguous)
             if not failure.retryable or exhausted:
                 suffix = _after(attempts) if attempts > 1 or exhausted else ""
                 self._raise(failure, suffix, ambiguous)
@@ -1065,6 +1308,8 @@ class SeedanceClient:
                     self._raise(failure, " (not resent: it could be charged twice)", ambiguous)
                 self._double_charges += 1
             delay = policy.delay(retries, self._rng, failure.retry_after)
+            if window is not None:
+                delay = min(delay, window)
             self._retries += 1
             if self._on_retry is not None:
                 self._on_retry(
@@ -1083,15 +1328,38 @@ class SeedanceClient:
             if failure.limited:
                 limited += 1
 
+    def _connect_window(self) -> float:
+        """Seconds left before the latest run of connect failures makes the host unreachable."""
+        now = self._clock()
+        if self._failing_since is None:
+            self._failing_since = now
+        return max(0.0, self._failing_since + self._unreachable_after - now)
+
+    def _give_up_on_host(self, failure: _Failure, suffix: str, ambiguous: int) -> NoReturn:
+        if self._unreachable is None:
+            self._unreachable = UnreachableError(self._root, failure.reason + suffix)
+        error = UnreachableError(self._root, self._unreachable.reason)
+        error.task_may_exist = ambiguous > 0
+        raise error from failure.cause
+
     def _raise(self, failure: _Failure, suffix: str, ambiguous: int) -> NoReturn:
         error = failure.error(suffix)
         if ambiguous and isinstance(error, (ApiError, NetworkError)):
             error.task_may_exist = True
         raise error from failure.cause
 
+    @property
+    def _secrets(self) -> tuple[str, ...]:
+        return (self._key.reveal(),)
+
     def _redact(self, text: str) -> str:
-        key = self._key.reveal()
-        return text.replace(key, _REDACTED) if len(key) >= 4 else text
+        return redact(text, self._secrets)
+
+
+def _too_large(target: str, problem: str) -> _Failure:
+    return _Failure(
+        lambda _s: DownloadError(f"{target}: {problem}"), reason="too large", retryable=False
+    )
 
 
 def _after(attempts: int) -> str:
@@ -1101,7 +1369,7 @@ def _after(attempts: int) -> str:
 def _has_id(payload: Mapping[str, object]) -> bool:
     return any(
         _first_text(iter([layer.get(key)])) is not None
-        for layer in _layers(payload)
+        for layer in _unwrap(payload)
         for key in ("id", "task_id", "taskId")
     )
 

@@ -7,13 +7,15 @@ module says *how long* to wait, from the policy, the attempt number and a ``Retr
 from __future__ import annotations
 
 import email.utils
+import json
 import math
 import random
+import re
 from dataclasses import dataclass
 from datetime import timezone
 from typing import Literal
 
-__all__ = ["Operation", "RetryEvent", "RetryPolicy", "parse_retry_after"]
+__all__ = ["Operation", "RetryEvent", "RetryPolicy", "parse_body_wait", "parse_retry_after"]
 
 Operation = Literal["create", "get_task", "download"]
 
@@ -111,3 +113,52 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
     if when.tzinfo is None:  # RFC 9110 dates are GMT; a zone-less date is read as UTC
         when = when.replace(tzinfo=timezone.utc)
     return max(when.timestamp() - now, 0.0)
+
+
+#: A wait said in words: "resets in ~30s", "retry after 20 seconds", "try again in 1.5 min".
+_WAIT_WORDS = re.compile(
+    r"(?i)(?:reset|retry|try again|wait|available)\w*(?:\s+(?:in|after|for))?\s*[:=~≈]?\s*~?\s*"
+    r"(\d{1,6}(?:\.\d+)?)\s*(ms|milliseconds?|s|secs?|seconds?|m|mins?|minutes?)?\b"
+)
+_WAIT_KEYS = ("retry_after", "retryAfter", "retry_after_seconds", "retryAfterSeconds", "wait")
+_UNIT = {"ms": 0.001, "m": 60.0, "min": 60.0}
+
+
+def parse_body_wait(body: bytes) -> float | None:
+    """Seconds to wait that a 429 or 503 gives only in its body, or None.
+
+    A JSON field (``retry_after: 20``, at the top or under ``error``) wins; else the first
+    phrase such as ``"resets in ~30s"`` or ``"retry after 20 seconds"`` in the text. Units:
+    seconds unless ``ms`` or minutes are named.
+    """
+    text = body[:65536].decode("utf-8", "replace")
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        payload = None
+    if isinstance(payload, dict):
+        for place in (payload, payload.get("error")):
+            if isinstance(place, dict):
+                for key in _WAIT_KEYS:
+                    seconds = _number(place.get(key))
+                    if seconds is not None:
+                        return seconds
+    match = _WAIT_WORDS.search(text)
+    if match is None:
+        return None
+    unit = (match.group(2) or "s").lower()
+    scale = _UNIT.get("ms" if unit.startswith("ms") or unit.startswith("milli") else unit[:3])
+    seconds = float(match.group(1)) * (scale if scale is not None else 1.0)
+    return seconds if math.isfinite(seconds) else None
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, str):
+        value = value.strip().rstrip("s")
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        return max(float(value), 0.0)
+    return None

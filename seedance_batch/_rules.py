@@ -15,17 +15,22 @@ __all__ = [
     "CREDITS_PER_IMAGE",
     "DEFAULT_MODEL",
     "DEFAULT_RESOLUTION",
+    "FAILURE_STEMS",
     "FAILURE_WORDS",
     "KNOWN_MODELS",
     "N_VALUES",
+    "POLICY_STEMS",
     "PRESETS_4K",
     "REQUEST_FIELDS",
     "RESOLUTIONS",
+    "SUCCESS_STEMS",
     "SUCCESS_WORDS",
     "SizeCheck",
     "check_size",
+    "classify_flag",
     "classify_status",
     "credits_for",
+    "names_policy",
     "normalize_resolution",
     "request_body",
 ]
@@ -53,12 +58,25 @@ CREDITS_PER_IMAGE: Final[Mapping[str, int]] = {"1k": 2, "4k": 4}
 #: Fields of a job that map to the request body (``prompt`` included).
 REQUEST_FIELDS: Final = ("prompt", "model", "provider", "n", "size", "resolution")
 
+#: Status words are read by family (contract, section 1): a word, lowercased without ``_``,
+#: ``-`` and spaces, that holds one of these stems ended the task so.
+SUCCESS_STEMS: Final = ("succe", "complet", "done", "finish")
+FAILURE_STEMS: Final = (
+    "fail", "error", "reject", "cancel", "abort", "expire", "refus",
+    "block", "violat", "sensitive", "moderat", "nsfw", "unsafe",
+)  # fmt: skip
+#: A failure whose word or message holds one of these names a content policy: it is final.
+POLICY_STEMS: Final = (
+    "polic", "moderat", "safety", "unsafe", "sensitive", "nsfw", "violat", "block",
+)  # fmt: skip
+#: Words seen from resellers, for tests and the simulator; any word of the family counts.
 SUCCESS_WORDS: Final = frozenset(
     {"succeeded", "succeed", "success", "completed", "complete", "done", "finished"}
 )
 FAILURE_WORDS: Final = frozenset(
     {"failed", "fail", "failure", "error", "cancelled", "canceled"}
-    | {"aborted", "expired", "rejected"}
+    | {"aborted", "expired", "rejected", "GENERATE_FAILED", "SENSITIVE_WORD_ERROR"}
+    | {"CREATE_TASK_FAILED", "refused", "blocked", "content_violation", "moderated"}
 )
 
 _RATIO = re.compile(r"^([1-9][0-9]{0,4}):([1-9][0-9]{0,4})$")
@@ -143,12 +161,43 @@ def request_body(fields: Mapping[str, object]) -> dict[str, object]:
     return body
 
 
-def classify_status(word: object) -> Literal["succeeded", "failed", "running"]:
-    """Classify a task's status word (any case); unknown words mean still running."""
-    if isinstance(word, str):
-        lowered = word.strip().lower()
-        if lowered in SUCCESS_WORDS:
-            return "succeeded"
-        if lowered in FAILURE_WORDS:
-            return "failed"
+TaskOutcome = Literal["succeeded", "failed", "running"]
+
+
+def _folded(word: str) -> str:
+    return "".join(ch for ch in word.lower() if ch not in "_- \t")
+
+
+def classify_status(word: object) -> TaskOutcome:
+    """Classify a task's status word by family (any case, ``_``, ``-`` and spaces ignored).
+
+    A failure stem wins over a success stem (``FAILED_TO_COMPLETE`` failed); a word of neither
+    family, or no word, means still running.
+    """
+    if not isinstance(word, str):
+        return "running"
+    folded = _folded(word)
+    if any(stem in folded for stem in FAILURE_STEMS):
+        return "failed"
+    if any(stem in folded for stem in SUCCESS_STEMS):
+        return "succeeded"
     return "running"
+
+
+def classify_flag(flag: object) -> TaskOutcome | None:
+    """A numeric ``successFlag`` (0 running, 1 success, 2 or more failure), or None."""
+    if isinstance(flag, str) and flag.strip().isdigit():
+        flag = int(flag.strip())
+    if not isinstance(flag, int) or isinstance(flag, bool) or flag < 0:
+        return None
+    return "running" if flag == 0 else "succeeded" if flag == 1 else "failed"
+
+
+def names_policy(*texts: str | None) -> bool:
+    """Whether a failure's word or message names a content policy, moderation or safety."""
+    return any(
+        stem in _folded(text) or stem in text.lower()
+        for text in texts
+        if text
+        for stem in POLICY_STEMS
+    )

@@ -179,7 +179,6 @@ def test_gone_urls_fail_after_a_few_retries(
     """403, 404 and 410 are retried not_found_retries times, then DownloadError with the status."""
     image_server.always("/g.png", Reply(status, b"nope"))
     dest = tmp_path / "g"
-    dest.write_bytes(b"old partial")
     with pytest.raises(DownloadError) as caught:
         fetch(harness, image_server.url + "/g.png", dest)
     assert caught.value.status == status

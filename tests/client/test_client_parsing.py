@@ -152,7 +152,7 @@ def test_image_url_places(answer: dict[str, object], urls: list[str]) -> None:
 
 
 def test_urls_collected_across_places_in_order() -> None:
-    """URLs from several places are all collected: data items, then results, then top level."""
+    """URLs from several places are all collected, depth first in document order, once each."""
     task = parse_task(
         {
             "id": "t",
@@ -162,7 +162,7 @@ def test_urls_collected_across_places_in_order() -> None:
             "data": [{"imageUrls": ["https://h/1"]}, {"url": "https://h/2"}],
         }
     )
-    assert task.image_urls == ("https://h/1", "https://h/2", "https://h/3", "https://h/4")
+    assert task.image_urls == ("https://h/4", "https://h/1", "https://h/3", "https://h/2")
 
 
 def test_relative_urls_resolve_against_base_and_junk_is_dropped() -> None:

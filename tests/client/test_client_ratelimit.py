@@ -99,8 +99,8 @@ def test_image_host_downloads_do_not_count(
 
     async def body(client: SeedanceClient) -> list[float]:
         marks = []
-        for _ in range(3):
-            await client.download(image_server.url + "/i.png", f"{tmp_path}/a.tmp")
+        for k in range(3):
+            await client.download(image_server.url + "/i.png", f"{tmp_path}/a{k}.tmp")
         marks.append(harness.time.now)
         await client.get_task("t")
         marks.append(harness.time.now)
