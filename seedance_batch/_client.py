@@ -1218,12 +1218,12 @@ class SeedanceClient:
             decoder = BoundedDecoder(response.headers.get("content-encoding"), limit)
             async for raw in response.aiter_raw():
                 received += len(raw)
-                chunk = decoder.feed(raw)
-                if len(head) < 16:
-                    head += chunk[: 16 - len(head)]
-                tail = (tail + chunk)[-_TAIL:]
-                digest.update(chunk)
-                await sink.write(chunk)
+                for chunk in decoder.feed(raw):
+                    if len(head) < 16:
+                        head += chunk[: 16 - len(head)]
+                    tail = (tail + chunk)[-_TAIL:]
+                    digest.update(chunk)
+                    await sink.write(chunk)
             last = decoder.flush()
             digest.update(last)
             tail = (tail + last)[-_TAIL:]

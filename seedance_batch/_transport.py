@@ -24,7 +24,7 @@ import functools
 import ipaddress
 import ssl
 import zlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from typing import TYPE_CHECKING, NoReturn
 from urllib.request import getproxies
 
@@ -201,6 +201,10 @@ class UnsupportedEncoding(Exception):
     """A Content-Encoding this client does not decode (it never asks for one)."""
 
 
+#: The most one step of decoding produces: a bomb inflates in pieces this size, never more.
+DECODE_STEP = 1024 * 1024
+
+
 class BoundedDecoder:
     """Decodes a body's Content-Encoding (none, ``gzip`` or ``deflate``) chunk by chunk, never
     holding or producing more than ``limit`` decoded bytes: each step asks zlib for at most
@@ -233,18 +237,25 @@ class BoundedDecoder:
         """Decoded bytes so far."""
         return self._produced
 
-    def feed(self, data: bytes) -> bytes:
-        """The decoded bytes of the next raw chunk; :class:`BodyTooLarge` past the cap (of the
-        raw bytes as well: what follows a compressed stream's end is held by zlib)."""
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        """The decoded pieces of the next raw chunk, each at most :data:`DECODE_STEP` bytes;
+        :class:`BodyTooLarge` past the cap (of the raw bytes as well: what follows a
+        compressed stream's end is held by zlib)."""
         self._raw += len(data)
-        if self._zlib is not None and data:
-            if self._raw > self._limit:
-                raise BodyTooLarge(self._limit)
+        if self._zlib is None:
+            yield self._count(data)
+            return
+        if self._raw > self._limit:
+            raise BodyTooLarge(self._limit)
+        while data:
             try:
-                data = self._zlib.decompress(data, self._limit - self._produced + 1)
+                piece = self._zlib.decompress(
+                    data, min(DECODE_STEP, self._limit - self._produced + 1)
+                )
             except zlib.error as exc:
                 raise httpx.DecodingError(f"bad compressed body: {exc}") from None
-        return self._count(data)
+            yield self._count(piece)
+            data = self._zlib.unconsumed_tail
 
     def flush(self) -> bytes:
         """What the decoder still holds at the end of the body."""
@@ -269,7 +280,7 @@ async def read_bounded(response: httpx.Response, limit: int) -> bytes:
     decoder = BoundedDecoder(response.headers.get("content-encoding"), limit)
     parts: list[bytes] = []
     async for chunk in response.aiter_raw():
-        parts.append(decoder.feed(chunk))
+        parts.extend(decoder.feed(chunk))
     parts.append(decoder.flush())
     return b"".join(parts)
 
