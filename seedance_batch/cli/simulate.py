@@ -26,6 +26,7 @@ from seedance_batch.simulator._config import (
     IMAGE_ORIGIN_CHOICES,
     RETRY_AFTER_CHOICES,
     STATUS_WORDS_CHOICES,
+    SUCCESS_FLAG_CHOICES,
     URL_PLACEMENT_CHOICES,
     Latency,
 )
@@ -196,8 +197,26 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         metavar="P",
         help="share of tasks with n > 1 delivering fewer images",
     )
-    variants.add_argument("--retry-after", choices=RETRY_AFTER_CHOICES, default="seconds")
+    variants.add_argument(
+        "--retry-after",
+        choices=RETRY_AFTER_CHOICES,
+        default="seconds",
+        help="a 429's wait: a Retry-After header, or only in the body (body_text, body_field)",
+    )
     variants.add_argument("--image-origin", choices=IMAGE_ORIGIN_CHOICES, default="separate")
+    variants.add_argument(
+        "--success-flag",
+        choices=SUCCESS_FLAG_CHOICES,
+        default="off",
+        help="a numeric successFlag beside the status word, or instead of it (only)",
+    )
+    variants.add_argument(
+        "--policy-rate",
+        type=_probability,
+        default=0.0,
+        metavar="P",
+        help="share of tasks rejected by moderation, with words like SENSITIVE_WORD_ERROR",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
@@ -224,6 +243,8 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
             short_delivery_rate=args.short_delivery_rate,
             retry_after=args.retry_after,
             image_origin=args.image_origin,
+            success_flag=args.success_flag,
+            policy_rate=args.policy_rate,
         ),
     )
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import threading
 import time
 from collections import Counter
@@ -36,6 +37,8 @@ from seedance_batch.simulator._png import render_image
 from seedance_batch.simulator._tasks import (
     FAILURE_MESSAGES,
     MIXED_WORDS,
+    POLICY_MESSAGES,
+    POLICY_WORDS,
     Phase,
     Task,
     TaskStyle,
@@ -154,16 +157,23 @@ class Api:
         if self._limiter is not None:
             wait = self._limiter.acquire()
             if wait > 0:
-                retry_after = retry_after_value(
-                    wait, self.config.variants.retry_after, self._wall_clock
-                )
-                return error_reply(
-                    429,
-                    f"rate limit exceeded: at most {self.config.rate_limit:g} requests per second",
-                    "rate_limit_error",
-                    headers=(("Retry-After", retry_after),),
-                )
+                return self._rate_limited(wait)
         return self._server_error(decision)
+
+    def _rate_limited(self, wait: float) -> Reply:
+        """A 429 whose wait is in a Retry-After header, or only in its body (``retry_after``)."""
+        form = self.config.variants.retry_after
+        message = f"rate limit exceeded: at most {self.config.rate_limit:g} requests per second"
+        seconds = max(1, math.ceil(wait))
+        if form == "body_text":
+            return error_reply(429, f"{message}; resets in ~{seconds}s", "rate_limit_error")
+        if form == "body_field":
+            extra = (("retry_after", seconds),)
+            return error_reply(429, message, "rate_limit_error", extra=extra)
+        retry_after = retry_after_value(wait, form, self._wall_clock)
+        return error_reply(
+            429, message, "rate_limit_error", headers=(("Retry-After", retry_after),)
+        )
 
     def _server_error(self, decision: str) -> Reply | None:
         if not self._dice.chance("error", decision, self.config.error_rate):
@@ -267,6 +277,7 @@ class Api:
         dice, config = self._dice, self.config
         task_id = "task_" + _digest(f"{config.seed}|{decision}".encode())[:24]
         fails = dice.chance("fail", task_id, config.fail_rate)
+        policy = not fails and dice.chance("policy", task_id, config.variants.policy_rate)
         delivered = order.n
         short_rate = config.variants.short_delivery_rate
         if not fails and order.n > 1 and dice.chance("short", task_id, short_rate):
@@ -285,18 +296,26 @@ class Api:
             created_at=self._clock(),
             created_unix=int(self._wall_clock()),
             latency=dice.uniform("latency", task_id, *config.latency_range),
-            fails=fails,
+            fails=fails or policy,
             delivered=delivered,
-            failure_message=dice.choice("failure-message", task_id, FAILURE_MESSAGES),
+            failure_message=dice.choice(
+                "failure-message", task_id, POLICY_MESSAGES if policy else FAILURE_MESSAGES
+            ),
             body_digest=body_digest,
-            style=self._style(task_id),
+            style=self._style(task_id, policy),
         )
 
-    def _style(self, task_id: str) -> TaskStyle:
+    def _style(self, task_id: str, policy: bool = False) -> TaskStyle:
         variants, dice = self.config.variants, self._dice
-        words = words_for(variants.status_words) or {
-            phase: dice.choice(f"words-{phase}", task_id, MIXED_WORDS[phase]) for phase in _PHASES
-        }
+        words = dict(
+            words_for(variants.status_words)
+            or {
+                phase: dice.choice(f"words-{phase}", task_id, MIXED_WORDS[phase])
+                for phase in _PHASES
+            }
+        )
+        if policy:
+            words["failed"] = dice.choice("policy-word", task_id, POLICY_WORDS)
         envelope = variants.envelope
         if envelope == "mixed":
             envelope = dice.choice("envelope", task_id, ENVELOPE_CHOICES[:-1])
@@ -306,7 +325,7 @@ class Api:
         placement = variants.url_placement
         if placement == "mixed":
             placement = dice.choice("url-placement", task_id, URL_PLACEMENT_CHOICES[:-1])
-        return TaskStyle(words, envelope, id_field, placement)
+        return TaskStyle(words, envelope, id_field, placement, variants.success_flag)
 
     # -- poll -------------------------------------------------------------------------------
 

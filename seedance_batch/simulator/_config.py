@@ -8,23 +8,34 @@ from typing import Literal
 
 from seedance_batch.simulator._facts import MODELS
 
-StatusWords = Literal["standard", "alternate", "uppercase", "mixed"]
-Envelope = Literal["bare", "data", "mixed"]
-IdField = Literal["id", "task_id", "mixed"]
+StatusWords = Literal["standard", "alternate", "uppercase", "reseller", "mixed"]
+Envelope = Literal["bare", "data", "code", "data_list", "mixed"]
+IdField = Literal["id", "task_id", "taskId", "mixed"]
 UrlPlacement = Literal[
-    "imageUrls", "url", "url_list", "results", "top_level", "duplicated", "mixed"
-]
-RetryAfterForm = Literal["seconds", "http-date"]
+    "imageUrls", "url", "url_list", "results", "top_level", "duplicated",
+    "result_images", "response_resultUrls", "output", "images", "mixed",
+]  # fmt: skip
+RetryAfterForm = Literal["seconds", "http-date", "body_text", "body_field"]
+SuccessFlag = Literal["off", "with_status", "only"]
 ImageOrigin = Literal["separate", "same"]
 Latency = float | tuple[float, float]
 
-STATUS_WORDS_CHOICES: tuple[StatusWords, ...] = ("standard", "alternate", "uppercase", "mixed")
-ENVELOPE_CHOICES: tuple[Envelope, ...] = ("bare", "data", "mixed")
-ID_FIELD_CHOICES: tuple[IdField, ...] = ("id", "task_id", "mixed")
-URL_PLACEMENT_CHOICES: tuple[UrlPlacement, ...] = (
-    "imageUrls", "url", "url_list", "results", "top_level", "duplicated", "mixed",
+STATUS_WORDS_CHOICES: tuple[StatusWords, ...] = (
+    "standard", "alternate", "uppercase", "reseller", "mixed",
 )  # fmt: skip
-RETRY_AFTER_CHOICES: tuple[RetryAfterForm, ...] = ("seconds", "http-date")
+ENVELOPE_CHOICES: tuple[Envelope, ...] = ("bare", "data", "code", "data_list", "mixed")
+ID_FIELD_CHOICES: tuple[IdField, ...] = ("id", "task_id", "taskId", "mixed")
+URL_PLACEMENT_CHOICES: tuple[UrlPlacement, ...] = (
+    "imageUrls", "url", "url_list", "results", "top_level", "duplicated",
+    "result_images", "response_resultUrls", "output", "images", "mixed",
+)  # fmt: skip
+RETRY_AFTER_CHOICES: tuple[RetryAfterForm, ...] = (
+    "seconds",
+    "http-date",
+    "body_text",
+    "body_field",
+)
+SUCCESS_FLAG_CHOICES: tuple[SuccessFlag, ...] = ("off", "with_status", "only")
 IMAGE_ORIGIN_CHOICES: tuple[ImageOrigin, ...] = ("separate", "same")
 
 
@@ -44,17 +55,29 @@ class Variants:
 
     - ``status_words``: ``standard`` (pending, processing, succeeded, failed), ``alternate``
       (queued, running, completed, error), ``uppercase`` (PENDING, IN_PROGRESS, SUCCESS,
-      FAILURE), or ``mixed`` (each task draws its words from all of them).
-    - ``envelope``: the task ``bare``, wrapped as ``{"data": task}``, or ``mixed`` per task.
-    - ``id_field``: the task's id under ``id`` or ``task_id`` (or ``mixed`` per task).
+      FAILURE), ``reseller`` (IN_QUEUE, GENERATING, SUCCESS, GENERATE_FAILED), or ``mixed``
+      (each task draws its words from all of them and more of each family).
+    - ``envelope``: the task ``bare``, wrapped as ``{"data": task}``, as ``{"code": 200,
+      "msg": "success", "data": task}`` (``code``), as the only item of a ``data`` list
+      (``data_list``), or ``mixed`` per task.
+    - ``id_field``: the task's id under ``id``, ``task_id`` or ``taskId`` (or ``mixed``).
     - ``url_placement``: where a finished task's image URLs sit: ``imageUrls`` (the page's
       ``data[0].imageUrls``), ``url`` (one ``data`` item per image, ``url`` a string),
       ``url_list`` (``data[0].url`` a list), ``results`` (a top-level list of URL strings),
       ``top_level`` (a top-level ``imageUrls``), ``duplicated`` (both ``data[0].imageUrls`` and
-      a top-level ``imageUrls``, the same URLs twice), or ``mixed`` per task.
+      a top-level ``imageUrls``, the same URLs twice), ``result_images``
+      (``result.images[*].url``), ``response_resultUrls`` (``response.resultUrls``),
+      ``output`` (a top-level ``output`` list), ``images`` (``images[*].url``, beside
+      ``has_nsfw_concepts: [false]``), or ``mixed`` per task.
+    - ``success_flag``: ``off``; ``with_status`` (a numeric ``successFlag``, 0 running, 1
+      success, 2 failure, beside the word); ``only`` (the flag and no status word at all).
+    - ``policy_rate``: the share of tasks (that would otherwise succeed) rejected by "content
+      moderation", with a reseller's word (``SENSITIVE_WORD_ERROR``, ...) and message.
     - ``short_delivery_rate``: the share of succeeded tasks with ``n`` > 1 that deliver fewer
       images than asked (between 1 and ``n`` - 1), while still charged for ``n``.
-    - ``retry_after``: a 429's ``Retry-After`` in ``seconds`` or as an ``http-date``.
+    - ``retry_after``: a 429's wait in a ``Retry-After`` header, in ``seconds`` or as an
+      ``http-date``, or only in its body: as words (``body_text``: "resets in ~3s") or as a
+      field (``body_field``: ``"retry_after": 3``).
     - ``image_origin``: image URLs on a ``separate`` origin (a second port on the same host, so
       that a client sending its Authorization header there shows in the counters) or the
       ``same`` origin as the API.
@@ -67,9 +90,12 @@ class Variants:
     short_delivery_rate: float = 0.0
     retry_after: RetryAfterForm = "seconds"
     image_origin: ImageOrigin = "separate"
+    success_flag: SuccessFlag = "off"
+    policy_rate: float = 0.0
 
     def __post_init__(self) -> None:
         _check_rate("short_delivery_rate", self.short_delivery_rate)
+        _check_rate("policy_rate", self.policy_rate)
         for name, value, choices in (
             ("status_words", self.status_words, STATUS_WORDS_CHOICES),
             ("envelope", self.envelope, ENVELOPE_CHOICES),
@@ -77,6 +103,7 @@ class Variants:
             ("url_placement", self.url_placement, URL_PLACEMENT_CHOICES),
             ("retry_after", self.retry_after, RETRY_AFTER_CHOICES),
             ("image_origin", self.image_origin, IMAGE_ORIGIN_CHOICES),
+            ("success_flag", self.success_flag, SUCCESS_FLAG_CHOICES),
         ):
             if value not in choices:
                 raise ValueError(f"{name} must be one of {', '.join(choices)}, not {value!r}")

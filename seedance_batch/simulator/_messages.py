@@ -53,8 +53,10 @@ def error_reply(
     *,
     param: str | None = None,
     headers: tuple[tuple[str, str], ...] = (),
+    extra: tuple[tuple[str, object], ...] = (),
 ) -> Reply:
     error: dict[str, object] = {"message": message, "type": error_type}
     if param is not None:
         error["param"] = param
+    error.update(extra)
     return json_reply(status, {"error": error}, headers)

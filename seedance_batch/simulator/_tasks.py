@@ -7,7 +7,13 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
-from seedance_batch.simulator._config import Envelope, IdField, StatusWords, UrlPlacement
+from seedance_batch.simulator._config import (
+    Envelope,
+    IdField,
+    StatusWords,
+    SuccessFlag,
+    UrlPlacement,
+)
 from seedance_batch.simulator._facts import LONG_SIDE_4K, PRESETS_1K_PIXELS
 
 Phase = Literal["pending", "processing", "succeeded", "failed"]
@@ -30,25 +36,41 @@ STATUS_WORDS: dict[str, dict[Phase, str]] = {
         "pending": "PENDING", "processing": "IN_PROGRESS",
         "succeeded": "SUCCESS", "failed": "FAILURE",
     },
+    "reseller": {
+        "pending": "IN_QUEUE", "processing": "GENERATING",
+        "succeeded": "SUCCESS", "failed": "GENERATE_FAILED",
+    },
 }  # fmt: skip
 #: The words ``mixed`` draws from, per phase (the contract's section 1 lists the terminal ones).
 MIXED_WORDS: dict[Phase, tuple[str, ...]] = {
-    "pending": ("pending", "queued", "PENDING", "Queued", "submitted"),
-    "processing": ("processing", "running", "in_progress", "IN_PROGRESS", "Generating"),
+    "pending": ("pending", "queued", "PENDING", "Queued", "submitted", "IN_QUEUE", "waiting"),
+    "processing": (
+        "processing", "running", "in_progress", "IN_PROGRESS", "Generating", "GENERATING",
+    ),
     "succeeded": (
         "succeeded", "succeed", "success", "completed", "complete", "done", "finished",
-        "SUCCESS", "Completed",
+        "SUCCESS", "Completed", "TASK_COMPLETED",
     ),
     "failed": (
         "failed", "fail", "failure", "error", "cancelled", "canceled", "aborted", "expired",
-        "rejected", "FAILED",
+        "rejected", "FAILED", "GENERATE_FAILED", "CREATE_TASK_FAILED",
     ),
 }  # fmt: skip
+#: Messages of ordinary failures: none names a policy, so a client may submit again.
 FAILURE_MESSAGES = (
     "the image could not be generated: upstream model timed out",
-    "the prompt was rejected by the content policy",
+    "the upstream service returned no image",
     "the generation worker crashed; try again",
 )
+#: The words and messages of a policy rejection (``policy_rate``), as resellers send them.
+POLICY_WORDS = ("SENSITIVE_WORD_ERROR", "CONTENT_POLICY_VIOLATION", "NSFW_BLOCKED")
+POLICY_MESSAGES = (
+    "the prompt contains sensitive words",
+    "the request was rejected by content moderation",
+    "NSFW content was detected in the output",
+)
+#: The codes of ``successFlag`` per phase.
+SUCCESS_FLAGS: dict[Phase, int] = {"pending": 0, "processing": 0, "succeeded": 1, "failed": 2}
 
 _RATIO = re.compile(r"^([1-9][0-9]*):([1-9][0-9]*)$")
 _PIXELS = re.compile(r"^([1-9][0-9]*)x([1-9][0-9]*)$")
@@ -98,6 +120,7 @@ class TaskStyle:
     envelope: Envelope
     id_field: IdField
     url_placement: UrlPlacement
+    success_flag: SuccessFlag = "off"
 
 
 @dataclass(frozen=True)
@@ -150,27 +173,67 @@ class Task:
             "created": self.created_unix,
             "data": [item],
         }
-        placement = self.style.url_placement
-        if placement == "imageUrls":
-            item["imageUrls"] = urls
-        elif placement == "url":
-            if urls:
-                task["data"] = [
-                    {"id": f"{self.id}-{k}", "mediaType": "image", "status": word, "url": url}
-                    for k, url in enumerate(urls, start=1)
-                ]
-        elif placement == "url_list":
-            item["url"] = urls
-        elif placement == "results":
-            task["results"] = urls
-        elif placement == "top_level":
-            task["imageUrls"] = urls
-        else:  # duplicated
-            item["imageUrls"] = urls
-            task["imageUrls"] = list(urls)
+        _place_urls(task, item, self.style.url_placement, urls, self.id, word)
         if phase == "failed":
             task["error"] = {"message": self.failure_message, "type": "generation_failed"}
-        return {"data": task} if self.style.envelope == "data" else task
+        if self.style.success_flag != "off":
+            task["successFlag"] = SUCCESS_FLAGS[phase]
+        if self.style.success_flag == "only":
+            task.pop("status")
+            for entry in _list_of_dicts(task.get("data")):
+                entry.pop("status", None)
+        return _envelope(task, self.style.envelope)
+
+
+def _list_of_dicts(value: object) -> list[dict[str, object]]:
+    return [entry for entry in value if isinstance(entry, dict)] if isinstance(value, list) else []
+
+
+def _place_urls(
+    task: dict[str, object],
+    item: dict[str, object],
+    placement: UrlPlacement,
+    urls: list[str],
+    task_id: str,
+    word: str,
+) -> None:
+    """Put a finished task's image URLs where ``placement`` says."""
+    if placement == "imageUrls":
+        item["imageUrls"] = urls
+    elif placement == "url":
+        if urls:
+            task["data"] = [
+                {"id": f"{task_id}-{k}", "mediaType": "image", "status": word, "url": url}
+                for k, url in enumerate(urls, start=1)
+            ]
+    elif placement == "url_list":
+        item["url"] = urls
+    elif placement == "results":
+        task["results"] = urls
+    elif placement == "top_level":
+        task["imageUrls"] = urls
+    elif placement == "duplicated":
+        item["imageUrls"] = urls
+        task["imageUrls"] = list(urls)
+    elif placement == "result_images":
+        task["result"] = {"images": [{"url": url, "width": 0} for url in urls]}
+    elif placement == "response_resultUrls":
+        task["response"] = {"resultUrls": urls, "originUrls": None}
+    elif placement == "output":
+        task["output"] = urls
+    else:  # images
+        task["images"] = [{"url": url, "content_type": "image/png"} for url in urls]
+        task["has_nsfw_concepts"] = [False for _ in urls]
+
+
+def _envelope(task: dict[str, object], envelope: Envelope) -> dict[str, object]:
+    if envelope == "data":
+        return {"data": task}
+    if envelope == "code":
+        return {"code": 200, "msg": "success", "data": task}
+    if envelope == "data_list":
+        return {"data": [task]}
+    return task
 
 
 def words_for(status_words: StatusWords) -> dict[Phase, str] | None:

@@ -39,20 +39,24 @@ def create(
 
 
 def task_of(answer: dict[str, Any]) -> dict[str, Any]:
-    """The task object of an answer, bare or wrapped in ``data``."""
+    """The task object of an answer: bare, in ``data``, in a code wrapper or a one-item list."""
     inner = answer.get("data")
+    if "object" in answer:
+        return answer
+    if isinstance(inner, list) and len(inner) == 1 and isinstance(inner[0], dict):
+        return inner[0]
     return inner if isinstance(inner, dict) else answer
 
 
 def task_id_of(answer: dict[str, Any]) -> str:
     task = task_of(answer)
-    value = task.get("id", task.get("task_id"))
+    value = task.get("id", task.get("task_id", task.get("taskId")))
     assert isinstance(value, str)
     return value
 
 
 def image_urls_of(answer: dict[str, Any]) -> list[str]:
-    """Every image URL of an answer, from each place the contract lists, in order, unique."""
+    """Every image URL of an answer, from each place the simulator puts them, in order, unique."""
     task = task_of(answer)
     found: list[str] = []
     items = task.get("data")
@@ -62,6 +66,10 @@ def image_urls_of(answer: dict[str, Any]) -> list[str]:
         found += [url] if isinstance(url, str) else (url or [])
     found += task.get("results") or []
     found += task.get("imageUrls") or []
+    found += [image["url"] for image in (task.get("result") or {}).get("images", [])]
+    found += (task.get("response") or {}).get("resultUrls") or []
+    found += task.get("output") or []
+    found += [image["url"] for image in task.get("images") or []]
     return list(dict.fromkeys(found))
 
 

@@ -106,7 +106,8 @@ def test_every_flag_reaches_the_configuration() -> None:
         "--truncate-rate", "0.4", "--credits", "100", "--key", "a", "--key", "b",
         "--image-ttl", "60", "--status-words", "mixed", "--envelope", "data",
         "--id-field", "task_id", "--url-placement", "results", "--short-delivery-rate", "0.5",
-        "--retry-after", "http-date", "--image-origin", "same",
+        "--retry-after", "http-date", "--image-origin", "same", "--success-flag", "only",
+        "--policy-rate", "0.25",
     )  # fmt: skip
     assert simulate.config_from_args(args) == SimulatorConfig(
         seed=7, latency=(0.2, 1.5), fail_rate=0.1, error_rate=0.2, rate_limit=50,
@@ -115,6 +116,7 @@ def test_every_flag_reaches_the_configuration() -> None:
         variants=Variants(
             status_words="mixed", envelope="data", id_field="task_id", url_placement="results",
             short_delivery_rate=0.5, retry_after="http-date", image_origin="same",
+            success_flag="only", policy_rate=0.25,
         ),
     )  # fmt: skip
 
