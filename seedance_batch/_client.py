@@ -36,7 +36,21 @@ Decisions the contract leaves to the client, written down here:
   fails at once. A body is truncated when it is shorter than its Content-Length or its format's
   end marker is missing (PNG ``IEND``, JPEG ``FFD9``, the RIFF size of a WEBP).
 - **The API key** lives in a wrapper whose ``repr`` hides it, is sent only in the Authorization
-  header, and is replaced by ``<redacted>`` in every message built from an answer.
+  header, and every string an answer brings (ids, status words, messages, URLs, error bodies)
+  passes through :func:`seedance_batch._redact.redact` where it is read (``parse_task`` and
+  ``_api_message``). An id holding the key is refused; an image URL holding it is dropped and
+  counted (``Task.dropped_urls``, ``Task.warning``).
+- **Bounds.** An API answer is at most 8 MiB decoded, an image 64 MiB; bodies are read raw, in
+  the pieces the socket gives, and decoded here (gzip and deflate in steps of 1 MiB, so a bomb
+  never inflates past the cap; other codings, which nothing asked for, are refused). Every API
+  request has a total deadline (60 s), answer included, retried like a read timeout. A task id
+  is at most 200 printable characters without spaces, never ``.`` or ``..``.
+- **Fail fast.** Connect failures (DNS, refused) to the API's host are retried for at most
+  ``unreachable_after`` seconds (20) from the first of them, then :class:`UnreachableError`
+  (nothing was sent); from then on every request of the client raises it at once.
+- **Downloads write safely.** The destination is created with ``O_CREAT | O_EXCL |
+  O_NOFOLLOW``: whatever is already there (a planted link, a file) fails the download as an
+  :class:`OutputError` and is left alone. Any OSError while writing is an :class:`OutputError`.
 """
 
 from __future__ import annotations
@@ -1085,14 +1099,13 @@ class SeedanceClient:
             reached_server=reached,
         )
 
-    @staticmethod
-    def _json(answer: _Answer) -> object:
+    def _json(self, answer: _Answer) -> object:
         try:
             return answer.json()
         except (ValueError, UnicodeDecodeError):
+            content_type = self._redact(answer.headers.get("content-type", "missing"))
             raise ApiProtocolError(
-                "the answer is not JSON"
-                f" (Content-Type {_clean(answer.headers.get('content-type', 'missing'), 80)})"
+                f"the answer is not JSON (Content-Type {_clean(content_type, 80)})"
             ) from None
 
     # ----------------------------------------------------------------------------------------

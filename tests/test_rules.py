@@ -78,3 +78,27 @@ def test_request_body_maps_fields_per_resolution() -> None:
         "resolution": "4k",
         "imageSizePreset": "3:1",
     }
+
+
+@pytest.mark.parametrize(
+    ("word", "kind"),
+    [
+        *[(w, "failed") for w in ("GENERATE_FAILED", "SENSITIVE_WORD_ERROR", "CREATE_TASK_FAILED")],
+        *[(w, "failed") for w in ("Refused", "blocked", "content-violation", "NSFW", "unsafe")],
+        *[(w, "succeeded") for w in ("TASK_COMPLETED", "Succeeded", "finish")],
+        *[(w, "running") for w in ("IN_QUEUE", "GENERATING", "in progress", "submitted")],
+    ],
+)
+def test_status_words_read_by_family(word: str, kind: str) -> None:
+    """A word holding a failure or success stem (any case, _ - and spaces ignored) ends a task."""
+    assert _rules.classify_status(word) == kind
+
+
+def test_success_flag_and_policy_names() -> None:
+    """successFlag 0/1/2+ and the words that make a failure a policy rejection."""
+    assert [_rules.classify_flag(f) for f in (0, 1, 2, 5, True, None)] == [
+        "running", "succeeded", "failed", "failed", None, None,
+    ]  # fmt: skip
+    assert _rules.names_policy("SENSITIVE_WORD_ERROR", None)
+    assert _rules.names_policy("failed", "violates the content policy")
+    assert not _rules.names_policy("GENERATE_FAILED", "upstream timed out")
