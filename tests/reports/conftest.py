@@ -46,14 +46,18 @@ def write_records(
     *,
     charged: Mapping[int, int] | None = None,
     images: Mapping[int, int] | None = None,
+    errors: Mapping[int, str] | None = None,
     orphan_charged: int = 0,
+    name: str | None = None,
 ) -> list[str]:
     """A real lockfile beside the manifest giving its jobs these states (by plan index), these
-    credits charged and this many image records (``<job output>/<k>.png``); return all ids."""
+    credits charged, this many image records (``<job output>/<k>.png``) and these failure
+    messages, recorded for campaign ``name`` (the manifest's by default); return all ids."""
     manifest = load_manifest(manifest_path)
     jobs = plan(manifest).jobs
     path = manifest_path.with_name(manifest_path.stem + ".lock.json")
-    with Lockfile.open(path, manifest_name=manifest.name, manifest_sha256="0" * 64) as lock:
+    recorded_name = name or manifest.name
+    with Lockfile.open(path, manifest_name=recorded_name, manifest_sha256="0" * 64) as lock:
         lock.adopt_plan(jobs)
         for index, state in states.items():
             job = jobs[index]
@@ -70,7 +74,9 @@ def write_records(
                     task_id=task,
                     attempts=1,
                     images=files,
-                    error="content policy" if state == "failed" else None,
+                    error=(errors or {}).get(index, "content policy")
+                    if state == "failed"
+                    else None,
                     credits_charged=(charged or {}).get(index, 0),
                 )
             )
