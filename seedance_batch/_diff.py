@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from seedance_batch._planner import Job, Plan, variant_text
+from seedance_batch._budget import Budget, budget_line, campaign_budget
+from seedance_batch._markdown import md_text
+from seedance_batch._planner import TO_SPEND, Job, Plan, variant_text
 
 __all__ = ["PlanDiff", "diff_json", "diff_markdown", "diff_plans", "diff_text"]
 
@@ -30,8 +32,17 @@ class PlanDiff:
         return sum(job.credits for job in self.removed)
 
     @property
+    def budget(self) -> Budget:
+        """The campaign's budget after the change: what its lockfile says was spent, plus the
+        added jobs a run would send, against ``--max-credits`` or the new manifest's limit."""
+        states = self.new.states
+        to_spend = sum(j.credits for j in self.added if states.get(j.id, "new") in TO_SPEND)
+        limit = self.max_credits if self.max_credits is not None else self.new.manifest.max_credits
+        return campaign_budget(max_credits=limit, spent=self.new.spent, to_spend=to_spend)
+
+    @property
     def within_budget(self) -> bool:
-        return self.max_credits is None or self.credits_added <= self.max_credits
+        return self.budget.within
 
 
 def diff_plans(old: Plan, new: Plan, max_credits: int | None = None) -> PlanDiff:
@@ -72,7 +83,7 @@ def diff_json(change: PlanDiff) -> str:
             "old_total": change.old.totals.credits,
             "new_total": change.new.totals.credits,
         },
-        "budget": {"max_credits": change.max_credits, "within": change.within_budget},
+        "budget": change.budget.to_json(),
     }
     return json.dumps(document, ensure_ascii=False, indent=1) + "\n"
 
@@ -84,13 +95,7 @@ def _line(sign: str, job: Job) -> str:
 
 
 def _budget(change: PlanDiff) -> str:
-    if change.max_credits is None:
-        return ""
-    if change.within_budget:
-        return f"within --max-credits {change.max_credits}"
-    return (
-        f"OVER BUDGET: adds {change.credits_added} credits, --max-credits is {change.max_credits}"
-    )
+    return budget_line(change.budget, "this change")
 
 
 def diff_text(change: PlanDiff) -> str:
@@ -102,8 +107,7 @@ def diff_text(change: PlanDiff) -> str:
         f"{len(change.kept)} kept; total {change.old.totals.credits} -> "
         f"{change.new.totals.credits} credits"
     )
-    if budget := _budget(change):
-        lines.append(budget)
+    lines.append(_budget(change))
     return "\n".join(lines) + "\n"
 
 
@@ -119,15 +123,15 @@ def diff_markdown(change: PlanDiff) -> str:
         f"| +{change.credits_added} | {change.old.totals.credits} | {change.new.totals.credits} |",
         "",
     ]
-    if budget := _budget(change):
-        out += [f"**{budget}**" if not change.within_budget else budget, ""]
+    budget = md_text(_budget(change))
+    out += [budget if change.within_budget else f"**{budget}**", ""]
     for title, jobs in (("Added", change.added), ("Removed", change.removed)):
         if not jobs:
             continue
         out += [f"<details><summary>{title}: {len(jobs)} jobs</summary>", ""]
         out += ["| id | job | variant | credits |", "| --- | --- | --- | ---: |"]
         for job in jobs:
-            variant = variant_text(job.variant) or "-"
-            out.append(f"| `{job.id}` | {job.job} | {variant.replace('|', '/')} | {job.credits} |")
+            variant = md_text(variant_text(job.variant) or "-")
+            out.append(f"| `{job.id}` | {md_text(job.job)} | {variant} | {job.credits} |")
         out += ["", "</details>", ""]
     return "\n".join(out)

@@ -52,7 +52,8 @@ class Diagnostic:
     def __str__(self) -> str:
         prefix = "warning: " if self.severity == "warning" else ""
         where = f"{self.path}: " if self.path else ""
-        return f"{self.file}:{self.line}:{self.col}: {where}{prefix}{self.message}"
+        position = f":{self.line}:{self.col}" if self.line > 0 else ""  # line 0: the whole file
+        return f"{self.file}{position}: {where}{prefix}{self.message}"
 
 
 class SeedanceBatchError(Exception):

@@ -12,9 +12,12 @@ import difflib
 import functools
 import hashlib
 import json
+import math
+import os
 import re
+import stat
 import string
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path as FsPath
@@ -42,6 +45,11 @@ __all__ = [
 ]
 
 Scalar = str | int | float
+#: A manifest is read whole; a larger file is refused before it is read (contract section 2).
+MAX_MANIFEST_BYTES = 10 * 1024 * 1024
+#: Jobs one manifest may plan, counted from its axis sizes before anything is expanded.
+MAX_JOBS = 1_000_000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 FIELD_AXES = ("model", "provider", "size", "resolution", "n")
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _INHERITABLE = ("description", "model", "provider", "size", "resolution", "n", "repeat", "vars")
@@ -191,6 +199,7 @@ _PATTERN_WORDS = {
     "'.', '_' and '-', starting with a letter or digit, at most 64 characters",
     "^[14][kK]$": "is not a resolution: use 1k or 4k",
     "^[A-Za-z_][A-Za-z0-9_]*$": "is not a variable name: use letters, digits and '_'",
+    "^[^\\u0000-\\u001f\\u007f]*$": "holds a control character, which no path may hold",
 }
 
 
@@ -223,8 +232,11 @@ class _Collector:
         return sorted(d for d in self.items if d.severity == "warning")
 
 
-def _schema_errors(data: object, out: _Collector) -> None:
-    errors = list(_validator().iter_errors(data))
+def _schema_errors(data: object, out: _Collector, skip: Collection[str] = ()) -> None:
+    """The schema's errors, but none at a value already reported (``skip``: its paths)."""
+    errors = [
+        e for e in _validator().iter_errors(data) if format_path(tuple(e.absolute_path)) not in skip
+    ]
     # A value of the wrong type says so once, not also that it is not among the allowed values.
     mistyped = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
     for error in errors:
@@ -285,23 +297,59 @@ def _explain(error: ValidationError) -> Iterator[tuple[Path, str]]:
         yield (), error.message
 
 
-def _placeholders(text: str) -> list[str]:
-    names = []
-    for _literal, field_name, _spec, _conversion in string.Formatter().parse(text):
-        if field_name is not None:
-            names.append(field_name)
-    return names
+def _placeholders(text: str) -> list[tuple[str, str]]:
+    """Each placeholder's field name and, when it is more than a plain ``{name}``, its text."""
+    found = []
+    for _literal, field_name, spec, conversion in string.Formatter().parse(text):
+        if field_name is None:
+            continue
+        extra = (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+        found.append((field_name, f"{{{field_name}{extra}}}" if extra else ""))
+    return found
+
+
+def _whole_file(file: str, message: str) -> ManifestError:
+    return ManifestError([Diagnostic(file, 0, 0, "", message)])
+
+
+def read_manifest_bytes(path: str | FsPath) -> bytes:
+    """The manifest's bytes: a regular file of at most :data:`MAX_MANIFEST_BYTES`, checked
+    before reading (a FIFO, a device or a folder is refused at once, never waited on)."""
+    file = str(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise _whole_file(file, f"cannot read: {exc.strerror or exc}") from exc
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = "a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file"
+            raise _whole_file(file, f"cannot read: {kind}; a manifest is a YAML file")
+        if info.st_size > MAX_MANIFEST_BYTES:
+            raise _whole_file(file, _too_big(info.st_size))
+        with os.fdopen(fd, "rb", closefd=False) as stream:
+            raw = stream.read(MAX_MANIFEST_BYTES + 1)
+    except OSError as exc:
+        raise _whole_file(file, f"cannot read: {exc.strerror or exc}") from exc
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_MANIFEST_BYTES:
+        raise _whole_file(file, _too_big(len(raw)))
+    return raw
+
+
+def _too_big(size: int) -> str:
+    return (
+        f"{size:,} bytes is more than a manifest may hold ({MAX_MANIFEST_BYTES // 2**20} MB); "
+        "split the campaign"
+    )
 
 
 def load_manifest(path: str | FsPath) -> Manifest:
     """Read, validate and check a manifest; raise :class:`ManifestError` with every problem."""
     fs_path = FsPath(path)
     file = str(path)
-    try:
-        raw = fs_path.read_bytes()
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        raise ManifestError([Diagnostic(file, 1, 1, "", f"cannot read: {reason}")]) from exc
+    raw = read_manifest_bytes(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -316,7 +364,8 @@ def load_manifest(path: str | FsPath) -> Manifest:
         got = _describe(loaded.data)
         out.at_value((), f"a manifest is a mapping (version, name, jobs), got {got}")
         raise ManifestError(out.errors)
-    _schema_errors(loaded.data, out)
+    out.items.extend(loaded.problems)
+    _schema_errors(loaded.data, out, skip={d.path for d in loaded.problems})
     if out.errors:
         raise ManifestError(out.errors)
     manifest = _build(fs_path, file, loaded, loaded.data, out, hashlib.sha256(raw).hexdigest())
@@ -338,6 +387,7 @@ def _build(
     jobs: list[JobSpec] = []
     seen_names: dict[str, int] = {}
     used_manifest_vars: set[str] = set()
+    planned = 0
     for index, job in enumerate(data["jobs"]):
         name = job["name"]
         if name in seen_names:
@@ -347,8 +397,16 @@ def _build(
             )
         seen_names.setdefault(name, index)
         spec = _job(index, job, defaults, manifest_vars, loaded, out, used_manifest_vars)
-        if spec is not None:
-            jobs.append(spec)
+        if spec is None:
+            continue
+        jobs.append(spec)
+        before, planned = planned, planned + _most_jobs(spec)
+        if before <= MAX_JOBS < planned:
+            out.at_value(
+                ("jobs", index),
+                f"this job brings the manifest to up to {planned:,} jobs, more than "
+                f"{MAX_JOBS:,}; split the campaign into several manifests",
+            )
     for var in manifest_vars:
         if var not in used_manifest_vars:
             out.at_key(("vars", var), f"variable {var!r} is not named by any prompt")
@@ -371,9 +429,18 @@ def _build(
     )
 
 
+def _most_jobs(spec: JobSpec) -> int:
+    """The jobs a job may plan (before exclude and duplicates): its product, its includes,
+    times its repeats; computed from the sizes, never expanded."""
+    return (math.prod(len(axis.values) for axis in spec.axes) + len(spec.include)) * spec.repeat
+
+
 def _check_output_dir(data: dict[str, Any], out: _Collector) -> None:
     directory = data.get("output", {}).get("dir")
     if directory is None:
+        return
+    if _CONTROL.search(directory):
+        out.at_value(("output", "dir"), "holds a control character, which no path may hold")
         return
     parts = FsPath(directory).parts
     if FsPath(directory).is_absolute() or ".." in parts or directory.startswith("~"):
@@ -472,7 +539,16 @@ def _job(
         except ValueError as exc:
             out.at_value(template_path, f"bad placeholder syntax: {exc} (write {{{{ for a brace)")
             continue
-        for placeholder in names:
+        for placeholder, extra in names:
+            if extra:
+                out.at_value(
+                    template_path,
+                    f"placeholder {extra} has a conversion or a format spec; only plain "
+                    f"{{name}} placeholders are allowed: write {{{placeholder}}}"
+                    if _IDENTIFIER.match(placeholder)
+                    else f"placeholder {extra} is not a plain name; use {{name}}",
+                )
+                continue
             if not _IDENTIFIER.match(placeholder):
                 out.at_value(
                     template_path,

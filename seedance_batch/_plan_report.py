@@ -6,6 +6,8 @@ import json
 from collections.abc import Iterator
 from typing import TextIO
 
+from seedance_batch._budget import Budget, budget_line
+from seedance_batch._markdown import md_text
 from seedance_batch._planner import Job, Plan, variant_text
 
 __all__ = [
@@ -23,22 +25,27 @@ SUMMARY_ROWS = 20
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
 
 
-def plan_json(plan: Plan) -> str:
+def plan_json(plan: Plan, budget: Budget | None = None) -> str:
     """The contract's JSON object: one job a line, then the totals and the budget."""
-    return "".join(plan_json_chunks(plan))
+    return "".join(plan_json_chunks(plan, budget=budget))
 
 
-def write_plan_json(plan: Plan, stream: TextIO) -> None:
+def write_plan_json(plan: Plan, stream: TextIO, budget: Budget | None = None) -> None:
     """Write :func:`plan_json` to ``stream`` a chunk at a time (a 100,000-job plan is 40 MB)."""
-    for chunk in plan_json_chunks(plan):
+    for chunk in plan_json_chunks(plan, budget=budget):
         stream.write(chunk)
 
 
-def plan_json_chunks(plan: Plan, lines_per_chunk: int = 2000) -> Iterator[str]:
-    """The text of :func:`plan_json` in pieces, so that it never has to be held whole."""
+def plan_json_chunks(
+    plan: Plan, lines_per_chunk: int = 2000, *, budget: Budget | None = None
+) -> Iterator[str]:
+    """The text of :func:`plan_json` in pieces, so that it never has to be held whole.
+
+    ``budget`` is the check to report (``plan.budget_for(...)``), a plain run's by default.
+    """
     manifest = plan.manifest
     totals = plan.totals
-    budget = plan.budget
+    budget = budget or plan.budget
     head = f'{{"manifest": {_dumps(manifest.file)}, "name": {_dumps(manifest.name)},\n "jobs": ['
     variants: dict[int, str] = {}
     pairs: dict[tuple[str, str], str] = {}
@@ -78,12 +85,13 @@ def plan_json_chunks(plan: Plan, lines_per_chunk: int = 2000) -> Iterator[str]:
             "credits": totals.credits,
             "credits_to_spend": totals.credits_to_spend,
             "credits_to_retry": totals.credits_to_retry,
+            "credits_spent": totals.credits_spent,
             "by_state": totals.by_state,
             "by_model": totals.by_model,
             "by_resolution": totals.by_resolution,
         }
     )
-    budget_json = _dumps({"max_credits": budget.max_credits, "within": budget.within})
+    budget_json = _dumps(budget.to_json())
     yield "]" if first else "\n ]"
     yield f',\n "totals": {totals_json},\n "budget": {budget_json}}}\n'
 
@@ -113,24 +121,9 @@ def _shown(plan: Plan, verbose: bool) -> tuple[tuple[Job, ...], int]:
     return plan.jobs[:SUMMARY_ROWS], len(plan.jobs) - SUMMARY_ROWS
 
 
-def _budget_line(plan: Plan) -> str:
-    totals = plan.totals
-    budget = plan.budget
-    if budget.max_credits is None:
-        return f"budget: none set; this run would spend {totals.credits_to_spend} credits"
-    if budget.within:
-        return (
-            f"budget: {totals.credits_to_spend} of {budget.max_credits} credits "
-            f"({budget.max_credits - totals.credits_to_spend} to spare)"
-        )
-    over = totals.credits_to_spend - budget.max_credits
-    return (
-        f"OVER BUDGET: this run would spend {totals.credits_to_spend} credits, "
-        f"max_credits is {budget.max_credits} ({over} over)"
-    )
-
-
-def plan_text(plan: Plan, *, verbose: bool = False, with_state: bool = False) -> str:
+def plan_text(
+    plan: Plan, *, verbose: bool = False, with_state: bool = False, budget: Budget | None = None
+) -> str:
     """An aligned table of jobs, then totals by model and resolution, then the budget."""
     totals = plan.totals
     shown, hidden = _shown(plan, verbose)
@@ -175,32 +168,36 @@ def plan_text(plan: Plan, *, verbose: bool = False, with_state: bool = False) ->
             out.append(
                 f"orphaned: {len(plan.orphans)} jobs in the lockfile the manifest no longer plans"
             )
-    out.append(_budget_line(plan))
+    out.append(budget_line(budget or plan.budget))
     return "\n".join(out) + "\n"
 
 
-def plan_markdown(plan: Plan, *, verbose: bool = False, with_state: bool = False) -> str:
+def plan_markdown(
+    plan: Plan, *, verbose: bool = False, with_state: bool = False, budget: Budget | None = None
+) -> str:
     """Totals first, then the jobs: ready for a pull request or a CI step summary."""
     totals = plan.totals
-    budget = plan.budget
+    budget = budget or plan.budget
     mark = "within budget" if budget.within else "**over budget**"
     limit = f"{budget.max_credits}" if budget.max_credits is not None else "none"
     out = [
         f"### seedance-batch plan: `{plan.manifest.name}`",
         "",
-        "| jobs | images | credits | to spend | to retry | budget |",
-        "| ---: | ---: | ---: | ---: | ---: | --- |",
-        f"| {totals.jobs} | {totals.images} | {totals.credits} | {totals.credits_to_spend} "
-        f"| {totals.credits_to_retry} | {limit} ({mark}) |",
+        "| jobs | images | credits | spent | to spend | to retry | budget |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        f"| {totals.jobs} | {totals.images} | {totals.credits} | {budget.spent} "
+        f"| {budget.to_spend} | {totals.credits_to_retry} | {limit} ({mark}) |",
+        "",
+        md_text(budget_line(budget)),
         "",
     ]
     if with_state:
         out += _against_lockfile(plan)
     out.append(
         "By model: "
-        + ", ".join(f"`{m}` {c}" for m, c in totals.by_model.items())
+        + ", ".join(f"{md_text(m)} {c}" for m, c in totals.by_model.items())
         + " · by resolution: "
-        + ", ".join(f"{r} {c}" for r, c in totals.by_resolution.items())
+        + ", ".join(f"{md_text(r)} {c}" for r, c in totals.by_resolution.items())
     )
     out.append("")
     shown, hidden = _shown(plan, verbose)
@@ -214,8 +211,9 @@ def plan_markdown(plan: Plan, *, verbose: bool = False, with_state: bool = False
         out.extend([header, rule])
         for job in shown:
             row = (
-                f"| `{job.id}` | {job.job} | {_md(_variant_text(job))} | {job.repeat} "
-                f"| {job.model} | {job.resolution} | {_md(_size_text(job))} | {job.images} "
+                f"| `{job.id}` | {md_text(job.job)} | {md_text(_variant_text(job))} | {job.repeat} "
+                f"| {md_text(job.model)} | {md_text(job.resolution)} | {md_text(_size_text(job))} "
+                f"| {job.images} "
                 f"| {job.credits} |"
             )
             if with_state:
@@ -255,7 +253,3 @@ def _against_lockfile(plan: Plan) -> list[str]:
     if plan.orphans:
         out.append(f"| removed from the manifest (orphaned; `prune`) | {len(plan.orphans)} | | |")
     return [*out, ""]
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|")

@@ -18,10 +18,11 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from seedance_batch import _rules
-from seedance_batch._errors import Diagnostic, ManifestError
+from seedance_batch._budget import Budget, campaign_budget
+from seedance_batch._errors import Diagnostic, ManifestError, SelectionError
 from seedance_batch._layout import slug_part
 from seedance_batch._manifest import Combination, JobSpec, Manifest, Origin, Scalar
 
@@ -31,10 +32,12 @@ __all__ = [
     "Job",
     "LockfileView",
     "Plan",
+    "SpendingLockfileView",
     "Totals",
     "canonical_json",
     "job_id",
     "plan",
+    "spent_credits",
     "variant_text",
 ]
 
@@ -114,6 +117,29 @@ class LockfileView(Protocol):
     def jobs(self) -> Mapping[str, _Record]: ...
 
 
+class _Spent(Protocol):
+    @property
+    def credits(self) -> int: ...
+
+
+class SpendingLockfileView(LockfileView, Protocol):
+    """A lockfile that also says what the campaign has been charged in all (``spent``)."""
+
+    @property
+    def spent(self) -> _Spent: ...
+
+
+def spent_credits(lockfile: LockfileView | SpendingLockfileView | None) -> int:
+    """All the credits a lockfile has recorded as charged: its ``spent`` when it has one, else
+    the sum of its records' ``credits_charged`` (0 for records that carry none)."""
+    if lockfile is None:
+        return 0
+    spent: Any = getattr(lockfile, "spent", None)
+    if spent is not None:
+        return int(spent.credits)
+    return sum(getattr(record, "credits_charged", 0) for record in lockfile.jobs.values())
+
+
 @dataclass(frozen=True)
 class Totals:
     """Counts and credits over a plan's jobs."""
@@ -126,14 +152,7 @@ class Totals:
     by_state: Mapping[str, int]
     by_model: Mapping[str, int]
     by_resolution: Mapping[str, int]
-
-
-@dataclass(frozen=True)
-class Budget:
-    """The budget check: what the next run would spend against ``max_credits``."""
-
-    max_credits: int | None
-    within: bool
+    credits_spent: int = 0
 
 
 @dataclass(frozen=True)
@@ -146,6 +165,7 @@ class Plan:
     warnings: tuple[Diagnostic, ...] = ()
     orphans: tuple[str, ...] = ()
     max_credits: int | None = None
+    spent: int = 0
 
     def state(self, job_id: str) -> str:
         """The job's state in the lockfile, ``new`` when it has none."""
@@ -179,14 +199,23 @@ class Plan:
             by_state={s: by_state[s] for s in STATES if by_state[s]},
             by_model=dict(sorted(by_model.items())),
             by_resolution=dict(sorted(by_resolution.items())),
+            credits_spent=self.spent,
         )
 
     @property
     def budget(self) -> Budget:
-        """``credits_to_spend`` against ``--max-credits`` or the manifest's ``max_credits``."""
-        limit = self.max_credits if self.max_credits is not None else self.manifest.max_credits
-        within = limit is None or self.totals.credits_to_spend <= limit
-        return Budget(max_credits=limit, within=within)
+        """:meth:`budget_for` a plain run, against ``with_budget`` or the manifest's limit."""
+        return self.budget_for()
+
+    def budget_for(self, *, retry_failed: bool = False, max_credits: int | None = None) -> Budget:
+        """What the campaign spent plus what the next run would add, against the limit:
+        ``max_credits`` (``--max-credits``), else ``with_budget``'s, else the manifest's."""
+        limit = max_credits
+        if limit is None:
+            limit = self.max_credits if self.max_credits is not None else self.manifest.max_credits
+        totals = self.totals
+        to_spend = totals.credits_to_spend + (totals.credits_to_retry if retry_failed else 0)
+        return campaign_budget(max_credits=limit, spent=self.spent, to_spend=to_spend)
 
     def select(
         self,
@@ -197,15 +226,27 @@ class Plan:
     ) -> Plan:
         """The subset ``--only`` (job names or ids, shell patterns) and ``--limit`` choose.
 
-        ``limit`` keeps the first N jobs in plan order that still need work.
+        ``limit`` keeps the first N jobs in plan order that still need work. Raises
+        :class:`SelectionError`, listing the job names, when an ``only`` pattern matches no job.
         """
         jobs: Iterable[Job] = self.jobs
         if only:
             jobs = [j for j in jobs if any(_matches(j, pattern) for pattern in only)]
+            self._check_patterns(only, jobs)
         if limit is not None:
             wanted = NEEDS_WORK | {"failed"} if retry_failed else NEEDS_WORK
             jobs = list(itertools.islice((j for j in jobs if self.state(j.id) in wanted), limit))
         return replace(self, jobs=tuple(jobs))
+
+    def _check_patterns(self, only: Sequence[str], chosen: Sequence[Job]) -> None:
+        unmatched = [p for p in only if not any(_matches(j, p) for j in chosen)]
+        if not unmatched:
+            return
+        names = ", ".join(dict.fromkeys(j.job for j in self.jobs)) or "none"
+        patterns = ", ".join(repr(p) for p in unmatched)
+        raise SelectionError(
+            f"--only {patterns} matches no job (by name pattern or id prefix); jobs: {names}"
+        )
 
     def with_budget(self, max_credits: int | None) -> Plan:
         """The same plan checked against another budget (``--max-credits``)."""
@@ -216,8 +257,9 @@ def _matches(job: Job, pattern: str) -> bool:
     return fnmatch.fnmatchcase(job.job, pattern) or job.id.startswith(pattern)
 
 
-def plan(manifest: Manifest, lockfile: LockfileView | None = None) -> Plan:
-    """Expand ``manifest`` into its jobs; with a lockfile, each job carries its state.
+def plan(manifest: Manifest, lockfile: LockfileView | SpendingLockfileView | None = None) -> Plan:
+    """Expand ``manifest`` into its jobs; with a lockfile, each job carries its state and the
+    plan what the campaign has spent (:func:`spent_credits`).
 
     Raises :class:`ManifestError` for problems only the expansion shows (a placeholder an
     ``include`` leaves without a value, a size the resolution does not allow).
@@ -243,6 +285,7 @@ def plan(manifest: Manifest, lockfile: LockfileView | None = None) -> Plan:
         states=states,
         warnings=tuple(sorted(expansion.diagnostics)),
         orphans=orphans,
+        spent=spent_credits(lockfile),
     )
 
 

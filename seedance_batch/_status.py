@@ -1,18 +1,73 @@
-"""What the lockfile says of a campaign: each planned job's state, then the orphans."""
+"""What the lockfile and the files on disk say of a campaign: each job's state, then orphans."""
 
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from typing import Any, Protocol
 
-from seedance_batch._lockfile import JobRecord, default_lockfile_path, read_lockfile
+from seedance_batch import _lockfile
+from seedance_batch._budget import Budget, budget_line
+from seedance_batch._errors import LockfileMismatchError
+from seedance_batch._files import regular_file_size
+from seedance_batch._lockfile import (
+    JobRecord,
+    LockfileSnapshot,
+    default_lockfile_path,
+    read_lockfile,
+)
 from seedance_batch._manifest import Manifest
+from seedance_batch._markdown import md_text
 from seedance_batch._planner import STATES, Plan, plan, variant_text
 
-__all__ = ["JobStatus", "Status", "status", "status_json", "status_markdown", "status_text"]
+__all__ = [
+    "Holder",
+    "JobStatus",
+    "Status",
+    "read_campaign_lockfile",
+    "status",
+    "status_json",
+    "status_markdown",
+    "status_text",
+]
+
+
+class Holder(Protocol):
+    """Who holds a lockfile's run lock (``_lockfile.lock_holder``)."""
+
+    @property
+    def pid(self) -> int: ...
+    @property
+    def host(self) -> str: ...
+    @property
+    def since(self) -> str | None: ...
+    @property
+    def command(self) -> str | None: ...
+
+
+def read_campaign_lockfile(path: Path, manifest_name: str) -> LockfileSnapshot | None:
+    """:func:`read_lockfile`, refusing a lockfile recorded for another manifest ``name``."""
+    snapshot = read_lockfile(path)
+    recorded = snapshot.manifest_name if snapshot is not None else None
+    if recorded is not None and recorded != manifest_name:
+        raise LockfileMismatchError(
+            f"{path}: this lockfile is campaign {recorded!r}'s, not {manifest_name!r}'s; "
+            "pass the right --lockfile, or `run --adopt` to take it over for this manifest"
+        )
+    return snapshot
+
+
+def lock_holder(path: Path) -> Holder | None:
+    """Who holds the run lock of ``path`` now (None when nobody does, or when unknown)."""
+    find: Any = getattr(_lockfile, "lock_holder", None)
+    if find is None:  # the lockfile module of this build cannot say
+        return None
+    holder: Holder | None = find(path)
+    return holder
 
 
 @dataclass(frozen=True)
@@ -29,6 +84,13 @@ class JobStatus:
     credits: int
     credits_charged: int
     orphaned: bool = False
+    missing: tuple[str, ...] = ()
+    n: int = 0
+
+    @property
+    def short(self) -> bool:
+        """Succeeded with fewer images recorded than the job's ``n``."""
+        return self.state == "succeeded" and not self.orphaned and len(self.images) < self.n
 
 
 @dataclass(frozen=True)
@@ -39,6 +101,23 @@ class Status:
     lockfile: Path
     jobs: tuple[JobStatus, ...]
     plan: Plan
+    output: Path
+    holder: Holder | None = None
+
+    @property
+    def budget(self) -> Budget:
+        """The campaign's budget, as ``plan`` and ``run`` compute it."""
+        return self.plan.budget_for()
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        """Recorded images of planned jobs that are not a regular file on disk."""
+        return tuple(path for j in self.jobs if not j.orphaned for path in j.missing)
+
+    @property
+    def short(self) -> tuple[JobStatus, ...]:
+        """Jobs delivered short of their ``n``."""
+        return tuple(j for j in self.jobs if j.short)
 
     @property
     def by_state(self) -> dict[str, int]:
@@ -59,19 +138,48 @@ class Status:
 
 
 def status(manifest: Manifest, lockfile: Path | None = None) -> Status:
-    """Read the lockfile (no lock taken: it works while a run holds it) against the plan."""
+    """Read the lockfile (no lock taken: it works while a run holds it) against the plan, and
+    look for each recorded image on disk."""
     path = lockfile or default_lockfile_path(manifest.path)
-    snapshot = read_lockfile(path)
+    snapshot = read_campaign_lockfile(path, manifest.name)
     records: Mapping[str, JobRecord] = snapshot.jobs if snapshot is not None else {}
     current = plan(manifest, snapshot)
+    out = _output_folder(manifest, snapshot, path)
     jobs: list[JobStatus] = []
     for job in current.jobs:
         record = records.get(job.id)
-        jobs.append(_job_status(job.id, job.job, job.variant, job.credits, record, False))
+        entry = _job_status(job.id, job.job, job.variant, job.credits, record, False, out)
+        jobs.append(_replace_n(entry, job.images))
     for job_id in current.orphans:
         record = records[job_id]
-        jobs.append(_job_status(job_id, record.job, record.variant, 0, record, True))
-    return Status(name=manifest.name, lockfile=path, jobs=tuple(jobs), plan=current)
+        jobs.append(_job_status(job_id, record.job, record.variant, 0, record, True, out))
+    return Status(
+        name=manifest.name,
+        lockfile=path,
+        jobs=tuple(jobs),
+        plan=current,
+        output=out,
+        holder=lock_holder(path),
+    )
+
+
+def _output_folder(manifest: Manifest, snapshot: LockfileSnapshot | None, path: Path) -> Path:
+    """The folder the lockfile's runs wrote to (recorded in it), else the manifest's."""
+    recorded: Any = getattr(snapshot, "output", None)
+    if isinstance(recorded, str) and recorded:
+        return path.parent / recorded
+    return manifest.output_dir
+
+
+def _replace_n(entry: JobStatus, n: int) -> JobStatus:
+    return JobStatus(**{**entry.__dict__, "n": n})
+
+
+def _on_disk(out: Path, image_path: str) -> bool:
+    relative = PurePosixPath(image_path)
+    if relative.is_absolute() or ".." in relative.parts or "\x00" in image_path:
+        return False  # never looked for outside the output folder
+    return regular_file_size(os.path.join(out, *relative.parts)) is not None
 
 
 def _job_status(
@@ -81,20 +189,23 @@ def _job_status(
     credits: int,
     record: JobRecord | None,
     orphaned: bool,
+    out: Path,
 ) -> JobStatus:
     if record is None:
         return JobStatus(job_id, name, variant, "new", None, (), None, credits, 0)
+    images = tuple(i.path for i in record.images)
     return JobStatus(
         id=job_id,
         job=name,
         variant=variant,
         state=record.state,
         task_id=record.task_id,
-        images=tuple(i.path for i in record.images),
+        images=images,
         error=record.error,
         credits=credits,
         credits_charged=record.credits_charged,
         orphaned=orphaned,
+        missing=tuple(p for p in images if not _on_disk(out, p)),
     )
 
 
@@ -111,15 +222,59 @@ def status_json(report: Status) -> str:
         }
         if job.error:
             entry["error"] = job.error
+        if job.missing:
+            entry["missing"] = list(job.missing)
+        if job.short:
+            entry["short"] = {"images": len(job.images), "n": job.n}
         if job.orphaned:
             entry["orphaned"] = True
         jobs.append(entry)
+    holder = report.holder
     document = {
         "name": report.name,
         "jobs": jobs,
-        "totals": {"by_state": report.by_state, "credits_charged": report.credits_charged},
+        "totals": {
+            "by_state": report.by_state,
+            "credits_charged": report.credits_charged,
+            "credits_spent": report.budget.spent,
+            "images": sum(len(j.images) for j in report.jobs if not j.orphaned),
+            "images_missing": len(report.missing),
+            "jobs_short": len(report.short),
+        },
+        "budget": report.budget.to_json(),
+        "held_by": None if holder is None else _holder_json(holder),
     }
     return json.dumps(document, ensure_ascii=False, indent=1) + "\n"
+
+
+def _holder_json(holder: Holder) -> dict[str, object]:
+    return {
+        "pid": holder.pid,
+        "host": holder.host,
+        "since": holder.since,
+        "command": holder.command,
+    }
+
+
+def _holder_text(holder: Holder) -> str:
+    since = f" since {holder.since}" if holder.since else ""
+    return f"a run holds this lockfile now: pid {holder.pid} on {holder.host}{since}"
+
+
+def _files_lines(report: Status) -> list[str]:
+    lines = []
+    if report.missing:
+        lines.append(
+            f"missing on disk ({len(report.missing)} images recorded but not in "
+            f"{report.output}; a rerun downloads them again):"
+        )
+        lines += [f"  {path}" for path in report.missing]
+    if short := report.short:
+        lines.append(f"short of n ({len(short)} jobs delivered fewer images than asked):")
+        lines += [
+            f"  {j.id} {j.job} [{_variant(j)}]: {len(j.images)} of {j.n}" for j in report.short
+        ]
+    return lines
 
 
 def _variant(job: JobStatus) -> str:
@@ -134,9 +289,15 @@ def status_text(report: Status, *, verbose: bool = False) -> str:
     lines = [
         f"{report.name}: {done} of {len(planned)} jobs succeeded, {images} images "
         f"({report.lockfile})",
+    ]
+    if report.holder is not None:
+        lines.append(_holder_text(report.holder))
+    lines += [
         "states: " + (", ".join(f"{k} {v}" for k, v in report.by_state.items()) or "none"),
         f"credits charged: {report.credits_charged}; "
         f"still to spend: {report.plan.totals.credits_to_spend}",
+        budget_line(report.budget),
+        *_files_lines(report),
     ]
     if report.failures:
         lines.append(f"failed ({len(report.failures)}; `run --retry-failed` submits them again):")
@@ -172,24 +333,43 @@ def status_markdown(report: Status) -> str:
     out = [
         f"### seedance-batch status: `{report.name}`",
         "",
-        "| jobs | succeeded | failed | in flight | new | credits charged | to spend |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| jobs | succeeded | failed | in flight | new | credits charged | to spend | missing |",
+        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
         f"| {len(planned)} | {report.by_state.get('succeeded', 0)} "
         f"| {report.by_state.get('failed', 0)} "
         f"| {report.by_state.get('submitting', 0) + report.by_state.get('submitted', 0)} "
         f"| {report.by_state.get('new', 0)} | {report.credits_charged} "
-        f"| {totals.credits_to_spend} |",
+        f"| {totals.credits_to_spend} | {len(report.missing)} |",
+        "",
+        md_text(budget_line(report.budget)),
         "",
     ]
+    if report.holder is not None:
+        out += [md_text(_holder_text(report.holder)), ""]
     if report.failures:
         out += ["**Failed**", "", "| id | job | variant | message |", "| --- | --- | --- | --- |"]
         out += [
-            f"| `{j.id}` | {j.job} | {_variant(j)} | {(j.error or '').replace('|', '/')} |"
+            f"| `{j.id}` | {md_text(j.job)} | {md_text(_variant(j))} | {md_text(j.error or '')} |"
             for j in report.failures
         ]
         out.append("")
+    if report.short:
+        out += ["**Short of n**", "", "| id | job | variant | images | n |"]
+        out += ["| --- | --- | --- | ---: | ---: |"]
+        out += [
+            f"| `{j.id}` | {md_text(j.job)} | {md_text(_variant(j))} | {len(j.images)} | {j.n} |"
+            for j in report.short
+        ]
+        out.append("")
+    if report.missing:
+        out += [f"**Missing on disk**: {len(report.missing)} images", ""]
+        out += [f"- {md_text(path)}" for path in report.missing]
+        out.append("")
     if report.orphans:
         out += ["**Orphaned** (no longer planned; `prune` removes them)", ""]
-        out += [f"- `{j.id}` {j.job} ({_variant(j)}): {j.state}" for j in report.orphans]
+        out += [
+            f"- `{j.id}` {md_text(j.job)} ({md_text(_variant(j))}): {j.state}"
+            for j in report.orphans
+        ]
         out.append("")
     return "\n".join(out)

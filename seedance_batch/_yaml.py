@@ -3,19 +3,31 @@
 Like dvc's ``utils/strictyaml``: the document is composed into nodes, turned into plain Python
 values, and a map from each value's path to its position lets schema errors point at the file.
 Anchors, aliases and merge keys (``<<``) work as YAML defines them; duplicate keys are errors.
+Limits hold while composing, before anything is built: a document expanding (aliases counted
+as what they expand to) past :data:`MAX_NODES` nodes, nested deeper than :data:`MAX_DEPTH`, or
+holding an alias to a node that contains it, is one error at the alias or node that crosses.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import yaml
 
 from seedance_batch._errors import Diagnostic
 
-__all__ = ["Loaded", "Path", "Pos", "format_path", "load_yaml"]
+__all__ = ["MAX_DEPTH", "MAX_NODES", "Loaded", "Path", "Pos", "format_path", "load_yaml"]
 
 Path = tuple[str | int, ...]
+
+#: Nodes a document may expand to, aliases counted by their expanded size (contract section 2).
+MAX_NODES = 10_000_000
+#: Levels of nesting, aliases expanded (a manifest needs about six).
+MAX_DEPTH = 100
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +45,11 @@ class Loaded:
     data: object
     values: dict[Path, Pos] = field(default_factory=dict)
     keys: dict[Path, Pos] = field(default_factory=dict)
+    #: Problems that leave no document to check (syntax, limits).
     errors: list[Diagnostic] = field(default_factory=list)
+    #: Problems with values (lone surrogates, numbers that are not finite), reported together
+    #: with the schema's.
+    problems: list[Diagnostic] = field(default_factory=list)
 
     def value_pos(self, path: Path) -> Pos:
         """Where the value at ``path`` starts, or its nearest known ancestor."""
@@ -61,6 +77,102 @@ def _pos(mark: yaml.Mark) -> Pos:
     return Pos(mark.line + 1, mark.column + 1)
 
 
+class _LimitError(Exception):
+    def __init__(self, mark: Any, path: Path, message: str) -> None:
+        super().__init__(message)
+        self.mark = mark
+        self.path = path
+        self.message = message
+
+
+class _Loader(yaml.SafeLoader):
+    """The safe loader, counting while it composes: expanded nodes, nesting, alias cycles."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self._expanded = 0
+        self._depth = 0
+        self._path: list[str | int] = []
+        #: id(node) -> (nodes it expands to, its height), once the node is composed
+        self._measures: dict[int, tuple[int, int]] = {}
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        part = _path_part(parent, index)
+        if part is not None:
+            self._path.append(part)
+        try:
+            if self.check_event(yaml.AliasEvent):
+                self._count_alias(self.peek_event())  # type: ignore[no-untyped-call]
+                return super().compose_node(parent, index)
+            return self._compose_counted(parent, index)
+        finally:
+            if part is not None:
+                self._path.pop()
+
+    def _fail(self, mark: Any, message: str) -> _LimitError:
+        return _LimitError(mark, tuple(self._path), message)
+
+    def _count_alias(self, event: Any) -> None:
+        anchor = getattr(event, "anchor", None)
+        target = self.anchors.get(anchor) if anchor is not None else None
+        if target is None:
+            return  # the composer says "found undefined alias"
+        measure = self._measures.get(id(target))
+        if measure is None:
+            raise self._fail(
+                event.start_mark, f"alias *{anchor} refers to a node that contains it (a cycle)"
+            )
+        size, height = measure
+        self._expanded += size
+        if self._expanded > MAX_NODES:
+            raise self._fail(
+                event.start_mark,
+                f"the document expands past {MAX_NODES:,} nodes at alias *{anchor} "
+                f"({size:,} nodes each time it is used)",
+            )
+        if self._depth + height > MAX_DEPTH:
+            raise self._fail(
+                event.start_mark, f"nested deeper than {MAX_DEPTH} levels (alias *{anchor})"
+            )
+
+    def _compose_counted(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event: Any = self.peek_event()  # type: ignore[no-untyped-call]
+        if self._depth >= MAX_DEPTH:
+            raise self._fail(event.start_mark, f"nested deeper than {MAX_DEPTH} levels")
+        self._expanded += 1
+        if self._expanded > MAX_NODES:
+            raise self._fail(event.start_mark, f"the document expands past {MAX_NODES:,} nodes")
+        start = self._expanded
+        self._depth += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+        if node is None:
+            return None
+        self._measures[id(node)] = (self._expanded - start + 1, 1 + self._child_height(node))
+        return node
+
+    def _child_height(self, node: yaml.Node) -> int:
+        measures = self._measures
+        if isinstance(node, yaml.SequenceNode):
+            return max((measures[id(child)][1] for child in node.value), default=0)
+        if isinstance(node, yaml.MappingNode):
+            return max(
+                (measures[id(n)][1] for pair in node.value for n in pair),
+                default=0,
+            )
+        return 0
+
+
+def _path_part(parent: yaml.Node | None, index: object) -> str | int | None:
+    if isinstance(parent, yaml.SequenceNode) and isinstance(index, int):
+        return index
+    if isinstance(parent, yaml.MappingNode) and isinstance(index, yaml.ScalarNode):
+        return str(index.value)
+    return None
+
+
 class _Builder:
     def __init__(self, file: str, loader: yaml.SafeLoader, loaded: Loaded) -> None:
         self.file = file
@@ -72,13 +184,28 @@ class _Builder:
             Diagnostic(self.file, pos.line, pos.col, format_path(path), message)
         )
 
+    def problem(self, node: yaml.Node, path: Path, message: str) -> None:
+        pos = _pos(node.start_mark)
+        self.loaded.problems.append(
+            Diagnostic(self.file, pos.line, pos.col, format_path(path), message)
+        )
+
     def build(self, node: yaml.Node, path: Path) -> object:
         self.loaded.values[path] = _pos(node.start_mark)
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        return self.loader.construct_object(node, deep=True)
+        return self._scalar(node, path)
+
+    def _scalar(self, node: yaml.Node, path: Path) -> object:
+        value = self.loader.construct_object(node, deep=True)
+        if isinstance(value, str) and _SURROGATE.search(value):
+            code = ord(_SURROGATE.findall(value)[0])
+            self.problem(node, path, f"holds a lone surrogate \\u{code:04x}, which is no text")
+        elif isinstance(value, float) and not math.isfinite(value):
+            self.problem(node, path, f"{node.value} is not a finite number")
+        return value
 
     def _mapping(self, node: yaml.MappingNode, path: Path) -> dict[str, object]:
         own = {id(key_node) for key_node, _ in node.value}
@@ -86,7 +213,11 @@ class _Builder:
         result: dict[str, object] = {}
         explicit: set[str] = set()
         for key_node, value_node in node.value:
-            key = self.loader.construct_object(key_node, deep=True)
+            key = (
+                self._scalar(key_node, path)
+                if isinstance(key_node, yaml.ScalarNode)
+                else self.loader.construct_object(key_node, deep=True)
+            )
             key_pos = _pos(key_node.start_mark)
             if not isinstance(key, str):
                 self.error(key_pos, path, f"key {key!r} must be a string (quote it)")
@@ -120,7 +251,7 @@ def load_yaml(text: str, file: str) -> Loaded:
                 )
         if loaded.errors:
             return loaded
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:
@@ -129,6 +260,10 @@ def load_yaml(text: str, file: str) -> Loaded:
             )
             return loaded
         loaded.data = _Builder(file, loader, loaded).build(node, ())
+    except _LimitError as exc:
+        line, col = exc.mark.line + 1, exc.mark.column + 1
+        where = format_path(exc.path[:8]) + ("..." if len(exc.path) > 8 else "")
+        loaded.errors.append(Diagnostic(file, line, col, where, exc.message))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)

@@ -6,10 +6,11 @@ import argparse
 import sys
 from typing import Any
 
-from seedance_batch._lockfile import default_lockfile_path, read_lockfile
+from seedance_batch._lockfile import default_lockfile_path
 from seedance_batch._manifest import load_manifest
 from seedance_batch._plan_report import plan_markdown, plan_text, write_plan_json
 from seedance_batch._planner import plan
+from seedance_batch._status import read_campaign_lockfile
 from seedance_batch.cli._common import (
     add_format,
     add_lockfile,
@@ -36,16 +37,21 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     manifest = load_manifest(args.manifest)
-    lockfile = read_lockfile(args.lockfile or default_lockfile_path(manifest.path))
+    lockfile = read_campaign_lockfile(
+        args.lockfile or default_lockfile_path(manifest.path), manifest.name
+    )
     result = plan(manifest, lockfile).select(args.only, args.limit, retry_failed=args.retry_failed)
-    if args.max_credits is not None:
-        result = result.with_budget(args.max_credits)
+    budget = result.budget_for(retry_failed=args.retry_failed, max_credits=args.max_credits)
     print_diagnostics(sorted((*manifest.warnings, *result.warnings)))
     with_state = lockfile is not None
     if args.format == "json":
-        write_plan_json(result, sys.stdout)
+        write_plan_json(result, sys.stdout, budget=budget)
     elif args.format == "markdown":
-        sys.stdout.write(plan_markdown(result, verbose=args.verbose, with_state=with_state))
+        sys.stdout.write(
+            plan_markdown(result, verbose=args.verbose, with_state=with_state, budget=budget)
+        )
     else:
-        sys.stdout.write(plan_text(result, verbose=args.verbose, with_state=with_state))
-    return EXIT_OK if result.budget.within else EXIT_REFUSED
+        sys.stdout.write(
+            plan_text(result, verbose=args.verbose, with_state=with_state, budget=budget)
+        )
+    return EXIT_OK if budget.within else EXIT_REFUSED

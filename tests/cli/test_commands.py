@@ -75,10 +75,10 @@ def test_plan_json_has_exactly_the_contracts_fields(demo: Path) -> None:
         "id", "job", "variant", "repeat", "request", "images", "credits", "output", "state",
     ]  # fmt: skip
     assert list(document["totals"]) == [
-        "jobs", "images", "credits", "credits_to_spend", "credits_to_retry",
+        "jobs", "images", "credits", "credits_to_spend", "credits_to_retry", "credits_spent",
         "by_state", "by_model", "by_resolution",
     ]  # fmt: skip
-    assert document["budget"] == {"max_credits": 30, "within": True}
+    assert document["budget"] == {"max_credits": 30, "spent": 0, "to_spend": 20, "within": True}
     assert document["totals"]["credits"] == 20 == sum(j["credits"] for j in document["jobs"])
 
 
@@ -86,7 +86,7 @@ def test_plan_over_budget_exits_3_and_says_so(demo: Path) -> None:
     """A plan over --max-credits says OVER BUDGET plainly and exits 3."""
     done = cli("plan", str(demo), "--max-credits", "19")
     assert done.returncode == 3
-    assert "OVER BUDGET: this run would spend 20 credits, max_credits is 19 (1 over)" in done.stdout
+    assert "OVER BUDGET: spent 0 of 19 credits, this run would add 20 (1 over)" in done.stdout
 
 
 def test_plan_with_a_lockfile_shows_states_and_what_is_left_to_spend(demo: Path) -> None:

@@ -23,7 +23,7 @@ def test_diff_counts_added_removed_kept_and_credits(campaign: Campaign) -> None:
     assert {a["variant"]["light"] for a in change["added"]} == {"noon"}
     refused = run_cli("diff", str(campaign.manifest), str(new), "--max-credits", "7")
     assert refused.returncode == 3
-    assert "OVER BUDGET: adds 8 credits, --max-credits is 7" in refused.stdout
+    assert "OVER BUDGET: spent 0 of 7 credits, this change would add 8 (1 over)" in refused.stdout
     markdown = run_cli("diff", str(campaign.manifest), str(new), "--format", "markdown").stdout
     assert markdown.splitlines()[4].startswith("| 4 | 0 | 12 | +8 | 32 | 40 |")
 
