@@ -70,8 +70,10 @@ def probe_output(out: Path) -> None:
     Raises :class:`OutputError` (path and reason) for a read-only folder, a file where the
     folder must be, a full disk or a path too long for the images to fit under it.
     """
-    ensure_folder(out)
     longest = len(os.fsencode(os.path.abspath(out))) + 1 + MAX_RELATIVE_PATH
+    if longest >= _PATH_MAX:
+        raise OutputError(str(out), "the path is too long for the images to fit under it")
+    ensure_folder(out)
     if longest >= _path_max(out):
         raise OutputError(str(out), "the path is too long for the images to fit under it")
     try:
