@@ -284,12 +284,11 @@ class _Runner:
     def _images_on_disk(self, job: Job, record: JobRecord) -> bool:
         """Every recorded image is in place: a regular file (no link) of its recorded size (a
         stat, not a hash). Images left at an old path (the job renamed) are moved first."""
-        out = os.fspath(self.out)  # os.path, not pathlib: a rerun stats every image there is
-        if run_files.images_in_place(out, record):
-            return True
-        if record.images and any(not i.path.startswith(job.output + "/") for i in record.images):
+        folder = job.output + "/"
+        if any(not image.path.startswith(folder) for image in record.images):
             record = self._put(run_files.move_renamed(self.out, job, record))
-        return run_files.images_in_place(out, record)
+        # os.path, not pathlib: a rerun stats every image there is
+        return run_files.images_in_place(os.fspath(self.out), record, folder)
 
     async def run(self, client: SeedanceClient | None) -> RunSummary:
         """Work through :attr:`work`; ``client`` may be None only when there is none."""

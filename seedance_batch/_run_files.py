@@ -196,9 +196,12 @@ def _reached_without_links(out: Path, folder: str) -> bool:
     )
 
 
-def images_in_place(out: str, record: JobRecord) -> bool:
-    """Every recorded image is a regular file (not a link) with its recorded size."""
+def images_in_place(out: str, record: JobRecord, folder: str = "") -> bool:
+    """Every recorded image is a regular file (not a link) of its recorded size, under
+    ``folder`` (the job's planned folder and a ``/``) when given."""
     for image in record.images:
+        if not image.path.startswith(folder):
+            return False
         if regular_file_size(os.path.join(out, image.path)) != image.bytes:
             return False
     return bool(record.images)
