@@ -63,12 +63,14 @@ def _owned(out: Path, record: JobRecord, kept: _Kept) -> tuple[list[Path], list[
         if folder is None:
             continue
         found.append(folder)
-        with os.scandir(folder) as entries:
-            for entry in sorted(entries, key=lambda e: e.name):
-                if f"{relative}/{entry.name}" in kept.files or not _is_ours(entry.name):
-                    continue
-                if entry.is_file(follow_symlinks=False):
-                    files.append(Path(entry.path))
+        try:
+            with os.scandir(folder) as entries:
+                names = sorted(
+                    e.name for e in entries if _is_ours(e.name) and e.is_file(follow_symlinks=False)
+                )
+        except OSError as exc:
+            raise OutputError.from_os_error(folder, exc, "cannot read the folder") from exc
+        files += [folder / name for name in names if f"{relative}/{name}" not in kept.files]
     return files, found
 
 

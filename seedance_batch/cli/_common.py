@@ -81,7 +81,10 @@ def print_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:
 def say(text: str) -> None:
     """One line on stderr; nothing, and no error, once stderr is gone (closed, full, a broken
     pipe)."""
-    print(text, file=sys.stderr)
+    if sys.stderr is None:  # closed when Python started, outside main()'s guard
+        return
+    with contextlib.suppress(OSError, ValueError):
+        print(text, file=sys.stderr, flush=True)
 
 
 class GuardedStream:

@@ -181,3 +181,35 @@ def test_a_read_only_job_folder_mid_run_is_exit_1_and_resumes(campaign: Campaign
             assert sim.counters.creates == creates == 12
         assert again.returncode == 0, again.stderr
         assert_complete(campaign.manifest, campaign.out)
+
+
+# -- gallery and prune ----------------------------------------------------------------------------
+
+
+def test_gallery_and_prune_on_a_read_only_folder_are_one_line_and_exit_1(
+    campaign: Campaign,
+) -> None:
+    """`gallery` and `prune` on a folder remounted read-only: one line with the path and the
+    reason, exit 1, the orphans still recorded; once writable again, prune removes them."""
+    with mounted(campaign.folder / "outs", "size=2m") as folder:
+        out = ("--out", str(folder))
+        with serve(SimulatorConfig(seed=68)) as sim:
+            done = run_cli("run", str(campaign.manifest), "--base-url", sim.base_url, *out)
+            assert done.returncode == 0, done.stderr
+        campaign.manifest.write_text(
+            campaign.manifest.read_text().replace("[studio, dusk]", "[studio]")
+        )
+        _mount("-o", "remount,ro", str(folder))
+        gallery = run_cli("gallery", str(campaign.manifest), *out)
+        assert gallery.returncode == 1, gallery.stderr
+        line = _one_error_line(gallery.stderr)
+        assert str(folder / "index.html") in line and "Read-only file system" in line
+        prune = run_cli("prune", str(campaign.manifest), *out)
+        assert prune.returncode == 1, prune.stderr
+        line = _one_error_line(prune.stderr)
+        assert str(folder) in line and "Read-only file system" in line
+        assert len(_states(campaign)) == 12
+        _mount("-o", "remount,rw", str(folder))
+        again = run_cli("prune", str(campaign.manifest), *out)
+        assert again.returncode == 0, again.stderr
+        assert len(_states(campaign)) == 8
