@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from pathlib import Path, PurePosixPath
 
 from seedance_batch._errors import OutputError
@@ -175,25 +176,30 @@ def is_plain_relpath(path: str) -> bool:
 
 def recorded_size(out: Path, path: str, folders: dict[str, bool] | None = None) -> int | None:
     """The size of a recorded image when it is a regular file inside ``<out>``, reached through
-    no link; None (missing) otherwise. ``folders`` caches the check of each folder."""
+    no link below ``<out>``; None (missing) otherwise. ``folders`` caches each folder's check."""
     if not is_plain_relpath(path):
         return None
-    folder = path.rpartition("/")[0]
-    plain = None if folders is None else folders.get(folder)
-    if plain is None:
-        plain = _reached_without_links(out, folder)
-        if folders is not None:
-            folders[folder] = plain
-    if not plain:
+    cache = folders if folders is not None else {}
+    if not _plain_folders(os.fspath(out), path.rpartition("/")[0], cache):
         return None
     return regular_file_size(os.path.join(out, path))
 
 
-def _reached_without_links(out: Path, folder: str) -> bool:
-    root = os.path.realpath(out)
-    return os.path.realpath(os.path.join(root, folder)) == os.path.normpath(
-        os.path.join(root, folder)
-    )
+def _plain_folders(out: str, folder: str, cache: dict[str, bool]) -> bool:
+    """Every folder from ``<out>`` down to ``folder`` is a real folder, not a link (one lstat
+    per folder, cached: a campaign's jobs share their parents)."""
+    if not folder:
+        return True
+    known = cache.get(folder)
+    if known is None:
+        parent = folder.rpartition("/")[0]
+        try:
+            mode = os.lstat(os.path.join(out, folder)).st_mode
+        except OSError:
+            mode = 0
+        known = stat.S_ISDIR(mode) and _plain_folders(out, parent, cache)
+        cache[folder] = known
+    return known
 
 
 def images_in_place(out: str, record: JobRecord, folder: str = "") -> bool:
