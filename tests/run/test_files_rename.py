@@ -4,6 +4,7 @@ with no create and no download; gallery and status find a recorded output folder
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import pytest
 from checks import assert_complete
@@ -11,6 +12,7 @@ from runkit import Campaign, run_cli
 
 from seedance_batch import load_manifest, plan
 from seedance_batch._lockfile import Lockfile, read_lockfile
+from seedance_batch._run_files import output_folder
 from seedance_batch.simulator import SimulatorConfig, serve
 
 
@@ -88,3 +90,18 @@ def test_gallery_finds_the_output_folder_the_lockfile_records(campaign: Campaign
     assert (third / "index.html").is_file()
     status = json.loads(run_cli("status", str(campaign.manifest), "--format", "json").stdout)
     assert status["totals"]["by_state"] == {"succeeded": 12}
+
+
+def test_the_output_folder_is_the_flag_then_the_lockfiles_then_the_manifests(
+    campaign: Campaign,
+) -> None:
+    """--out wins; else the folder the lockfile records (relative to the lockfile's folder);
+    else the manifest's. (A stand-in carries `output` until the lockfile has the field.)"""
+    manifest = load_manifest(campaign.manifest)
+    recorded = SimpleNamespace(output="../shared/outs")
+    lockfile = campaign.folder / "locks" / "campaign.lock.json"
+    flag = campaign.folder / "flag"
+    assert output_folder(manifest, lockfile, recorded, flag) == flag
+    assert output_folder(manifest, lockfile, recorded) == campaign.folder / "locks/../shared/outs"
+    assert output_folder(manifest, lockfile, SimpleNamespace(output=None)) == manifest.output_dir
+    assert output_folder(manifest, lockfile, None) == manifest.output_dir
