@@ -10,6 +10,7 @@ The data flows one way, and each step is a call::
 The simulator of the API lives in :mod:`seedance_batch.simulator`.
 """
 
+from seedance_batch import _startup  # noqa: F401  (first: Ctrl-C while the CLI starts is 130)
 from seedance_batch._client import (
     ClientStats,
     CreateOutcome,

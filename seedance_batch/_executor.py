@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from seedance_batch import _run_files as run_files
 from seedance_batch._client import SeedanceClient, Task
 from seedance_batch._errors import (
     ApiError,
@@ -36,7 +37,7 @@ from seedance_batch._errors import (
 )
 from seedance_batch._events import Event, ImageSaved, JobFinished, JobSubmitted, Notice, RunStarted
 from seedance_batch._gallery import GALLERY_NAME, write_gallery
-from seedance_batch._layout import image_relpath, resolve_inside
+from seedance_batch._layout import image_relpath
 from seedance_batch._lockfile import ImageRecord, JobRecord, Lockfile, default_lockfile_path
 from seedance_batch._manifest import Manifest
 from seedance_batch._planner import Job, Plan, plan
@@ -179,6 +180,7 @@ async def run_async(
             SeedanceClient.check_settings(base_url, key)
             summary = await runner.run(None)
             return dataclasses.replace(summary, lockfile_bytes_written=lock.bytes_written)
+        run_files.probe_output(runner.out)  # before anything is spent
         async with SeedanceClient(
             base_url,
             key,
@@ -274,21 +276,19 @@ class _Runner:
         for job in self.selected.jobs:
             record = self.lock.jobs[job.id]
             if record.state in wanted or (
-                record.state == "succeeded" and not self._images_on_disk(record)
+                record.state == "succeeded" and not self._images_on_disk(job, record)
             ):
                 work.append(job)
         return work
 
-    def _images_on_disk(self, record: JobRecord) -> bool:
-        """Every recorded image is in place with its recorded size (a stat, not a hash)."""
-        out = os.fspath(self.out)  # os.path, not pathlib: a rerun stats every image there is
-        for image in record.images:
-            try:
-                if os.stat(os.path.join(out, image.path)).st_size != image.bytes:
-                    return False
-            except OSError:
-                return False
-        return bool(record.images)
+    def _images_on_disk(self, job: Job, record: JobRecord) -> bool:
+        """Every recorded image is in place: a regular file (no link) of its recorded size (a
+        stat, not a hash). Images left at an old path (the job renamed) are moved first."""
+        folder = job.output + "/"
+        if any(not image.path.startswith(folder) for image in record.images):
+            record = self._put(run_files.move_renamed(self.out, job, record))
+        # os.path, not pathlib: a rerun stats every image there is
+        return run_files.images_in_place(os.fspath(self.out), record, folder)
 
     async def run(self, client: SeedanceClient | None) -> RunSummary:
         """Work through :attr:`work`; ``client`` may be None only when there is none."""
@@ -424,26 +424,8 @@ class _Runner:
         self.emit(JobFinished(job.id, outcome, job.images, delivered, message))
 
     def _job_folder(self, job: Job) -> Path:
-        """``<out>/<job>/<slug>-<id8>``, made if missing, refusing any path out of ``<out>``.
-
-        The job's own folder is resolved once (symlinks included); each variant folder below it
-        is a plain name of ``[a-z0-9._-]`` that must not be a symlink.
-        """
-        parent_name, _, leaf = job.output.rpartition("/")
-        parent = self._parents.get(parent_name)
-        if parent is None:
-            parent = resolve_inside(self.out, parent_name)
-            parent.mkdir(parents=True, exist_ok=True)
-            self._parents[parent_name] = parent
-        folder = parent / leaf
-        try:
-            folder.mkdir()
-        except FileExistsError:
-            if folder.is_symlink() or not folder.is_dir():
-                raise ConfigurationError(
-                    f"refusing to write outside the output folder: {job.output} is a link"
-                ) from None
-        return folder
+        """``<out>/<job>/<slug>-<id8>``, made if missing, never out of ``<out>`` (OutputError)."""
+        return run_files.job_folder(self.out, job.output, self._parents)
 
     def _put(self, record: JobRecord) -> JobRecord:
         self.lock.put(record)
@@ -665,7 +647,7 @@ class _Runner:
         folder = self._job_folder(job)
         images: list[ImageRecord] = []
         for index, url in enumerate(urls, start=1):
-            partial = folder / f".{index}.part"
+            partial = run_files.download_temporary(folder, index)
             try:
                 download = await client.download(url, partial)
             except DownloadError as exc:
@@ -678,8 +660,7 @@ class _Runner:
                     self._finished(job, "unfinished", message=str(exc))
                 return
             relpath = image_relpath(job.output, index, download.ext)
-            # the folder was resolved inside <out>; os.replace never follows a link at the target
-            os.replace(partial, folder / relpath.rpartition("/")[2])
+            run_files.install_image(partial, folder / relpath.rpartition("/")[2])
             images.append(ImageRecord(url, relpath, download.sha256, download.bytes))
             self.images_saved += 1
             self.emit(ImageSaved(job.id, relpath, download.bytes))

@@ -20,7 +20,7 @@ import html
 import os
 import struct
 from collections.abc import Mapping, Sequence
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import BinaryIO, Final
 from urllib.parse import quote
 
@@ -28,6 +28,7 @@ from seedance_batch._lockfile import JobRecord
 from seedance_batch._manifest import Manifest
 from seedance_batch._planner import Job, variant_text
 from seedance_batch._results import write_atomic
+from seedance_batch._run_files import ensure_folder, is_plain_relpath, recorded_size
 
 __all__ = ["GALLERY_NAME", "image_size", "probe_images", "render_gallery", "write_gallery"]
 
@@ -54,12 +55,7 @@ def _href(path: str) -> str:
     return quote(path, safe="/")
 
 
-def _inside(path: str) -> bool:
-    """True when ``path`` is a plain relative path that stays inside ``<out>``."""
-    if not path or "\\" in path or "\0" in path:
-        return False
-    pure = PurePosixPath(path)
-    return not pure.is_absolute() and ".." not in pure.parts
+_inside = is_plain_relpath
 
 
 def _ratio(size: str | None) -> Dimensions:
@@ -154,15 +150,18 @@ def _jpeg_size(handle: BinaryIO) -> Dimensions | None:
 def probe_images(
     out: Path, jobs: Sequence[Job], records: Mapping[str, JobRecord]
 ) -> dict[str, Dimensions | None]:
-    """Every image path the gallery shows -> its pixel size, None if missing or unreadable."""
+    """Every image path the gallery shows -> its pixel size, None if missing or unreadable (a
+    link or anything but a regular file inside ``<out>`` counts as missing)."""
     found: dict[str, Dimensions | None] = {}
+    folders: dict[str, bool] = {}
     for job in jobs:
         record = records.get(job.id)
         if record is None or record.state != "succeeded":
             continue
         for image in record.images:
             if image.path not in found:
-                found[image.path] = image_size(out / image.path) if _inside(image.path) else None
+                present = recorded_size(out, image.path, folders) is not None
+                found[image.path] = image_size(out / image.path) if present else None
     return found
 
 
@@ -510,7 +509,7 @@ def write_gallery(
     """Write ``<out>/index.html`` atomically (skipped when the bytes are unchanged); its path."""
     out = Path(out)
     text = render_gallery(manifest, jobs, records, files=probe_images(out, jobs, records))
-    out.mkdir(parents=True, exist_ok=True)
+    ensure_folder(out)
     path = out / GALLERY_NAME
-    write_atomic(path, text.encode("utf-8"))
+    write_atomic(path, text.encode("utf-8"), what="the gallery")
     return path

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from seedance_batch._layout import IMAGE_EXTENSIONS, job_dir, resolve_inside, slug_part
+from seedance_batch._errors import OutputError
+from seedance_batch._files import is_temporary
+from seedance_batch._layout import IMAGE_EXTENSIONS, job_dir, slug_part
 from seedance_batch._lockfile import JobRecord, Lockfile, default_lockfile_path, read_lockfile
 from seedance_batch._manifest import Manifest
-from seedance_batch._planner import plan
+from seedance_batch._planner import Job, Plan, plan
+from seedance_batch._run_files import is_plain_relpath, output_folder
 
 __all__ = ["PruneResult", "prune"]
 
@@ -25,27 +29,69 @@ class PruneResult:
     dry_run: bool
 
 
-def _owned(out: Path, record: JobRecord) -> tuple[list[Path], list[Path]]:
-    """The files an orphan owns: its recorded images and the leftovers of its downloads, in
-    its own folder (``<job>/<slug>-<id8>``); never anything else."""
+def _plain_folder(out: Path, relative: str) -> Path | None:
+    """``<out>/<relative>`` when it is a folder reached through no link, inside ``<out>``."""
+    if not is_plain_relpath(relative) or not relative:
+        return None
+    root = os.path.realpath(out)
+    folder = os.path.normpath(os.path.join(root, relative))
+    if os.path.realpath(folder) != folder or not os.path.isdir(folder):
+        return None
+    return Path(folder)
+
+
+def _is_ours(name: str) -> bool:
+    stem, _, ext = name.partition(".")
+    return (
+        (stem.isdigit() and ext in IMAGE_EXTENSIONS)
+        or (name.startswith(".") and name.endswith(".part"))
+        or is_temporary(name)
+    )
+
+
+def _owned(out: Path, record: JobRecord, kept: _Kept) -> tuple[list[Path], list[Path]]:
+    """The files an orphan owns alone: its recorded images and the leftovers of its downloads,
+    in its own folders, as regular files (never a link, never a planned job's file or folder,
+    never outside ``<out>``)."""
     slug = "_".join(p for p in (slug_part(v) for v in record.variant.values()) if p)
     folders = {job_dir(record.job, slug, record.id)}
     folders.update(image.path.rpartition("/")[0] for image in record.images)
     files: list[Path] = []
     found: list[Path] = []
-    for relative in sorted(folders):
-        folder = resolve_inside(out, relative)
-        if not folder.is_dir():
+    for relative in sorted(folders - kept.folders):
+        folder = _plain_folder(out, relative)
+        if folder is None:
             continue
         found.append(folder)
-        for entry in sorted(folder.iterdir()):
-            stem, _, ext = entry.name.partition(".")
-            ours = (stem.isdigit() and ext in IMAGE_EXTENSIONS) or (
-                entry.name.startswith(".") and entry.name.endswith(".part")
-            )
-            if ours and entry.is_file():
-                files.append(entry)
+        try:
+            with os.scandir(folder) as entries:
+                names = sorted(
+                    e.name for e in entries if _is_ours(e.name) and e.is_file(follow_symlinks=False)
+                )
+        except OSError as exc:
+            raise OutputError.from_os_error(folder, exc, "cannot read the folder") from exc
+        files += [folder / name for name in names if f"{relative}/{name}" not in kept.files]
     return files, found
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """What the planned jobs own: their folders and every image they record."""
+
+    folders: frozenset[str]
+    files: frozenset[str]
+
+
+def _kept(planned: Iterable[Job], records: Mapping[str, JobRecord]) -> _Kept:
+    folders: set[str] = set()
+    files: set[str] = set()
+    for job in planned:
+        folders.add(job.output)
+        record = records.get(job.id)
+        if record is not None:
+            files.update(image.path for image in record.images)
+            folders.update(image.path.rpartition("/")[0] for image in record.images)
+    return _Kept(frozenset(folders), frozenset(files))
 
 
 def prune(
@@ -57,15 +103,21 @@ def prune(
     while a run holds it).
     """
     path = lockfile or default_lockfile_path(manifest.path)
-    out = out or manifest.output_dir
     if dry_run:
         snapshot = read_lockfile(path)
         records = snapshot.jobs if snapshot is not None else {}
-        return _found(out, [records[i] for i in plan(manifest, snapshot).orphans], dry_run=True)
+        folder = output_folder(manifest, path, snapshot, out)
+        return _found(folder, plan(manifest, snapshot), records, dry_run=True)
     with Lockfile.open(path, manifest_name=manifest.name, manifest_sha256=manifest.sha256) as lock:
-        result = _found(out, [lock.jobs[i] for i in plan(manifest, lock).orphans], dry_run=False)
+        folder = output_folder(manifest, path, lock, out)
+        result = _found(folder, plan(manifest, lock), lock.jobs, dry_run=False)
         for file in result.files:
-            file.unlink()
+            try:
+                file.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise OutputError.from_os_error(file, exc, "cannot remove") from exc
         for folder in result.folders:
             with contextlib.suppress(OSError):  # a folder still holding a user's file stays
                 os.rmdir(folder)
@@ -73,11 +125,15 @@ def prune(
     return result
 
 
-def _found(out: Path, orphans: list[JobRecord], *, dry_run: bool) -> PruneResult:
+def _found(
+    out: Path, planned: Plan, records: Mapping[str, JobRecord], *, dry_run: bool
+) -> PruneResult:
+    orphans = [records[i] for i in planned.orphans]
+    kept = _kept(planned.jobs, records)
     files: list[Path] = []
     folders: list[Path] = []
     for record in orphans:
-        owned_files, owned_folders = _owned(out, record)
-        files += owned_files
-        folders += owned_folders
+        owned_files, owned_folders = _owned(out, record, kept)
+        files += [f for f in owned_files if f not in files]
+        folders += [f for f in owned_folders if f not in folders]
     return PruneResult(tuple(orphans), tuple(files), tuple(folders), dry_run)

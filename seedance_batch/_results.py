@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from seedance_batch._files import atomic_write, regular_file_size
 from seedance_batch._lockfile import JobRecord
 from seedance_batch._planner import Job
+from seedance_batch._run_files import ensure_folder, recorded_size
 
 __all__ = ["RESULTS_NAME", "ResultLine", "result_lines", "write_atomic", "write_results"]
 
@@ -85,26 +86,35 @@ def result_lines(jobs: Iterable[Job], records: Mapping[str, JobRecord]) -> Itera
             )
 
 
-def write_atomic(path: Path, data: bytes) -> bool:
-    """Write ``data`` to ``path`` through a temporary file and a rename; False if unchanged."""
-    try:
-        if path.read_bytes() == data:
-            return False
-    except OSError:
-        pass
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(temporary, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+def write_atomic(path: Path, data: bytes, *, what: str = "") -> bool:
+    """Write ``data`` to ``path`` through an exclusive random temporary and a rename (a link
+    planted anywhere is never followed); False, and no write, when the file already holds it.
+
+    Raises :class:`OutputError` naming the path and the reason.
+    """
+    if regular_file_size(path) == len(data):
+        try:
+            with open(path, "rb") as handle:
+                if handle.read() == data:
+                    return False
+        except OSError:
+            pass
+    atomic_write(path, data, what=what)
     return True
 
 
 def write_results(out: Path, lines: Iterable[ResultLine]) -> Path:
-    """Write ``<out>/results.jsonl``; an unchanged campaign leaves the file untouched."""
+    """Write ``<out>/results.jsonl``; an unchanged campaign leaves the file untouched.
+
+    A recorded image that is missing, a link or not a regular file of its size is left out.
+    """
     path = out / RESULTS_NAME
-    text = "".join(line.to_json() + "\n" for line in lines)
-    out.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, text.encode("utf-8"))
+    folders: dict[str, bool] = {}
+    text = "".join(
+        line.to_json() + "\n"
+        for line in lines
+        if recorded_size(out, line.path, folders) == line.bytes
+    )
+    ensure_folder(out)
+    write_atomic(path, text.encode("utf-8"), what="results.jsonl")
     return path

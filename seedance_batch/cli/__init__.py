@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 
-from seedance_batch.cli._errors import handle_errors
+from seedance_batch import _startup
+from seedance_batch.cli._common import guarded_streams, say
+from seedance_batch.cli._errors import EXIT_INTERRUPTED, handle_errors
 
 __all__ = ["main"]
 
@@ -33,14 +37,37 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse ``argv`` and dispatch to one command; return the exit code."""
-    parser = build_parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse exits 2 on bad flags, 0 on --help
-        return int(exc.code or 0)
-    module = importlib.import_module(f"seedance_batch.cli.{args.command}")
+    """Parse ``argv`` and dispatch to one command; return the exit code.
+
+    Printing never changes the outcome (stdout and stderr are guarded), Ctrl-C anywhere is 130
+    without a traceback, and an unexpected error is 70 with its traceback in a file.
+    """
+    with guarded_streams():
+        try:
+            _restore_interrupts()
+            return _dispatch(argv)
+        except KeyboardInterrupt:
+            say("seedance-batch: interrupted")
+            return EXIT_INTERRUPTED
+
+
+def _restore_interrupts() -> None:
+    """From here on Ctrl-C raises KeyboardInterrupt again, for the commands to save and say."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) is _startup.startup_handler:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _dispatch(argv: Sequence[str] | None) -> int:
     with handle_errors() as outcome:
+        parser = build_parser()
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as exc:  # argparse exits 2 on bad flags, 0 on --help
+            outcome.code = int(exc.code or 0)
+            return outcome.code
+        module = importlib.import_module(f"seedance_batch.cli.{args.command}")
         outcome.code = int(module.run(args))
     return outcome.code
 

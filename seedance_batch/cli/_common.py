@@ -1,13 +1,18 @@
-"""Arguments and printing shared by several commands."""
+"""Arguments and printing shared by several commands; printing never changes what they do."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import io
+import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+from typing import TextIO, cast
 
-from seedance_batch._errors import Diagnostic
+from seedance_batch._errors import Diagnostic, OutputError
 
 
 def add_manifest(parser: argparse.ArgumentParser) -> None:
@@ -70,4 +75,119 @@ def add_selection(parser: argparse.ArgumentParser) -> None:
 
 def print_diagnostics(diagnostics: Iterable[Diagnostic]) -> None:
     for diagnostic in diagnostics:
-        print(diagnostic, file=sys.stderr)
+        say(str(diagnostic))
+
+
+def say(text: str) -> None:
+    """One line on stderr; nothing, and no error, once stderr is gone (closed, full, a broken
+    pipe)."""
+    if sys.stderr is None:  # closed when Python started, outside main()'s guard
+        return
+    with contextlib.suppress(OSError, ValueError):
+        print(text, file=sys.stderr, flush=True)
+
+
+class GuardedStream:
+    """A standard stream that never raises into the program.
+
+    On stderr every write error makes it quiet for good: the reader is gone or the disk is full,
+    and a progress bar or a notice must never change a run. On stdout a broken pipe does the same
+    (``plan --format json | head -1``: the reader has what it wanted); any other error (a full
+    disk under ``> report.json``) is an :class:`OutputError`, so a report is never cut silently.
+    Once quiet, the descriptor is pointed at ``/dev/null`` too, so that the interpreter's last
+    flush at exit finds nothing to complain about.
+    """
+
+    def __init__(self, stream: TextIO | None, *, name: str, strict: bool) -> None:
+        self._stream = stream
+        self._name = name
+        self._strict = strict
+        self.quiet = stream is None
+
+    def write(self, text: str) -> int:
+        if not self.quiet:
+            assert self._stream is not None
+            with self._guard():
+                self._stream.write(text)
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.quiet:
+            assert self._stream is not None
+            with self._guard():
+                self._stream.flush()
+
+    def isatty(self) -> bool:
+        with contextlib.suppress(OSError, ValueError):
+            return not self.quiet and self._stream is not None and self._stream.isatty()
+        return False
+
+    def fileno(self) -> int:
+        if self._stream is None:
+            raise io.UnsupportedOperation("no descriptor")
+        return self._stream.fileno()
+
+    def writable(self) -> bool:
+        return True
+
+    def __getattr__(self, name: str) -> object:  # errors, buffer, ...: the stream's own
+        return getattr(self._stream, name)
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self._stream, "encoding", None) or "utf-8"
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except (OSError, ValueError) as exc:
+            broken = isinstance(exc, BrokenPipeError) or getattr(exc, "errno", None) == errno.EPIPE
+            if self._strict and not broken:
+                self._silence()
+                raise OutputError.from_os_error(
+                    self._name,
+                    exc if isinstance(exc, OSError) else OSError(str(exc)),
+                    "cannot write",
+                ) from exc
+            self._silence()
+
+    def _silence(self) -> None:
+        """Write nothing more, and let the descriptor swallow what is still buffered."""
+        self.quiet = True
+        with contextlib.suppress(OSError, ValueError, AttributeError, io.UnsupportedOperation):
+            assert self._stream is not None
+            fd = self._stream.fileno()
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, fd)
+            os.close(null)
+
+
+def _open_standard_descriptors() -> None:
+    """Point a closed stdin, stdout or stderr at ``/dev/null``, so that no file the run opens
+    (a lockfile, an image) takes descriptor 2 and receives what is meant for stderr."""
+    for fd in (0, 1, 2):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+
+
+@contextlib.contextmanager
+def guarded_streams() -> Iterator[None]:
+    """stdout and stderr as :class:`GuardedStream` for the duration; restored afterwards."""
+    _open_standard_descriptors()
+    saved = sys.stdout, sys.stderr
+    out = GuardedStream(sys.stdout, name="<stdout>", strict=True)
+    err = GuardedStream(sys.stderr, name="<stderr>", strict=False)
+    sys.stdout, sys.stderr = cast(TextIO, out), cast(TextIO, err)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OutputError):
+            out.flush()
+        err.flush()
+        sys.stdout, sys.stderr = saved

@@ -1,11 +1,23 @@
-"""One place that turns expected errors into one line on stderr and an exit code."""
+"""One place that turns errors into one line on stderr and an exit code (contract, section 4).
+
+Expected errors are one line and their code; Ctrl-C is 130; anything else is a bug: one line
+saying so and naming the file in the system's temporary folder that holds its traceback (with
+the API key redacted), exit 70.
+"""
 
 from __future__ import annotations
 
+import os
+import secrets
+import shlex
 import sys
+import tempfile
+import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from seedance_batch._errors import (
     AuthenticationError,
@@ -18,13 +30,21 @@ from seedance_batch._errors import (
     OutputError,
     SeedanceBatchError,
 )
+from seedance_batch._files import EXCLUSIVE_FLAGS
+from seedance_batch._redact import redact
+from seedance_batch.cli._common import say
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_REFUSED = 3
 EXIT_LOCKED = 4
+EXIT_BUG = 70
 EXIT_INTERRUPTED = 130
+
+#: The environment variable that holds the API key (redacted from every crash report).
+KEY_VARIABLE = "SEEDANCE_API_KEY"
+_LONGEST_SUMMARY = 200
 
 
 def exit_code_for(exc: SeedanceBatchError) -> int:
@@ -47,19 +67,66 @@ class Outcome:
 
 @contextmanager
 def handle_errors() -> Iterator[Outcome]:
-    """Run a command; expected errors become lines on stderr, Ctrl-C becomes 130."""
+    """Run a command; expected errors become lines on stderr, Ctrl-C 130, a bug 70."""
     outcome = Outcome()
     try:
         yield outcome
     except ManifestError as exc:
         for diagnostic in exc.diagnostics:
-            print(diagnostic, file=sys.stderr)
+            say(str(diagnostic))
         outcome.code = EXIT_BAD_INPUT
     except SeedanceBatchError as exc:
-        print(f"seedance-batch: error: {exc}", file=sys.stderr)
+        say(f"seedance-batch: error: {exc}")
         outcome.code = exit_code_for(exc)
     except KeyboardInterrupt:
-        print("seedance-batch: interrupted", file=sys.stderr)
+        say("seedance-batch: interrupted")
         outcome.code = EXIT_INTERRUPTED
-    except BrokenPipeError:
-        outcome.code = EXIT_OK
+    except Exception as exc:
+        report_bug(exc)
+        outcome.code = EXIT_BUG
+
+
+def _key_values() -> list[str]:
+    key = os.environ.get(KEY_VARIABLE, "")
+    return [value for value in {key, key.strip()} if value]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def report_bug(exc: BaseException) -> Path | None:
+    """Write ``exc``'s traceback (redacted) to a new file in the temporary folder and say, in
+    one line, that this is a bug and where the file is. Returns the file, None if unwritable."""
+    keys = _key_values()
+    summary = redact(_one_line(f"{type(exc).__name__}: {exc}"), keys)[:_LONGEST_SUMMARY]
+    report = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    header = f"seedance-batch crashed\ncommand: {shlex.join(sys.argv)}\n\n"
+    try:
+        path = write_crash_report(redact(header + report, keys))
+    except OSError as error:
+        say(
+            f"seedance-batch: internal error (a bug): {summary}; the traceback could not be "
+            f"written to {tempfile.gettempdir()}: {error.strerror or error}"
+        )
+        return None
+    say(f"seedance-batch: internal error (a bug): {summary}; the traceback is in {path}")
+    return path
+
+
+def write_crash_report(text: str) -> Path:
+    """A new file ``seedance-batch-crash-<timestamp>-<pid>.txt`` in the temporary folder,
+    created exclusively (never through a planted link), readable by its owner only."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    folder = Path(tempfile.gettempdir())
+    name = f"seedance-batch-crash-{stamp}-{os.getpid()}"
+    for suffix in ("", *(f"-{secrets.token_hex(4)}" for _ in range(20))):
+        path = folder / f"{name}{suffix}.txt"
+        try:
+            fd = os.open(path, EXCLUSIVE_FLAGS, 0o600)
+        except FileExistsError:
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as handle:
+            handle.write(text)
+        return path
+    raise FileExistsError(f"no free crash report name in {folder}")

@@ -11,8 +11,9 @@ from seedance_batch._gallery import write_gallery
 from seedance_batch._lockfile import default_lockfile_path, read_lockfile
 from seedance_batch._manifest import load_manifest
 from seedance_batch._planner import plan
+from seedance_batch._run_files import output_folder
 from seedance_batch.cli._common import add_lockfile, add_manifest, print_diagnostics
-from seedance_batch.cli._errors import EXIT_FAILED, EXIT_OK
+from seedance_batch.cli._errors import EXIT_OK
 
 
 def add_parser(subparsers: Any) -> None:
@@ -29,7 +30,8 @@ def add_parser(subparsers: Any) -> None:
         "--out",
         type=Path,
         metavar="DIR",
-        help="the output folder (default: the manifest's output.dir, else outputs/<name>)",
+        help="the output folder (default: the one the lockfile records, else the manifest's "
+        "output.dir, else outputs/<name>)",
     )
     add_lockfile(parser)
 
@@ -43,11 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if lockfile is None:
         print(f"warning: no lockfile at {lockfile_path}: no job has run yet", file=sys.stderr)
     records = lockfile.jobs if lockfile is not None else {}
-    out: Path = args.out or manifest.output_dir
-    try:
-        path = write_gallery(out, manifest, result.jobs, records)
-    except OSError as exc:
-        print(f"seedance-batch: error: cannot write the gallery in {out}: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    out = output_folder(manifest, lockfile_path, lockfile, args.out)
+    path = write_gallery(out, manifest, result.jobs, records)  # OutputError: one line, exit 1
     print(path)
     return EXIT_OK

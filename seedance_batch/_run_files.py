@@ -1,0 +1,264 @@
+"""The run's side of the file system: the output folder, job folders, downloads and moves.
+
+Every ``OSError`` met here becomes an :class:`OutputError` naming the path and the reason (exit
+1: the input was fine, the lockfile stays valid). Nothing is written outside ``<out>``: folders
+are resolved inside it and never followed through a link, temporaries are created exclusively
+under random names, and renames never follow a link at their target.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+from pathlib import Path, PurePosixPath
+
+from seedance_batch._errors import OutputError
+from seedance_batch._files import create_temporary, is_temporary, regular_file_size
+from seedance_batch._files import temporary_path as _temporary_path
+from seedance_batch._layout import MAX_RELATIVE_PATH, image_relpath
+from seedance_batch._lockfile import ImageRecord, JobRecord
+from seedance_batch._manifest import Manifest
+from seedance_batch._planner import Job
+
+__all__ = [
+    "PROBE_NAME",
+    "download_temporary",
+    "ensure_folder",
+    "images_in_place",
+    "install_image",
+    "is_plain_relpath",
+    "job_folder",
+    "move_renamed",
+    "output_folder",
+    "probe_output",
+    "recorded_size",
+]
+
+#: The probe file's name starts so (a random part follows): a leftover is recognisable.
+PROBE_NAME = ".seedance-probe"
+_PATH_MAX = 4096
+
+
+def output_folder(
+    manifest: Manifest, lockfile: Path, recorded: object, explicit: Path | None = None
+) -> Path:
+    """The output folder: ``explicit`` (``--out``), else the one the lockfile ``recorded``
+    (its ``output``, relative to the lockfile's folder), else the manifest's."""
+    if explicit is not None:
+        return explicit
+    output = getattr(recorded, "output", None)
+    if isinstance(output, str) and output:
+        return lockfile.parent / Path(output)  # "/" separates on every platform
+    return manifest.output_dir
+
+
+def ensure_folder(folder: Path) -> None:
+    """Make ``folder`` (and its parents) or :class:`OutputError` saying why it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise OutputError(str(folder), "cannot make the folder: a file is there") from None
+    except OSError as exc:
+        raise OutputError.from_os_error(folder, exc, "cannot make the folder") from exc
+    if not folder.is_dir():
+        raise OutputError(str(folder), "cannot make the folder: a file is there")
+
+
+def probe_output(out: Path) -> None:
+    """Make ``<out>`` and write and remove a probe file in it, before anything is spent.
+
+    Raises :class:`OutputError` (path and reason) for a read-only folder, a file where the
+    folder must be, a full disk or a path too long for the images to fit under it.
+    """
+    longest = len(os.fsencode(os.path.abspath(out))) + 1 + MAX_RELATIVE_PATH
+    if longest >= _PATH_MAX:
+        raise OutputError(str(out), "the path is too long for the images to fit under it")
+    ensure_folder(out)
+    if longest >= _path_max(out):
+        raise OutputError(str(out), "the path is too long for the images to fit under it")
+    try:
+        fd, probe = create_temporary(out / PROBE_NAME, 0o600)
+    except OSError as exc:
+        raise OutputError.from_os_error(out, exc, "cannot write in the output folder") from exc
+    try:
+        try:
+            os.write(fd, b"probe\n")
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise OutputError.from_os_error(out, exc, "cannot write in the output folder") from exc
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(probe)
+
+
+def _path_max(folder: Path) -> int:
+    try:
+        return int(os.pathconf(folder, "PC_PATH_MAX"))
+    except (OSError, ValueError, AttributeError):
+        return _PATH_MAX
+
+
+def job_folder(out: Path, relative: str, parents: dict[str, Path]) -> Path:
+    """``<out>/<job>/<slug>-<id8>``, made if missing, refusing any path out of ``<out>``.
+
+    The job's own folder is resolved once (``parents`` caches it, symlinks included); the
+    variant folder below it is a plain name that must not be a link. Raises
+    :class:`OutputError` for a file where a folder must be, a link, or any OSError.
+    """
+    parent_name, _, leaf = relative.rpartition("/")
+    parent = parents.get(parent_name)
+    if parent is None:
+        parent = _inside(out, parent_name)
+        ensure_folder(parent)
+        parents[parent_name] = parent
+    folder = parent / leaf
+    try:
+        folder.mkdir()
+    except FileExistsError:
+        if folder.is_symlink():
+            raise OutputError(
+                str(folder), "is a link: refusing to write outside the output folder"
+            ) from None
+        if not folder.is_dir():
+            raise OutputError(str(folder), "cannot make the folder: a file is there") from None
+        _sweep_temporaries(folder)
+    except OSError as exc:
+        raise OutputError.from_os_error(folder, exc, "cannot make the folder") from exc
+    return folder
+
+
+def _sweep_temporaries(folder: Path) -> None:
+    """Remove the temporaries a killed run left in a job's folder (only that job writes there,
+    and one run at a time holds the lockfile)."""
+    with os.scandir(folder) as entries:
+        leftovers = [
+            e.path for e in entries if is_temporary(e.name) and e.is_file(follow_symlinks=False)
+        ]
+    for leftover in leftovers:
+        with contextlib.suppress(OSError):
+            os.unlink(leftover)
+
+
+def _inside(out: Path, relative: str) -> Path:
+    root = Path(os.path.realpath(out))
+    target = Path(os.path.realpath(root / relative))
+    if target != root and root not in target.parents:
+        raise OutputError(str(out / relative), "refusing to write outside the output folder")
+    return target
+
+
+def download_temporary(folder: Path, index: int) -> Path:
+    """A fresh, unguessable name in ``folder`` for image ``index`` to download into (not
+    created: the download opens it exclusively, without following links)."""
+    return _temporary_path(folder / f"{index}.part")
+
+
+def install_image(temporary: Path, final: Path) -> None:
+    """Rename a checked download into place (``rename(2)`` never follows a link at ``final``)."""
+    try:
+        os.replace(temporary, final)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise OutputError.from_os_error(final, exc, "cannot move the image into place") from exc
+
+
+def is_plain_relpath(path: str) -> bool:
+    """True when ``path`` is a plain relative ``/``-path that stays inside ``<out>``."""
+    if not path or "\\" in path or "\0" in path:
+        return False
+    pure = PurePosixPath(path)
+    return not pure.is_absolute() and ".." not in pure.parts
+
+
+def recorded_size(out: Path, path: str, folders: dict[str, bool] | None = None) -> int | None:
+    """The size of a recorded image when it is a regular file inside ``<out>``, reached through
+    no link below ``<out>``; None (missing) otherwise. ``folders`` caches each folder's check."""
+    if not is_plain_relpath(path):
+        return None
+    cache = folders if folders is not None else {}
+    if not _plain_folders(os.fspath(out), path.rpartition("/")[0], cache):
+        return None
+    return regular_file_size(os.path.join(out, path))
+
+
+def _plain_folders(out: str, folder: str, cache: dict[str, bool]) -> bool:
+    """Every folder from ``<out>`` down to ``folder`` is a real folder, not a link (one lstat
+    per folder, cached: a campaign's jobs share their parents)."""
+    if not folder:
+        return True
+    known = cache.get(folder)
+    if known is None:
+        parent = folder.rpartition("/")[0]
+        try:
+            mode = os.lstat(os.path.join(out, folder)).st_mode
+        except OSError:
+            mode = 0
+        known = stat.S_ISDIR(mode) and _plain_folders(out, parent, cache)
+        cache[folder] = known
+    return known
+
+
+def images_in_place(out: str, record: JobRecord, folder: str = "") -> bool:
+    """Every recorded image is a regular file (not a link) of its recorded size, under
+    ``folder`` (the job's planned folder and a ``/``) when given."""
+    for image in record.images:
+        if not image.path.startswith(folder):
+            return False
+        if regular_file_size(os.path.join(out, image.path)) != image.bytes:
+            return False
+    return bool(record.images)
+
+
+def move_renamed(out: Path, job: Job, record: JobRecord) -> JobRecord:
+    """The record with its images moved to ``job``'s planned folder, when they are elsewhere
+    (the job or a value was renamed, its id unchanged): no download, no charge.
+
+    An image that is missing, not a regular file of its recorded size, outside ``<out>``, or
+    whose new place is taken stays recorded where it was (and counts as missing).
+    """
+    moved: list[ImageRecord] = []
+    old_folders: set[str] = set()
+    parents: dict[str, Path] = {}
+    for index, image in enumerate(record.images, start=1):
+        target = _new_relpath(job, index, image)
+        if target is None or target == image.path:
+            moved.append(image)
+            continue
+        if not _movable(out, image) or os.path.lexists(os.path.join(out, target)):
+            moved.append(image)
+            continue
+        folder = job_folder(out, job.output, parents)
+        try:
+            os.rename(os.path.join(out, image.path), folder / target.rpartition("/")[2])
+        except OSError as exc:
+            raise OutputError.from_os_error(out / image.path, exc, "cannot move the image") from exc
+        old_folders.add(image.path.rpartition("/")[0])
+        moved.append(ImageRecord(image.url, target, image.sha256, image.bytes))
+    for folder_name in sorted(old_folders):
+        _remove_empty(out, folder_name)
+    return record.replace(images=tuple(moved))
+
+
+def _new_relpath(job: Job, index: int, image: ImageRecord) -> str | None:
+    ext = image.path.rpartition(".")[2]
+    try:
+        return image_relpath(job.output, index, ext)
+    except ValueError:
+        return None
+
+
+def _movable(out: Path, image: ImageRecord) -> bool:
+    return recorded_size(out, image.path) == image.bytes
+
+
+def _remove_empty(out: Path, folder: str) -> None:
+    """Remove ``<out>/<folder>`` and then its parent when they are empty (never ``<out>``)."""
+    parts = folder.split("/")
+    while parts:
+        with contextlib.suppress(OSError):
+            os.rmdir(os.path.join(out, *parts))
+        parts.pop()

@@ -1,0 +1,35 @@
+"""Ctrl-C while the command line starts up (imports included) exits 130 quietly, no traceback.
+
+Imported first by the package, it acts only when the process is the command line
+(``python -m seedance_batch`` or the ``seedance-batch`` script), never in a program that imports
+the library; :func:`seedance_batch.cli.main` puts Python's own handler back once it runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+from types import FrameType
+
+__all__ = ["EXIT_INTERRUPTED", "is_command_line", "startup_handler"]
+
+EXIT_INTERRUPTED = 130
+
+
+def is_command_line() -> bool:
+    """True in ``python -m seedance_batch`` (argv[0] is ``-m`` while it starts) or the script."""
+    first = sys.argv[0] if sys.argv else ""
+    return first == "-m" or os.path.basename(first) in ("seedance-batch", "seedance-batch.exe")
+
+
+def startup_handler(signum: int, frame: FrameType | None) -> None:
+    """Nothing has been read or written yet: say so in one line and leave, 130."""
+    with contextlib.suppress(OSError):
+        os.write(2, b"seedance-batch: interrupted\n")
+    os._exit(EXIT_INTERRUPTED)
+
+
+if is_command_line() and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    signal.signal(signal.SIGINT, startup_handler)
