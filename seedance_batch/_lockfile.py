@@ -51,6 +51,7 @@ import contextlib
 import dataclasses
 import gc
 import json
+import operator
 import os
 import re
 import secrets
@@ -63,9 +64,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import Any, Final, Literal, Protocol, get_args
+from typing import Any, Final, Literal, NamedTuple, Protocol, get_args
 
-from seedance_batch import _files
+from seedance_batch import _files, _halves
 from seedance_batch._errors import (
     LockfileError,
     LockfileMismatchError,
@@ -665,16 +666,21 @@ def _no_cycle_collection() -> Iterator[None]:
 
 
 def _parse_json(data: bytes, where: str) -> Any:
-    """``data`` as JSON, refusing duplicate keys; :class:`LockfileError` naming ``where``."""
+    """``data`` as JSON, refusing duplicate keys and git conflict markers; a
+    :class:`LockfileError` naming ``where``.
+
+    Markers are looked for only when the parse fails: one at the start of a line is never valid
+    JSON (a string holds no raw newline), so a document that parses has none.
+    """
     try:
-        with _no_cycle_collection():
-            return json.loads(data, object_pairs_hook=_unique_object)
-    except _DuplicateKeyError as exc:
-        raise LockfileError(
-            f"{where}: duplicate key {exc.key!r}: a key appears twice in one object (a hand "
-            "edit or a bad merge?); refused, since either copy could be lost; keep one"
-        ) from None
+        return json.loads(data, object_pairs_hook=_unique_object)
     except ValueError as exc:
+        _check_conflict_markers(data, where)
+        if isinstance(exc, _DuplicateKeyError):
+            raise LockfileError(
+                f"{where}: duplicate key {exc.key!r}: a key appears twice in one object (a hand "
+                "edit or a bad merge?); refused, since either copy could be lost; keep one"
+            ) from None
         raise LockfileError(f"{where}: not valid JSON: {exc}") from exc
 
 
@@ -704,7 +710,6 @@ def _read_bytes(path: Path, what: str) -> bytes | None:
 def _document(data: bytes, where: str) -> dict[str, Any]:
     """The lockfile's bytes parsed, conflict markers and duplicate keys refused; the top level
     checked (the job entries are not)."""
-    _check_conflict_markers(data, where)
     doc = _parse_json(data, where)
     if _top_problem(doc) is not None:
         _check_document(doc, where)
@@ -730,12 +735,12 @@ def _load_document(path: Path) -> _State | None:
     if data is None:
         return None
     where = str(path)
-    doc = _document(data, where)
-    _check_document(doc, where)
-    from_json = JobRecord.from_json
     with _no_cycle_collection():
+        doc = _document(data, where)
+        _check_document(doc, where)
+        from_json = JobRecord.from_json
         jobs = {job_id: from_json(job_id, entry) for job_id, entry in doc["jobs"].items()}
-    return _top_state(doc, jobs)
+        return _top_state(doc, jobs)
 
 
 def _top_state(doc: dict[str, Any], jobs: dict[str, Any]) -> _State:
@@ -750,39 +755,46 @@ def _top_state(doc: dict[str, Any], jobs: dict[str, Any]) -> _State:
     )
 
 
-@dataclass(frozen=True, slots=True)
-class JobState:
-    """What ``plan`` reads of one entry: its state and what it was charged."""
+class JobState(NamedTuple):
+    """What ``plan`` reads of one entry: its state and what it was charged. (A named tuple:
+    immutable like the records, and a few shared instances pickle small across a fork.)"""
 
     state: State
     credits_charged: int = 0
     possible_double_charges: int = 0
 
 
+_pick_lean: Final = operator.itemgetter(
+    "state", "task_id", "credits_charged", "possible_double_charges"
+)
+_HEX_RUN: Final = re.compile(r"[0-9a-f]*\Z")
+
+
 def _lean_jobs(jobs: dict[str, Any]) -> dict[str, JobState] | None:
-    """Each entry's :class:`JobState`, checking what plan relies on; None at the first entry
-    that fails a check (the full check then words it)."""
-    states: dict[tuple[Any, ...], JobState] = {}  # a few distinct values, shared
+    """Each entry's :class:`JobState`, checking what plan relies on (ids, states, task ids,
+    charges); None at the first entry that fails a check (the full check then words it)."""
+    if jobs and (set(map(len, jobs)) != {16} or _HEX_RUN.match("".join(jobs)) is None):
+        return None
+    shared: dict[tuple[Any, ...], JobState] = {}  # a few distinct values, shared
     lean: dict[str, JobState] = {}
-    match_id = _JOB_ID.match
     for job_id, entry in jobs.items():
-        if type(entry) is not dict or match_id(job_id) is None:
-            return None
-        task_id = entry.get("task_id", False)
+        try:
+            state, task_id, credits, doubles = _pick_lean(entry)
+        except (KeyError, TypeError):  # an older entry without charges, or no object
+            if type(entry) is not dict or "task_id" not in entry:
+                return None
+            state, task_id = entry.get("state"), entry["task_id"]
+            credits = entry.get("credits_charged", 0)
+            doubles = entry.get("possible_double_charges", 0)
         if task_id is not None and (type(task_id) is not str or not task_id):
             return None
-        key = (
-            entry.get("state"),
-            task_id is None,
-            entry.get("credits_charged", 0),
-            entry.get("possible_double_charges", 0),
-        )
-        found = states.get(key)
+        key = (state, task_id is None, credits, doubles)
+        found = shared.get(key)
         if found is None:
             found = _lean_state(*key)
             if found is None:
                 return None
-            states[key] = found
+            shared[key] = found
         lean[job_id] = found
     return lean
 
@@ -799,17 +811,43 @@ def _lean_state(state: Any, no_task: bool, credits: Any, doubles: Any) -> JobSta
     return JobState(state, credits, doubles)
 
 
+def _lean_half(text: bytes) -> dict[str, Any]:
+    """One half of a lockfile (see :mod:`_halves`): parsed strictly, entries made lean, as
+    ``(state, credits_charged, possible_double_charges)`` tuples; raises on anything refused."""
+    doc = json.loads(text, object_pairs_hook=_unique_object)
+    jobs = _lean_jobs(doc["jobs"]) if isinstance(doc, dict) else None
+    if jobs is None:
+        raise ValueError("not a lean lockfile half")
+    doc["jobs"] = jobs
+    made: dict[str, Any] = doc
+    return made
+
+
+def _lean_in_halves(data: bytes) -> _State | None:
+    """The lean read of a big lockfile in two processes at once, or None (see :mod:`_halves`)."""
+    doc = _halves.parse_in_halves(data, "jobs", _lean_half)
+    if doc is None or _top_problem(doc) is not None:
+        return None
+    return _top_state(doc, doc["jobs"])
+
+
 def _lean_document(path: Path) -> _State | None:
     data = _read_bytes(path, "the lockfile")
     if data is None:
         return None
     where = str(path)
-    doc = _document(data, where)
-    jobs = _lean_jobs(doc["jobs"])
-    if jobs is None:
-        _check_document(doc, where)
-        raise LockfileError(f"{where}: jobs: an entry does not match the schema")
-    return _top_state(doc, jobs)
+    with _no_cycle_collection():  # until the parsed document is freed: nothing left to collect
+        fast = _lean_in_halves(data)
+        if fast is not None:
+            return fast
+        doc = _document(data, where)
+        jobs = _lean_jobs(doc["jobs"])
+        if jobs is None:
+            _check_document(doc, where)
+            raise LockfileError(f"{where}: jobs: an entry does not match the schema")
+        state = _top_state(doc, jobs)
+        del doc
+    return state
 
 
 @dataclass(frozen=True)

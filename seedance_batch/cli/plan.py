@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from seedance_batch._lockfile import default_lockfile_path, read_lockfile
+from seedance_batch._lockfile import default_lockfile_path, read_lockfile_states
 from seedance_batch._manifest import load_manifest
 from seedance_batch._plan_report import plan_markdown, plan_text, write_plan_json
 from seedance_batch._planner import plan
@@ -36,7 +36,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     manifest = load_manifest(args.manifest)
-    lockfile = read_lockfile(args.lockfile or default_lockfile_path(manifest.path))
+    lockfile = read_lockfile_states(args.lockfile or default_lockfile_path(manifest.path))
     result = plan(manifest, lockfile).select(args.only, args.limit, retry_failed=args.retry_failed)
     if args.max_credits is not None:
         result = result.with_budget(args.max_credits)

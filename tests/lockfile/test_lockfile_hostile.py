@@ -11,12 +11,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from lockfile_helpers import MANIFEST_SHA, finished, make_record, read_line, spawn, stop
+from lockfile_helpers import MANIFEST_SHA, charged, finished, make_record, read_line, spawn, stop
 
+from seedance_batch import _halves, _lockfile
 from seedance_batch._errors import LockfileError, LockfileWriteError, OutputError
 from seedance_batch._lockfile import (
     HEADER_SIZE,
     Lockfile,
+    Spent,
     journal_path,
     read_lockfile,
     read_lockfile_states,
@@ -313,3 +315,78 @@ def test_open_in_a_read_only_folder_is_an_output_error(tmp_path: Path) -> None:
         assert caught.value.path == str(journal_path(path))
         assert "Read-only" in caught.value.reason and "\n" not in str(caught.value)
         assert read_lockfile(path) is not None
+
+
+# -- the lean read in two halves ----------------------------------------------------------------
+
+
+@pytest.fixture
+def big(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A closed 300-job lockfile, read in halves whatever its size (the threshold lowered)."""
+    monkeypatch.setattr(_halves, "MIN_SIZE", 0)
+    path = tmp_path / "spring.lock.json"
+    with open_lockfile(path) as lockfile:
+        for index in range(300):
+            record = make_record(index)
+            lockfile.put(finished(record) if index % 2 else charged(record))
+    return path
+
+
+def test_the_halves_agree_with_one_parse(big: Path) -> None:
+    """Parsed in two processes, a lockfile gives the states, order and spent of one parse."""
+    data = big.read_bytes()
+    joined = _halves.parse_in_halves(data, "jobs", _lockfile._lean_half)
+    assert joined is not None
+    full = read_lockfile(big)
+    assert full is not None
+    assert list(joined["jobs"]) == list(full.jobs)
+    assert [s.state for s in joined["jobs"].values()] == [r.state for r in full.jobs.values()]
+    lean = read_lockfile_states(big)
+    assert lean is not None and lean.spent == full.spent == Spent(1200, 150)
+    assert list(lean.jobs.items()) == list(joined["jobs"].items())
+
+
+def _second_half_line(text: str, needle: str) -> int:
+    """The index of the last line holding ``needle`` (in the second half of the file)."""
+    lines = text.splitlines(keepends=True)
+    return max(i for i, line in enumerate(lines) if needle in line)
+
+
+@pytest.mark.parametrize("where", ["in an entry", "an id in both halves", "a top-level key"])
+def test_the_halves_refuse_what_one_parse_refuses(big: Path, where: str) -> None:
+    """A duplicate in the half the child parses, or one that spans the two halves, is never
+    joined: the read falls back to one strict parse, which refuses it with one line."""
+    text = big.read_text("utf-8")
+    lines = text.splitlines(keepends=True)
+    if where == "in an entry":
+        index = _second_half_line(text, '"state": ')
+        lines.insert(index + 1, lines[index])
+        key = "state"
+    elif where == "an id in both halves":
+        first = make_record(0).id
+        entry = json.dumps(json.loads(text)["jobs"][first], indent=2).replace("\n", "\n    ")
+        lines[-3] = lines[-3].rstrip("\n") + f',\n    "{first}": {entry}\n'  # last in jobs
+        key = first
+    else:
+        lines[-1] = f',\n  "nonce": "{"0" * 16}"\n' + lines[-1]
+        lines[-2] = lines[-2].rstrip("\n")
+        key = "nonce"
+    data = "".join(lines).encode("utf-8")
+    big.write_bytes(data)
+    assert _halves.parse_in_halves(data, "jobs", _lockfile._lean_half) is None
+    for read in readers(big):
+        with pytest.raises(LockfileError, match=f"duplicate key '{key}'"):
+            read()  # type: ignore[operator]
+
+
+def test_an_unknown_state_in_the_second_half_is_refused(big: Path) -> None:
+    """An unknown state where the child parses: no join, and one line naming it."""
+    text = big.read_text("utf-8")
+    index = _second_half_line(text, '"state": "succeeded"')
+    lines = text.splitlines(keepends=True)
+    lines[index] = lines[index].replace("succeeded", "paid")
+    data = "".join(lines).encode("utf-8")
+    big.write_bytes(data)
+    assert _halves.parse_in_halves(data, "jobs", _lockfile._lean_half) is None
+    with pytest.raises(LockfileError, match="'paid' is not one of"):
+        read_lockfile_states(big)
