@@ -66,7 +66,7 @@ from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any, Final, Literal, NamedTuple, Protocol, get_args
 
-from seedance_batch import _files, _halves
+from seedance_batch import _background, _files, _halves
 from seedance_batch._errors import (
     LockfileError,
     LockfileMismatchError,
@@ -732,9 +732,11 @@ class _State:
 def _load_document(path: Path) -> _State | None:
     """The lockfile's content with its records, or None when there is no file."""
     data = _read_bytes(path, "the lockfile")
-    if data is None:
-        return None
-    where = str(path)
+    return None if data is None else _content(data, str(path))
+
+
+def _content(data: bytes, where: str) -> _State:
+    """A lockfile's bytes, strictly checked, with its records."""
     with _no_cycle_collection():
         doc = _document(data, where)
         _check_document(doc, where)
@@ -811,35 +813,9 @@ def _lean_state(state: Any, no_task: bool, credits: Any, doubles: Any) -> JobSta
     return JobState(state, credits, doubles)
 
 
-def _lean_half(text: bytes) -> dict[str, Any]:
-    """One half of a lockfile (see :mod:`_halves`): parsed strictly, entries made lean, as
-    ``(state, credits_charged, possible_double_charges)`` tuples; raises on anything refused."""
-    doc = json.loads(text, object_pairs_hook=_unique_object)
-    jobs = _lean_jobs(doc["jobs"]) if isinstance(doc, dict) else None
-    if jobs is None:
-        raise ValueError("not a lean lockfile half")
-    doc["jobs"] = jobs
-    made: dict[str, Any] = doc
-    return made
-
-
-def _lean_in_halves(data: bytes) -> _State | None:
-    """The lean read of a big lockfile in two processes at once, or None (see :mod:`_halves`)."""
-    doc = _halves.parse_in_halves(data, "jobs", _lean_half)
-    if doc is None or _top_problem(doc) is not None:
-        return None
-    return _top_state(doc, doc["jobs"])
-
-
-def _lean_document(path: Path) -> _State | None:
-    data = _read_bytes(path, "the lockfile")
-    if data is None:
-        return None
-    where = str(path)
+def _lean_content(data: bytes, where: str) -> _State:
+    """A lockfile's bytes read for plan: top level and :class:`JobState` entries."""
     with _no_cycle_collection():  # until the parsed document is freed: nothing left to collect
-        fast = _lean_in_halves(data)
-        if fast is not None:
-            return fast
         doc = _document(data, where)
         jobs = _lean_jobs(doc["jobs"])
         if jobs is None:
@@ -848,6 +824,53 @@ def _lean_document(path: Path) -> _State | None:
         state = _top_state(doc, jobs)
         del doc
     return state
+
+
+def _lean_half(text: bytes) -> dict[str, Any]:
+    """One half of a lockfile (see :mod:`_halves`): parsed strictly, its top level with lean
+    entries; raises on anything refused (the whole is then parsed in one piece)."""
+    with _no_cycle_collection():
+        doc = json.loads(text, object_pairs_hook=_unique_object)
+        jobs = _lean_jobs(doc["jobs"]) if isinstance(doc, dict) else None
+        if jobs is None:
+            raise ValueError("not a lean lockfile half")
+        doc["jobs"] = jobs
+    made: dict[str, Any] = doc
+    return made
+
+
+class _LeanInBackground:
+    """A lockfile's lean content computed by two child processes, one half each (see
+    :mod:`_halves` and :mod:`_background`), while this process goes on; the whole is parsed
+    here, in one piece, when the halves cannot be cut or joined or either failed."""
+
+    def __init__(self, data: bytes, where: str) -> None:
+        self._data = data
+        self._where = where
+        halves = _halves.cut(data, "jobs") if len(data) >= _background.MIN_SIZE else None
+        self._halves = (
+            None
+            if halves is None
+            else (
+                _background.start(_lean_half, halves[0]),
+                _background.start(_lean_half, halves[1]),
+            )
+        )
+
+    def result(self) -> _State:
+        joined = self._joined()
+        if joined is not None and _top_problem(joined) is None:
+            return _top_state(joined, joined["jobs"])
+        return _lean_content(self._data, self._where)
+
+    def _joined(self) -> dict[str, Any] | None:
+        if self._halves is None:
+            return None
+        try:
+            head, tail = (half.result() for half in self._halves)
+        except Exception:  # the one-piece parse words it
+            return None
+        return _halves.join(head, tail, "jobs")
 
 
 @dataclass(frozen=True)
@@ -1003,18 +1026,54 @@ class LockfileSnapshot:
     spent: Spent = Spent()
 
 
-@dataclass(frozen=True)
 class LockfileStates:
-    """What :func:`read_lockfile_states` reads for ``plan``: a snapshot with lean entries."""
+    """What :func:`read_lockfile_states` reads for ``plan``: a snapshot with lean entries.
 
-    path: Path
-    manifest_name: str | None
-    manifest_sha256: str | None
-    jobs: Mapping[str, JobState]
-    journal_entries: int = 0
-    nonce: str | None = None
-    output: str | None = None
-    spent: Spent = Spent()
+    Read in the background, its content may still be arriving from a child process: every
+    property but ``path`` and ``journal_entries`` waits for it, and raises what reading raised
+    (:class:`LockfileError`, one line, as an eager read would).
+    """
+
+    def __init__(self, path: Path, content: Callable[[], _State], journal_entries: int) -> None:
+        self.path = path
+        self.journal_entries = journal_entries
+        self._content = content
+        self._state: _State | None = None
+
+    def _resolved(self) -> _State:
+        if self._state is None:
+            self._state = self._content()
+        return self._state
+
+    @property
+    def manifest_name(self) -> str | None:
+        """The campaign's name recorded in the lockfile (None with a journal only)."""
+        return self._resolved().name
+
+    @property
+    def manifest_sha256(self) -> str | None:
+        """The manifest's hash recorded in the lockfile."""
+        return self._resolved().sha256
+
+    @property
+    def nonce(self) -> str | None:
+        """The campaign's nonce; None before a run opened this lockfile."""
+        return self._resolved().nonce
+
+    @property
+    def output(self) -> str | None:
+        """The output folder recorded, relative to the lockfile's folder."""
+        return self._resolved().output
+
+    @property
+    def spent(self) -> Spent:
+        """Everything the lockfile has recorded as charged."""
+        return self._resolved().spent
+
+    @property
+    def jobs(self) -> Mapping[str, JobState]:
+        """Each job's lean state, in file order (journal additions last)."""
+        return MappingProxyType(self._resolved().jobs)
 
 
 def _file_identity(path: Path) -> tuple[int, int, int] | None:
@@ -1035,23 +1094,28 @@ def _mismatch(path: Path, recorded: str, wanted: str) -> LockfileMismatchError:
     )
 
 
-def _read_folded(path: Path, manifest_name: str | None, lean: bool) -> tuple[_State, int] | None:
+def _read_consistent(path: Path) -> tuple[bytes | None, _Journal]:
+    """The lockfile's bytes and its parsed journal, read so that the two agree (a run that
+    compacts meanwhile makes it read both again)."""
     journal = journal_path(path)
-    load = _lean_document if lean else _load_document
     for _ in range(20):
         before = _file_identity(path)
-        loaded = load(path)
+        data = _read_bytes(path, "the lockfile")
         parsed = _read_journal(journal)
-        if _file_identity(path) == before:  # not compacted meanwhile: the two agree
+        if _file_identity(path) == before:
             break
         time.sleep(0.01)
-    if loaded is None and not parsed.ops:
-        return None
+    return data, parsed
+
+
+def _folded(
+    path: Path, loaded: _State | None, parsed: _Journal, manifest_name: str | None, lean: bool
+) -> _State:
     state = loaded or _State(None, None, None, None, Spent(), {})
     if manifest_name is not None and state.name is not None and state.name != manifest_name:
         raise _mismatch(path, state.name, manifest_name)
     _fold(state, parsed.ops, lean)
-    return state, len(parsed.ops)
+    return state
 
 
 def read_lockfile(
@@ -1065,16 +1129,17 @@ def read_lockfile(
     another campaign's.
     """
     path = Path(path)
-    found = _read_folded(path, manifest_name, lean=False)
-    if found is None:
+    data, parsed = _read_consistent(path)
+    if data is None and not parsed.ops:
         return None
-    state, entries = found
+    loaded = None if data is None else _content(data, str(path))
+    state = _folded(path, loaded, parsed, manifest_name, lean=False)
     return LockfileSnapshot(
         path,
         state.name,
         state.sha256,
         MappingProxyType(state.jobs),
-        entries,
+        len(parsed.ops),
         state.nonce,
         state.output,
         state.spent,
@@ -1082,7 +1147,7 @@ def read_lockfile(
 
 
 def read_lockfile_states(
-    path: str | os.PathLike[str], manifest_name: str | None = None
+    path: str | os.PathLike[str], manifest_name: str | None = None, *, background: bool = False
 ) -> LockfileStates | None:
     """:func:`read_lockfile` for ``plan``: each job's state and charges, spent and the top
     level, without building records (a 100,000-job lockfile reads in a fraction of the time).
@@ -1091,22 +1156,32 @@ def read_lockfile_states(
     or a state the schema does not know are refused alike, and ``submitting`` with a task id
     reads as ``submitted``. The rest of each entry (images, timestamps) is checked by
     :func:`read_lockfile` and :meth:`Lockfile.open`.
+
+    With ``background``, a big lockfile is parsed in a forked child process while the caller
+    goes on (``plan`` expands the manifest meanwhile); the result's properties wait for it and
+    raise what the parse raised. Whether there is a lockfile (None) is known at once.
     """
     path = Path(path)
-    found = _read_folded(path, manifest_name, lean=True)
-    if found is None:
+    data, parsed = _read_consistent(path)
+    if data is None and not parsed.ops:
         return None
-    state, entries = found
-    return LockfileStates(
+    where = str(path)
+    content: Callable[[], _State | None]
+    if data is None:
+        content = lambda: None  # noqa: E731 - a journal without a lockfile
+    elif background:
+        content = _LeanInBackground(data, where).result
+    else:
+        loaded = _lean_content(data, where)
+        content = lambda: loaded  # noqa: E731
+    states = LockfileStates(
         path,
-        state.name,
-        state.sha256,
-        MappingProxyType(state.jobs),
-        entries,
-        state.nonce,
-        state.output,
-        state.spent,
+        lambda: _folded(path, content(), parsed, manifest_name, lean=True),
+        len(parsed.ops),
     )
+    if not background:
+        states.jobs  # noqa: B018 - read now: errors are raised here, as by read_lockfile
+    return states
 
 
 # --------------------------------------------------------------------------------------------

@@ -36,7 +36,8 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     manifest = load_manifest(args.manifest)
-    lockfile = read_lockfile_states(args.lockfile or default_lockfile_path(manifest.path))
+    path = args.lockfile or default_lockfile_path(manifest.path)
+    lockfile = read_lockfile_states(path, background=True)  # parsed while the plan expands
     result = plan(manifest, lockfile).select(args.only, args.limit, retry_failed=args.retry_failed)
     if args.max_credits is not None:
         result = result.with_budget(args.max_credits)

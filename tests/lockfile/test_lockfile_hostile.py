@@ -10,11 +10,12 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from lockfile_helpers import MANIFEST_SHA, charged, finished, make_record, read_line, spawn, stop
 
-from seedance_batch import _halves
+from seedance_batch import _background
 from seedance_batch._errors import LockfileError, LockfileWriteError, OutputError
 from seedance_batch._lockfile import (
     HEADER_SIZE,
@@ -324,7 +325,7 @@ def test_open_in_a_read_only_folder_is_an_output_error(tmp_path: Path) -> None:
 @pytest.fixture
 def big(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A closed 300-job lockfile, read in halves whatever its size (the threshold lowered)."""
-    monkeypatch.setattr(_halves, "MIN_SIZE", 0)
+    monkeypatch.setattr(_background, "MIN_SIZE", 0)
     path = tmp_path / "spring.lock.json"
     with open_lockfile(path) as lockfile:
         for index in range(300):
@@ -334,38 +335,52 @@ def big(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 _HALVES = """
-import sys
-from seedance_batch import _halves, _lockfile
-_halves.MIN_SIZE = 0
-if not _halves._may_fork():
-    print("cannot fork")
+import json, sys
+from seedance_batch import _background, _halves, _lockfile
+_background.MIN_SIZE = 0
+if not _background._may_fork():
+    print(json.dumps("cannot fork"))
     sys.exit()
-with open(sys.argv[1], "rb") as file:
-    joined = _halves.parse_in_halves(file.read(), "jobs", _lockfile._lean_half)
-if joined is None:
-    print("none")
-else:
-    _halves.MIN_SIZE = 1 << 62
-    one = _lockfile.read_lockfile_states(sys.argv[1])
-    print("same" if list(joined["jobs"].items()) == list(one.jobs.items()) else "differ")
+path = sys.argv[1]
+with open(path, "rb") as file:
+    halves = _halves.cut(file.read(), "jobs")
+try:
+    results = [_background.start(_lockfile._lean_half, half).result() for half in halves]
+    joined = _halves.join(*results, "jobs")
+except Exception:
+    joined = None
+try:
+    one = [(i, s.state) for i, s in _lockfile.read_lockfile_states(path).jobs.items()]
+except _lockfile.LockfileError as exc:
+    one = str(exc)
+try:
+    lazy = _lockfile.read_lockfile_states(path, background=True)
+    background = [(i, s.state) for i, s in lazy.jobs.items()]
+except _lockfile.LockfileError as exc:
+    background = str(exc)
+halves = None if joined is None else [(i, s.state) for i, s in joined["jobs"].items()]
+print(json.dumps({"halves": halves, "one": one, "background": background}))
 """
 
 
-def halves(path: Path) -> str:
-    """What the two-halves read makes of ``path`` in a fresh process (no threads there, so it
-    may fork): ``same`` as one parse, ``differ``, or ``none`` when it declined; skips the
-    test on a machine where it never forks (one CPU)."""
+def halves(path: Path) -> dict[str, Any]:
+    """What the two-halves read, the one-piece read and the background read make of ``path``,
+    in a fresh process (no threads there, so it may fork); skips where it never forks."""
     done = subprocess.run(
         [sys.executable, "-c", _HALVES, str(path)], capture_output=True, text=True, check=True
     )
-    if done.stdout.strip() == "cannot fork":
-        pytest.skip("the two-halves read needs fork and two CPUs")
-    return done.stdout.strip()
+    found = json.loads(done.stdout)
+    if found == "cannot fork":
+        pytest.skip("the background read needs fork and two CPUs")
+    result: dict[str, Any] = found
+    return result
 
 
 def test_the_halves_agree_with_one_parse(big: Path) -> None:
-    """Parsed in two processes, a lockfile gives the states, order and spent of one parse."""
-    assert halves(big) == "same"
+    """Parsed in two child processes, a lockfile gives the states, order and spent of one
+    parse; so does the background read (in this process too, where it may not fork)."""
+    found = halves(big)
+    assert found["halves"] == found["one"] == found["background"] and len(found["one"]) == 300
     full = read_lockfile(big)
     assert full is not None
     lean = read_lockfile_states(big)
@@ -373,6 +388,8 @@ def test_the_halves_agree_with_one_parse(big: Path) -> None:
     assert [(i, s.state) for i, s in lean.jobs.items()] == [
         (i, r.state) for i, r in full.jobs.items()
     ]
+    lazy = read_lockfile_states(big, background=True)
+    assert lazy is not None and dict(lazy.jobs) == dict(lean.jobs) and lazy.spent == lean.spent
 
 
 def _second_half_line(text: str, needle: str) -> int:
@@ -402,7 +419,9 @@ def test_the_halves_refuse_what_one_parse_refuses(big: Path, where: str) -> None
         key = "nonce"
     data = "".join(lines).encode("utf-8")
     big.write_bytes(data)
-    assert halves(big) == "none"
+    found = halves(big)
+    assert found["halves"] is None and f"duplicate key '{key}'" in found["one"]
+    assert found["background"] == found["one"]
     for read in readers(big):
         with pytest.raises(LockfileError, match=f"duplicate key '{key}'"):
             read()  # type: ignore[operator]
@@ -416,6 +435,7 @@ def test_an_unknown_state_in_the_second_half_is_refused(big: Path) -> None:
     lines[index] = lines[index].replace("succeeded", "paid")
     data = "".join(lines).encode("utf-8")
     big.write_bytes(data)
-    assert halves(big) == "none"
+    found = halves(big)
+    assert found["halves"] is None and found["background"] == found["one"]
     with pytest.raises(LockfileError, match="'paid' is not one of"):
         read_lockfile_states(big)
