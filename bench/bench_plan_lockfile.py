@@ -120,7 +120,7 @@ def main() -> None:
     )
     print(
         f"plan --format json, with a {jobs:,}-job lockfile ({size / 1e6:.0f} MB): "
-        f"{locked_s:.2f} s (CPU {locked_cpu:.2f} s, a forked half included) median of {ROUNDS}"
+        f"{locked_s:.2f} s (CPU {locked_cpu:.2f} s, with its parsing children) median of {ROUNDS}"
     )
     print(
         f"ratio: {locked_s / plain_s:.2f}x wall (target <= {TARGET}x), "
