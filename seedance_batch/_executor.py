@@ -542,7 +542,7 @@ class _Runner:
         try:
             outcome = await client.create(
                 job.request,
-                record.idempotency_key,
+                self.lock.idempotency_key(record),
                 may_resend=lambda: self._reserve(job.credits),
             )
         except AuthenticationError as exc:

@@ -18,7 +18,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, NamedTuple, Protocol
+from typing import NamedTuple, Protocol
 
 from seedance_batch import _rules
 from seedance_batch._budget import Budget, campaign_budget
@@ -32,12 +32,10 @@ __all__ = [
     "Job",
     "LockfileView",
     "Plan",
-    "SpendingLockfileView",
     "Totals",
     "canonical_json",
     "job_id",
     "plan",
-    "spent_credits",
     "variant_text",
 ]
 
@@ -110,34 +108,20 @@ class _Record(Protocol):
     def state(self) -> str: ...
 
 
-class LockfileView(Protocol):
-    """What the planner reads of a lockfile: each job's state, by id, in file order."""
-
-    @property
-    def jobs(self) -> Mapping[str, _Record]: ...
-
-
 class _Spent(Protocol):
     @property
     def credits(self) -> int: ...
 
 
-class SpendingLockfileView(LockfileView, Protocol):
-    """A lockfile that also says what the campaign has been charged in all (``spent``)."""
+class LockfileView(Protocol):
+    """What the planner reads of a lockfile: each job's state by id in file order, and what
+    the campaign has been charged in all (``spent``, which only grows)."""
+
+    @property
+    def jobs(self) -> Mapping[str, _Record]: ...
 
     @property
     def spent(self) -> _Spent: ...
-
-
-def spent_credits(lockfile: LockfileView | SpendingLockfileView | None) -> int:
-    """All the credits a lockfile has recorded as charged: its ``spent`` when it has one, else
-    the sum of its records' ``credits_charged`` (0 for records that carry none)."""
-    if lockfile is None:
-        return 0
-    spent: Any = getattr(lockfile, "spent", None)
-    if spent is not None:
-        return int(spent.credits)
-    return sum(getattr(record, "credits_charged", 0) for record in lockfile.jobs.values())
 
 
 @dataclass(frozen=True)
@@ -257,9 +241,9 @@ def _matches(job: Job, pattern: str) -> bool:
     return fnmatch.fnmatchcase(job.job, pattern) or job.id.startswith(pattern)
 
 
-def plan(manifest: Manifest, lockfile: LockfileView | SpendingLockfileView | None = None) -> Plan:
+def plan(manifest: Manifest, lockfile: LockfileView | None = None) -> Plan:
     """Expand ``manifest`` into its jobs; with a lockfile, each job carries its state and the
-    plan what the campaign has spent (:func:`spent_credits`).
+    plan what the campaign has spent (its ``spent``).
 
     Raises :class:`ManifestError` for problems only the expansion shows (a placeholder an
     ``include`` leaves without a value, a size the resolution does not allow).
@@ -285,7 +269,7 @@ def plan(manifest: Manifest, lockfile: LockfileView | SpendingLockfileView | Non
         states=states,
         warnings=tuple(sorted(expansion.diagnostics)),
         orphans=orphans,
-        spent=spent_credits(lockfile),
+        spent=lockfile.spent.credits if lockfile is not None else 0,
     )
 
 

@@ -17,7 +17,7 @@ from seedance_batch._errors import OutputError
 from seedance_batch._files import create_temporary, is_temporary, regular_file_size
 from seedance_batch._files import temporary_path as _temporary_path
 from seedance_batch._layout import MAX_RELATIVE_PATH, image_relpath
-from seedance_batch._lockfile import ImageRecord, JobRecord
+from seedance_batch._lockfile import ImageRecord, JobRecord, Lockfile, LockfileSnapshot
 from seedance_batch._manifest import Manifest
 from seedance_batch._planner import Job
 
@@ -41,14 +41,17 @@ _PATH_MAX = 4096
 
 
 def output_folder(
-    manifest: Manifest, lockfile: Path, recorded: object, explicit: Path | None = None
+    manifest: Manifest,
+    lockfile: Path,
+    snapshot: LockfileSnapshot | Lockfile | None,
+    explicit: Path | None = None,
 ) -> Path:
-    """The output folder: ``explicit`` (``--out``), else the one the lockfile ``recorded``
-    (its ``output``, relative to the lockfile's folder), else the manifest's."""
+    """The output folder: ``explicit`` (``--out``), else the one the lockfile recorded (its
+    ``output``, relative to the lockfile's folder), else the manifest's."""
     if explicit is not None:
         return explicit
-    output = getattr(recorded, "output", None)
-    if isinstance(output, str) and output:
+    output = snapshot.output if snapshot is not None else None
+    if output:
         return lockfile.parent / Path(output)  # "/" separates on every platform
     return manifest.output_dir
 

@@ -8,66 +8,29 @@ from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
 
-from seedance_batch import _lockfile
 from seedance_batch._budget import Budget, budget_line
-from seedance_batch._errors import LockfileMismatchError
 from seedance_batch._files import regular_file_size
 from seedance_batch._lockfile import (
+    Holder,
     JobRecord,
-    LockfileSnapshot,
     default_lockfile_path,
+    lock_holder,
     read_lockfile,
 )
 from seedance_batch._manifest import Manifest
 from seedance_batch._markdown import md_text
 from seedance_batch._planner import STATES, Plan, plan, variant_text
+from seedance_batch._run_files import output_folder
 
 __all__ = [
-    "Holder",
     "JobStatus",
     "Status",
-    "read_campaign_lockfile",
     "status",
     "status_json",
     "status_markdown",
     "status_text",
 ]
-
-
-class Holder(Protocol):
-    """Who holds a lockfile's run lock (``_lockfile.lock_holder``)."""
-
-    @property
-    def pid(self) -> int: ...
-    @property
-    def host(self) -> str: ...
-    @property
-    def since(self) -> str | None: ...
-    @property
-    def command(self) -> str | None: ...
-
-
-def read_campaign_lockfile(path: Path, manifest_name: str) -> LockfileSnapshot | None:
-    """:func:`read_lockfile`, refusing a lockfile recorded for another manifest ``name``."""
-    snapshot = read_lockfile(path)
-    recorded = snapshot.manifest_name if snapshot is not None else None
-    if recorded is not None and recorded != manifest_name:
-        raise LockfileMismatchError(
-            f"{path}: this lockfile is campaign {recorded!r}'s, not {manifest_name!r}'s; "
-            "pass the right --lockfile, or `run --adopt` to take it over for this manifest"
-        )
-    return snapshot
-
-
-def lock_holder(path: Path) -> Holder | None:
-    """Who holds the run lock of ``path`` now (None when nobody does, or when unknown)."""
-    find: Any = getattr(_lockfile, "lock_holder", None)
-    if find is None:  # the lockfile module of this build cannot say
-        return None
-    holder: Holder | None = find(path)
-    return holder
 
 
 @dataclass(frozen=True)
@@ -141,10 +104,10 @@ def status(manifest: Manifest, lockfile: Path | None = None) -> Status:
     """Read the lockfile (no lock taken: it works while a run holds it) against the plan, and
     look for each recorded image on disk."""
     path = lockfile or default_lockfile_path(manifest.path)
-    snapshot = read_campaign_lockfile(path, manifest.name)
+    snapshot = read_lockfile(path, manifest.name)
     records: Mapping[str, JobRecord] = snapshot.jobs if snapshot is not None else {}
     current = plan(manifest, snapshot)
-    out = _output_folder(manifest, snapshot, path)
+    out = output_folder(manifest, path, snapshot)
     jobs: list[JobStatus] = []
     for job in current.jobs:
         record = records.get(job.id)
@@ -161,14 +124,6 @@ def status(manifest: Manifest, lockfile: Path | None = None) -> Status:
         output=out,
         holder=lock_holder(path),
     )
-
-
-def _output_folder(manifest: Manifest, snapshot: LockfileSnapshot | None, path: Path) -> Path:
-    """The folder the lockfile's runs wrote to (recorded in it), else the manifest's."""
-    recorded: Any = getattr(snapshot, "output", None)
-    if isinstance(recorded, str) and recorded:
-        return path.parent / recorded
-    return manifest.output_dir
 
 
 def _replace_n(entry: JobStatus, n: int) -> JobStatus:

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from seedance_batch._diff import diff_json, diff_markdown, diff_plans, diff_text
-from seedance_batch._lockfile import default_lockfile_path
+from seedance_batch._lockfile import default_lockfile_path, read_lockfile
 from seedance_batch._manifest import load_manifest
 from seedance_batch._planner import plan
-from seedance_batch._status import read_campaign_lockfile
 from seedance_batch.cli._common import add_format, non_negative_int
 from seedance_batch.cli._errors import EXIT_OK, EXIT_REFUSED
 
@@ -37,7 +36,7 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     old = load_manifest(args.old)
     new = load_manifest(args.new)
-    lockfile = read_campaign_lockfile(default_lockfile_path(new.path), new.name)
+    lockfile = read_lockfile(default_lockfile_path(new.path), new.name)
     change = diff_plans(plan(old), plan(new, lockfile), args.max_credits)
     render = {"json": diff_json, "markdown": diff_markdown}.get(args.format, diff_text)
     sys.stdout.write(render(change))

@@ -6,11 +6,10 @@ import argparse
 import sys
 from typing import Any
 
-from seedance_batch._lockfile import default_lockfile_path
+from seedance_batch._lockfile import default_lockfile_path, read_lockfile_states
 from seedance_batch._manifest import load_manifest
 from seedance_batch._plan_report import plan_markdown, plan_text, write_plan_json
 from seedance_batch._planner import plan
-from seedance_batch._status import read_campaign_lockfile
 from seedance_batch.cli._common import (
     add_format,
     add_lockfile,
@@ -37,9 +36,10 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     manifest = load_manifest(args.manifest)
-    lockfile = read_campaign_lockfile(
-        args.lockfile or default_lockfile_path(manifest.path), manifest.name
-    )
+    path = args.lockfile or default_lockfile_path(manifest.path)
+    lockfile = read_lockfile_states(
+        path, manifest.name, background=True
+    )  # parsed while the plan expands
     result = plan(manifest, lockfile).select(args.only, args.limit, retry_failed=args.retry_failed)
     budget = result.budget_for(retry_failed=args.retry_failed, max_credits=args.max_credits)
     print_diagnostics(sorted((*manifest.warnings, *result.warnings)))

@@ -5,6 +5,8 @@ Modes:
 - ``try``: try to open it; print ``ok`` or ``held <message>``.
 - ``stream N``: open it, put records 0..N-1 one after another (state ``submitting``, attempt 1)
   printing ``put <i>`` after each put returned; then wait until stdin closes.
+- ``charge N``: open it, put records 0..N-1 as failed after 2 attempts, each charged 4 credits
+  with one possible double charge, printing ``put <i>`` after each; then wait for stdin.
 - ``compact-loop``: open it and rewrite it again and again (alternating two contents),
   printing ``round <k>`` after each rewrite.
 """
@@ -17,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from lockfile_helpers import MANIFEST_SHA, finished, make_record
+from lockfile_helpers import MANIFEST_SHA, charged, finished, make_record
 
 from seedance_batch._errors import LockHeldError
 from seedance_batch._lockfile import Lockfile
@@ -40,6 +42,10 @@ def main(argv: list[str]) -> int:
     elif mode == "stream":
         for index in range(int(argv[2])):
             lockfile.put(make_record(index, state="submitting", attempts=1))
+            print(f"put {index}", flush=True)
+    elif mode == "charge":
+        for index in range(int(argv[2])):
+            lockfile.put(charged(make_record(index)))
             print(f"put {index}", flush=True)
     elif mode == "compact-loop":
         records = [finished(make_record(i)) for i in range(200)]

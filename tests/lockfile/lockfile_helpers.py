@@ -60,15 +60,29 @@ def finished(record: JobRecord) -> JobRecord:
     )
 
 
-def spawn(mode: str, path: Path, *args: str) -> subprocess.Popen[bytes]:
-    """Start ``lockfile_child.py MODE PATH ARGS...`` with pipes on stdin and stdout."""
+def charged(record: JobRecord) -> JobRecord:
+    """``record`` failed after two attempts: 4 credits charged, one possible double charge."""
+    return record.replace(
+        state="failed",
+        attempts=2,
+        error="HTTP 500: boom",
+        credits_charged=4,
+        possible_double_charges=1,
+    )
+
+
+def spawn(
+    mode: str, path: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
+    """Start ``lockfile_child.py MODE PATH ARGS...`` with pipes on stdin and stdout; ``env``
+    adds to the environment."""
     return subprocess.Popen(
         [sys.executable, str(CHILD), mode, str(path), *args],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         bufsize=0,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
 
 

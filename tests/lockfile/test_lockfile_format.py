@@ -98,8 +98,9 @@ def test_absent_lockfile_reads_as_none(tmp_path: Path) -> None:
 
 
 def test_committed_json_is_pretty_stable_and_valid(tmp_path: Path) -> None:
-    """The file is indented JSON in a fixed key order, byte-identical for the same content,
-    ends with a newline, and validates against the schema with Draft202012Validator."""
+    """The file is indented JSON in a fixed key order, byte-identical for the same content
+    (but for the nonce each new lockfile makes), ends with a newline, and validates against the
+    schema with Draft202012Validator."""
     records = [finished(make_record(i)) for i in range(5)] + [make_record(5)]
     one, two = tmp_path / "one.lock.json", tmp_path / "two.lock.json"
     write_campaign(one, records)
@@ -107,12 +108,15 @@ def test_committed_json_is_pretty_stable_and_valid(tmp_path: Path) -> None:
     with Lockfile.open(two, manifest_name="spring", manifest_sha256=MANIFEST_SHA) as lockfile:
         lockfile.compact([r.id for r in records])
     data = one.read_bytes()
-    assert data == two.read_bytes()
+    nonce = json.loads(data)["nonce"]
+    assert data == two.read_bytes().replace(
+        json.loads(two.read_bytes())["nonce"].encode(), nonce.encode()
+    )
     doc = json.loads(data)
     assert data == (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     assert "—" in data.decode("utf-8")  # non-ASCII characters as themselves
     VALIDATOR.validate(doc)
-    assert list(doc) == ["version", "manifest", "jobs"]
+    assert list(doc) == ["version", "manifest", "nonce", "output", "spent", "jobs"]
     assert list(doc["jobs"]) == [r.id for r in records]
     entry = doc["jobs"][records[0].id]
     assert list(entry)[:11] == [
@@ -149,10 +153,19 @@ def test_render_matches_json_dumps_for_empty_and_odd_values() -> None:
         doc = {
             "version": 1,
             "manifest": {"name": "spring", "sha256": MANIFEST_SHA},
+            "output": None,
+            "spent": {"credits": 0, "possible_double_charges": 0},
             "jobs": {r.id: r.to_json() for r in records},
         }
         expected = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
         assert render_lockfile("spring", MANIFEST_SHA, records) == expected
+        doc = {**doc, "output": "../out ☃"}
+        doc = {"version": 1, "manifest": doc["manifest"], "nonce": "0123456789abcdef", **doc}
+        expected = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+        rendered = render_lockfile(
+            "spring", MANIFEST_SHA, records, nonce="0123456789abcdef", output="../out ☃"
+        )
+        assert rendered == expected
 
 
 def test_no_credentials_are_stored(tmp_path: Path) -> None:
@@ -328,9 +341,8 @@ def test_an_entry_without_the_optional_fields_loads(tmp_path: Path) -> None:
 
 
 def test_record_helpers() -> None:
-    """replace() makes a changed copy; the idempotency key is the id plus the attempt number."""
+    """replace() makes a changed copy that round-trips through to_json/from_json."""
     record = make_record(0)
     submitting = record.replace(state="submitting", attempts=2)
     assert record.state == "new" and submitting.state == "submitting"
-    assert submitting.idempotency_key == f"{record.id}-2"
     assert JobRecord.from_json(record.id, submitting.to_json()) == submitting

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, Record, cli
 
-from seedance_batch import _lockfile, load_manifest, plan
+from seedance_batch import load_manifest, plan
 
 MANIFEST = textwrap.dedent(
     """\
@@ -93,10 +93,6 @@ lock.close()
 """
 
 
-@pytest.mark.skipif(
-    not hasattr(_lockfile, "lock_holder"),
-    reason="needs _lockfile.lock_holder (package LOCK, interface 1)",
-)
 def test_status_says_when_a_run_holds_the_lockfile(campaign: Path, record: Record) -> None:
     """While another process holds the run lock, status names its pid and since when."""
     record(campaign, {0: "submitted"})
