@@ -1089,7 +1089,7 @@ def _file_identity(path: Path) -> tuple[int, int, int] | None:
 def _mismatch(path: Path, recorded: str, wanted: str) -> LockfileMismatchError:
     return LockfileMismatchError(
         f"{path}: this lockfile belongs to the campaign {recorded!r}, not to {wanted!r} (the "
-        "manifest's name); run with --adopt to take it over (a campaign renamed on purpose), "
+        "manifest's name); `run --adopt` takes it over (a campaign renamed on purpose), "
         "or give this manifest a lockfile of its own with --lockfile"
     )
 

@@ -249,8 +249,14 @@ class _Record:
 
 
 @dataclass(frozen=True)
+class _Spent:
+    credits: int = 0
+
+
+@dataclass(frozen=True)
 class _Lockfile:
     jobs: Mapping[str, _Record]
+    spent: _Spent = _Spent()
 
 
 def test_states_from_a_lockfile_drive_spend_retry_and_orphans() -> None:

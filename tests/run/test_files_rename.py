@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
-import pytest
 from checks import assert_complete
 from runkit import Campaign, run_cli
 
 from seedance_batch import load_manifest, plan
-from seedance_batch._lockfile import Lockfile, read_lockfile
+from seedance_batch._lockfile import read_lockfile
 from seedance_batch._run_files import output_folder
 from seedance_batch.simulator import SimulatorConfig, serve
 
@@ -67,10 +66,6 @@ def test_a_renamed_job_whose_new_place_is_taken_downloads_again(campaign: Campai
     assert_complete(campaign.manifest, campaign.out)
 
 
-@pytest.mark.skipif(
-    not hasattr(Lockfile, "set_output"),
-    reason="needs the lockfile's recorded output folder (interface 1: LOCK, EXEC)",
-)
 def test_gallery_finds_the_output_folder_the_lockfile_records(campaign: Campaign) -> None:
     """After `run --out elsewhere`, `gallery` without --out rewrites elsewhere/index.html;
     `gallery --out` still wins."""
