@@ -142,6 +142,7 @@ class Task:
     image_urls: tuple[str, ...]
     error: str | None
     raw: Mapping[str, object] = field(repr=False, compare=False)
+    policy_rejection: bool = False  # STUB of CLIENT's interface 3 (EXEC branch): never set here
 
 
 @dataclass(frozen=True)
@@ -708,6 +709,7 @@ class SeedanceClient:
         idempotency_key: str,
         *,
         may_resend: Callable[[], bool] | None = None,
+        on_send: Callable[[], None] | None = None,
     ) -> CreateOutcome:
         """Create a task: ``POST /v1/images/generations`` with ``body`` as JSON.
 
@@ -731,7 +733,9 @@ class SeedanceClient:
         }
 
         async def attempt() -> Task | _Failure:
-            response = await self._api_request("POST", url, target, content, headers)
+            response = await self._api_request(
+                "POST", url, target, content, headers, on_send=on_send
+            )
             if isinstance(response, _Failure):
                 return response
             code = response.status_code
@@ -804,9 +808,12 @@ class SeedanceClient:
         target: str,
         content: bytes | None,
         headers: Mapping[str, str],
+        on_send: Callable[[], None] | None = None,
     ) -> httpx.Response | _Failure:
         """One request to the API, rate limited; transport failures become a ``_Failure``."""
         await self._limiter.acquire()
+        if on_send is not None:  # STUB of CLIENT's interface 3 (EXEC branch)
+            on_send()
         self._requests += 1
         try:
             async with self._api_slots:

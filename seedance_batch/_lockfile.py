@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import re
@@ -105,7 +106,7 @@ _REQUIRED_FIELDS: Final = (
     "images",
     "error",
 )
-_OPTIONAL_FIELDS: Final = ("credits_charged", "possible_double_charges")
+_OPTIONAL_FIELDS: Final = ("credits_charged", "possible_double_charges", "task_missing")
 _ALL_FIELDS: Final = frozenset(_REQUIRED_FIELDS + _OPTIONAL_FIELDS)
 _IMAGE_FIELDS: Final = ("url", "path", "sha256", "bytes")
 
@@ -174,6 +175,7 @@ class JobRecord:
     error: str | None = None
     credits_charged: int = 0
     possible_double_charges: int = 0
+    task_missing: int = 0  # STUB of LOCK's interface 1 (EXEC branch): runs whose poll got 404
 
     def replace(self, **changes: Any) -> JobRecord:
         """A copy with ``changes`` applied (``dataclasses.replace``)."""
@@ -204,7 +206,7 @@ class JobRecord:
             "error": self.error,
             "credits_charged": self.credits_charged,
             "possible_double_charges": self.possible_double_charges,
-        }
+        } | ({"task_missing": self.task_missing} if self.task_missing else {})
 
     @classmethod
     def from_json(cls, job_id: str, entry: Mapping[str, Any]) -> JobRecord:
@@ -226,7 +228,16 @@ class JobRecord:
             error=entry["error"],
             credits_charged=entry.get("credits_charged", 0),
             possible_double_charges=entry.get("possible_double_charges", 0),
+            task_missing=entry.get("task_missing", 0),
         )
+
+
+@dataclass(frozen=True)
+class Spent:
+    """STUB of LOCK's interface 1: what a campaign was ever charged."""
+
+    credits: int
+    possible_double_charges: int
 
 
 class PlannedJob(Protocol):
@@ -884,6 +895,7 @@ class Lockfile:
         self._journal_size = HEADER_SIZE
         #: bytes written to the lockfile and the journal by this object (for benchmarks)
         self.bytes_written = 0
+        self._output_stub: str | None = None  # STUB of LOCK's interface 1 (EXEC branch)
         self._load(durable_within)
 
     # -- opening -------------------------------------------------------------------------------
@@ -896,6 +908,7 @@ class Lockfile:
         manifest_name: str,
         manifest_sha256: str,
         durable_within: float = 1.0,
+        adopt: bool = False,  # STUB of LOCK's interface 1 (EXEC branch): not checked here
     ) -> Lockfile:
         """Take the run lock, load the lockfile, fold a leftover journal and save the result.
 
@@ -1004,6 +1017,34 @@ class Lockfile:
         with self._mutex:
             jobs = MappingProxyType(dict(self._jobs))
         return LockfileSnapshot(self.path, self.manifest_name, self.manifest_sha256, jobs, 0)
+
+    # -- STUBS of LOCK's interface 1 (EXEC branch only; LOCK's real ones replace them) --------
+
+    @property
+    def nonce(self) -> str:
+        """STUB: stable per campaign name (LOCK's is random and kept in the lockfile)."""
+        return hashlib.sha256(self.manifest_name.encode()).hexdigest()[:16]
+
+    def idempotency_key(self, record: JobRecord) -> str:
+        """``<nonce>-<job id>-<attempt>``."""
+        return f"{self.nonce}-{record.id}-{record.attempts}"
+
+    @property
+    def spent(self) -> Spent:
+        """STUB: the sum over the records (LOCK's only grows and survives prune)."""
+        jobs = list(self._jobs.values())
+        return Spent(
+            sum(r.credits_charged for r in jobs), sum(r.possible_double_charges for r in jobs)
+        )
+
+    @property
+    def output(self) -> str | None:
+        """STUB: in memory only (LOCK's is kept in the lockfile)."""
+        return self._output_stub
+
+    def set_output(self, out: Path) -> None:
+        """STUB: in memory only."""
+        self._output_stub = os.path.relpath(out, self.path.parent).replace(os.sep, "/")
 
     # -- changing ------------------------------------------------------------------------------
 
