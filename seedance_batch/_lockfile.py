@@ -53,7 +53,7 @@ from pathlib import Path
 from types import MappingProxyType, TracebackType
 from typing import Any, Final, Literal, Protocol, get_args
 
-from seedance_batch._errors import LockfileError, LockHeldError
+from seedance_batch._errors import LockfileError, LockfileWriteError, LockHeldError
 
 __all__ = [
     "HEADER_SIZE",
@@ -1193,10 +1193,15 @@ class Lockfile:
             written = os.write(self._fd, data)
         except OSError as exc:
             self._repair(size)
-            raise LockfileError(f"{self.journal_path}: cannot write: {exc.strerror}") from exc
+            # STUB of LOCK's interface 1 (EXEC branch): a journal write failure is no bad input
+            raise LockfileWriteError(
+                str(self.journal_path), f"cannot write: {exc.strerror}"
+            ) from exc
         if written != len(data):
             self._repair(size)
-            raise LockfileError(f"{self.journal_path}: cannot write: short write (disk full?)")
+            raise LockfileWriteError(
+                str(self.journal_path), "cannot write: short write (disk full?)"
+            )
         self._journal_size = size + written
         self.bytes_written += written
         self._dirty = True
