@@ -30,6 +30,7 @@ from seedance_batch._errors import (
     ConfigurationError,
     CreditsExhaustedError,
     DownloadError,
+    LockfileError,
     LockfileWriteError,
     NetworkError,
     OutputError,
@@ -214,7 +215,7 @@ async def run_async(
             adopt=options.adopt,
         ) as lock:
             summary = await _run_locked(manifest, options, lock, key, base_url, before, on_event)
-    except LockfileWriteError as exc:  # closing could not fold the journal: it is still valid
+    except LockfileError as exc:  # closing could not fold the journal: it is still valid
         if summary is None:
             raise
         reason = summary.reason or f"the lockfile could not be saved: {exc}"
