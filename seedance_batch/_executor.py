@@ -366,6 +366,7 @@ class _Runner:
         self._downloading: set[asyncio.Task[None]] = set()
         self._download_slots = asyncio.Semaphore(self.concurrency)
         self._workers: list[asyncio.Task[None]] = []
+        self._creating: set[asyncio.Task[object]] = set()  # workers waiting on a create
         self._crashes: list[BaseException] = []
         self.work = self._work()
 
@@ -444,9 +445,12 @@ class _Runner:
             remove_handlers()
         return self._finish(time.monotonic() - started)
 
-    def _cancel_all(self) -> None:
+    def _cancel_all(self, *, but_creates: bool = False) -> None:
+        """Cancel every worker and download; ``but_creates``: let creates already in flight
+        come back, so that the task ids they bring are not lost."""
         for task in [*self._workers, *self._downloading]:
-            task.cancel()
+            if not (but_creates and task in self._creating):
+                task.cancel()
 
     def _install_signal_handlers(self) -> Callable[[], None]:
         if not self.options.handle_signals:
@@ -489,7 +493,7 @@ class _Runner:
         if self.stop_submitting is None or self.stop_submitting == "budget":
             self.stop_submitting = stopped
         if cancel:
-            self._cancel_all()
+            self._cancel_all(but_creates=True)
 
     def _outputs_current(self, results: Path, gallery: Path) -> bool:
         """True when results.jsonl and index.html are as the last run left them and nothing
@@ -765,6 +769,9 @@ class _Runner:
             nonlocal sent
             sent = True
 
+        worker = asyncio.current_task()
+        if worker is not None:
+            self._creating.add(worker)
         try:
             outcome = await client.create(
                 job.request,
@@ -780,6 +787,8 @@ class _Runner:
         except SeedanceBatchError as exc:
             self._create_failed(job, record, before, exc, resend)
             return None
+        finally:
+            self._creating.discard(worker)
         return self._submitted(job, record, outcome.task, outcome.ambiguous_attempts, resend)
 
     def _submitted(
