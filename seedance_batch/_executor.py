@@ -310,6 +310,10 @@ def _dropped_urls(urls: tuple[str, ...]) -> str:
     return named + (f" and {more} more" if more > 0 else "")
 
 
+def _exit_interrupted(signum: int, frame: object) -> None:
+    os._exit(EXIT_INTERRUPTED)
+
+
 def _may_exist(exc: SeedanceBatchError) -> bool:
     """True when a create that raised ``exc`` may have made a task (and a charge)."""
     return isinstance(exc, (ApiError, NetworkError)) and exc.task_may_exist
@@ -471,6 +475,8 @@ class _Runner:
         def remove() -> None:
             for signum in STOP_SIGNALS:
                 loop.remove_signal_handler(signum)
+                if self.stopped == "interrupted":  # from now on, another one quits at once
+                    signal.signal(signum, _exit_interrupted)
 
         return remove
 

@@ -242,4 +242,9 @@ def _write(stream: TextIO, text: str) -> None:
 def run(args: argparse.Namespace) -> int:
     summary = run_command(args)
     print_summary(summary, args)
+    if summary.stopped == "interrupted":
+        # all is saved and said: a late Ctrl-C must not turn the interpreter's teardown (which
+        # puts default handlers back) into a death by signal instead of exit 130
+        for signum in (signal.SIGINT, signal.SIGTERM, *HANGUPS):
+            signal.signal(signum, signal.SIG_IGN)
     return summary.exit_code
