@@ -165,7 +165,13 @@ def _advice(summary: RunSummary, args: argparse.Namespace) -> list[str]:
     if summary.stopped == "interrupted":
         return [f"interrupted; the lockfile is saved. Resume with: {resume_command(args)}"]
     lines = []
-    if summary.unfinished or summary.by_state.keys() & {"new", "submitting", "submitted"}:
+    if summary.stopped == "budget":
+        lines.append(
+            f"the budget stopped the run: {summary.credits_spent_total} of "
+            f"{summary.max_credits} credits spent; to go on, raise budget.max_credits "
+            "(or pass --max-credits)"
+        )
+    elif summary.unfinished or summary.by_state.keys() & {"new", "submitting", "submitted"}:
         lines.append(f"not finished; a rerun resumes: {resume_command(args)}")
     if summary.by_state.get("failed"):
         command = resume_command(args, retry_failed=True)

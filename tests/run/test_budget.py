@@ -70,6 +70,7 @@ def test_resubmissions_stop_at_the_campaign_budget(campaign: Campaign) -> None:
     assert summary["credits"]["spent_total"] == 8
     assert summary["states"] == {"failed": 1, "succeeded": 2}
     assert "this run: 0 succeeded, 1 failed, 0 timed out, 0 left" in done.stderr
+    assert "the budget stopped the run: 8 of 8 credits spent" in done.stderr
     snapshot = read_lockfile(campaign.lockfile)
     assert snapshot is not None
     assert sum(r.credits_charged for r in snapshot.jobs.values()) == 8

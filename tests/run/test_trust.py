@@ -118,3 +118,20 @@ def test_every_create_carries_the_lockfile_key(campaign: Campaign) -> None:
     nonce = json.loads(campaign.lockfile.read_text())["nonce"]
     assert api.creates == [f"{nonce}-{pair}-1"]
     assert re.fullmatch(r"[0-9a-f]{16}", nonce)
+
+
+def test_ctrl_c_while_creates_fail_to_connect_leaves_no_false_alarm(campaign: Campaign) -> None:
+    """Ctrl-C while every create is still failing to connect: the jobs are new again, and the
+    resume against a live API reports no possible double charge."""
+    with fake_api(lambda _key: (500, {})) as api:
+        closed = api.base_url  # a free port, closed once the block ends
+    process = start_cli("run", str(campaign.manifest), "--base-url", closed)
+    time.sleep(2.0)  # past start-up: the first creates are retrying their connections
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert set(_states(campaign).values()) == {"new"}
+    with serve(SimulatorConfig(seed=52)) as sim:
+        again = run_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
+    assert again.returncode == 0, again.stderr
+    assert "possible double charges: 0" in again.stderr
