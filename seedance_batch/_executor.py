@@ -314,6 +314,12 @@ def _exit_interrupted(signum: int, frame: object) -> None:
     os._exit(EXIT_INTERRUPTED)
 
 
+def _has_task(record: JobRecord) -> bool:
+    """The job has a task to poll: ``submitted``, or ``submitting`` with a task id (never
+    submitted again)."""
+    return record.state == "submitted" or (record.state == "submitting" and bool(record.task_id))
+
+
 def _may_exist(exc: SeedanceBatchError) -> bool:
     """True when a create that raised ``exc`` may have made a task (and a charge)."""
     return isinstance(exc, (ApiError, NetworkError)) and exc.task_may_exist
@@ -656,7 +662,7 @@ class _Runner:
         task: Task | None = None
         announce: str | None = None
         while True:
-            if record.state != "submitted":
+            if not _has_task(record):
                 submitted = await self._submit(client, job, record, announce)
                 if submitted is None:
                     self._not_submitted(job)
@@ -917,7 +923,7 @@ class _Runner:
             self.unreachable = str(exc)
             self._stop("unreachable", f"{exc}; the run stops (a rerun resumes)")
             raise _Stop from exc
-        if isinstance(exc, TaskNotFoundError) and record.state == "submitted":
+        if isinstance(exc, TaskNotFoundError) and _has_task(record):
             self._task_missing(job, record)
             return
         self._finished(job, "unfinished", message=f"polling: {exc}")
