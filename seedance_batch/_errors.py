@@ -122,11 +122,13 @@ class LockHeldError(LockfileError):
 class BudgetExceededError(SeedanceBatchError):
     """What a run would spend is over the budget; nothing was sent."""
 
-    def __init__(self, would_spend: int, max_credits: int) -> None:
+    def __init__(self, would_spend: int, max_credits: int, *, spent: int = 0) -> None:
         self.would_spend = would_spend
         self.max_credits = max_credits
+        self.spent = spent
+        already = f"{spent} credits already spent, " if spent else ""
         super().__init__(
-            f"budget exceeded: this run would spend up to {would_spend} credits, "
+            f"budget exceeded: {already}this run would spend up to {would_spend} credits, "
             f"max_credits is {max_credits}"
         )
 

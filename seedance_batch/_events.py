@@ -27,12 +27,15 @@ class RunStarted:
 
 @dataclass(frozen=True)
 class JobSubmitted:
-    """The API gave a task id for a job; ``credits`` are presumed charged from now on."""
+    """The API gave a task id for a job; ``credits`` are presumed charged from now on
+    (possible double charges included). ``resubmission``: the job was submitted before (a
+    failed task, ``--retry-failed``), so a bar of jobs to submit does not count it again."""
 
     job_id: str
     task_id: str
     credits: int
     possible_double_charge: bool
+    resubmission: bool = False
 
 
 @dataclass(frozen=True)

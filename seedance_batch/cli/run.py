@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import os
 import shlex
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Any, TextIO
 
 from seedance_batch import _executor
 from seedance_batch._executor import RunOptions, RunSummary
 from seedance_batch._manifest import load_manifest
 from seedance_batch.cli._common import (
+    add_format,
     add_lockfile,
     add_manifest,
     add_selection,
@@ -19,6 +26,10 @@ from seedance_batch.cli._common import (
     print_diagnostics,
 )
 from seedance_batch.cli._progress import Progress
+
+#: Signals that stop a run like Ctrl-C; during the run the executor handles them itself.
+HANGUPS = (signal.SIGHUP, signal.SIGQUIT)
+MAX_LISTED = 20
 
 
 def add_parser(subparsers: Any) -> None:
@@ -30,7 +41,10 @@ def add_parser(subparsers: Any) -> None:
     add_manifest(parser)
     add_lockfile(parser)
     parser.add_argument(
-        "--out", type=Path, metavar="DIR", help="output folder (default: manifest's)"
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="output folder (default: the lockfile's recorded one, else the manifest's)",
     )
     parser.add_argument("--base-url", metavar="URL", help="API base URL (or SEEDANCE_BASE_URL)")
     parser.add_argument("--concurrency", type=positive_int, metavar="N", help="tasks in flight")
@@ -38,66 +52,205 @@ def add_parser(subparsers: Any) -> None:
     parser.add_argument(
         "--retry-failed", action="store_true", help="submit failed jobs again (may cost credits)"
     )
+    parser.add_argument(
+        "--adopt",
+        action="store_true",
+        help="take over a lockfile recorded for another campaign name (a campaign renamed)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_format(parser, "text", "json")
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def _hangups_interrupt() -> Iterator[None]:
+    """SIGHUP and SIGQUIT outside the run's own handlers (start-up, the end) act as Ctrl-C."""
+    previous = {signum: signal.signal(signum, _interrupt) for signum in HANGUPS}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def run_command(args: argparse.Namespace) -> RunSummary:
-    manifest = load_manifest(args.manifest)
-    print_diagnostics(manifest.warnings)
-    options = RunOptions(
-        base_url=args.base_url,
-        out=args.out,
-        lockfile=args.lockfile,
-        concurrency=args.concurrency,
-        max_credits=args.max_credits,
-        retry_failed=args.retry_failed,
-        only=tuple(args.only),
-        limit=args.limit,
-        handle_signals=True,
-    )
-    show = not args.no_progress and sys.stderr.isatty()
-    with Progress(enabled=show) as progress:
-        return _executor.run(manifest, options, on_event=progress.on_event)
+    with _hangups_interrupt():
+        manifest = load_manifest(args.manifest)
+        print_diagnostics(manifest.warnings)
+        options = RunOptions(
+            base_url=args.base_url,
+            out=args.out,
+            lockfile=args.lockfile,
+            concurrency=args.concurrency,
+            max_credits=args.max_credits,
+            retry_failed=args.retry_failed,
+            only=tuple(args.only),
+            limit=args.limit,
+            handle_signals=True,
+            adopt=args.adopt,
+        )
+        show = not args.no_progress and sys.stderr.isatty()
+        with Progress(enabled=show) as progress:
+            return _executor.run(manifest, options, on_event=progress.on_event)
 
 
-def _resume_command(args: argparse.Namespace) -> str:
+def resume_command(args: argparse.Namespace, *, retry_failed: bool | None = None) -> str:
+    """The command that resumes this run: the same selection, budget, folders and API."""
     words = ["seedance-batch", "run", str(args.manifest)]
-    for flag in ("lockfile", "out", "base_url"):
+    for pattern in args.only:
+        words += ["--only", pattern]
+    for flag in ("limit", "max_credits", "out", "lockfile", "base_url"):
         value = getattr(args, flag)
         if value is not None:
             words += [f"--{flag.replace('_', '-')}", str(value)]
+    if args.retry_failed if retry_failed is None else retry_failed:
+        words.append("--retry-failed")
     return shlex.join(words)
 
 
-def print_summary(summary: RunSummary, args: argparse.Namespace) -> None:
+def _credits_line(summary: RunSummary) -> str:
+    line = (
+        f"credits: {summary.credits_charged} charged in this run "
+        f"({summary.credits_first_attempts} first attempts, "
+        f"{summary.credits_resubmissions} resubmissions), "
+        f"{summary.credits_spent_total} spent by the campaign"
+    )
+    if summary.max_credits is not None:
+        line += f" of a budget of {summary.max_credits}"
+    return line
+
+
+def summary_lines(summary: RunSummary, args: argparse.Namespace) -> list[str]:
+    """The end-of-run summary as lines for stderr (the stop's reason was said already)."""
+    if summary.stopped == "auth" and not summary.credits_charged and not summary.images_saved:
+        return []  # the refusal was its one line; nothing else happened
     states = ", ".join(f"{k} {v}" for k, v in sorted(summary.by_state.items())) or "nothing"
+    lines = []
     if summary.exit_code == 0 and not summary.credits_charged and not summary.images_saved:
         jobs = sum(summary.by_state.values())
-        print(f"nothing to do: all {jobs} selected jobs have succeeded", file=sys.stderr)
-    lines = [
+        lines.append(f"nothing to do: all {jobs} selected jobs have succeeded")
+    lines += [
         f"jobs: {states}",
         f"this run: {summary.succeeded} succeeded, {summary.failed} failed, "
         f"{summary.timed_out} timed out, {summary.unfinished} left for the next run",
         f"images: {summary.images_saved} saved ({summary.images_delivered} delivered of "
         f"{summary.images_asked} asked)",
-        f"credits: {summary.credits_charged} charged in this run, "
-        f"{summary.credits_charged_total} in total",
+        _credits_line(summary),
         f"possible double charges: {summary.possible_double_charges}",
         f"elapsed: {summary.elapsed:.1f} s",
-        f"gallery: {summary.gallery}",
     ]
-    for message in summary.messages[:20]:
-        lines.append(f"  {message}")
-    if len(summary.messages) > 20:
-        lines.append(f"  ... and {len(summary.messages) - 20} more (see `seedance-batch status`)")
+    if summary.outputs_written or summary.gallery.is_file():
+        lines.append(f"gallery: {summary.gallery}")
+    lines += [f"  {message}" for message in summary.messages[:MAX_LISTED]]
+    if len(summary.messages) > MAX_LISTED:
+        more = len(summary.messages) - MAX_LISTED
+        lines.append(f"  ... and {more} more (see `seedance-batch status`)")
+    lines += _unrecorded_lines(summary)
+    lines += _advice(summary, args)
+    return lines
+
+
+def _unrecorded_lines(summary: RunSummary) -> list[str]:
+    if not summary.unrecorded:
+        return []
+    lines = ["tasks the lockfile could not record (keep these ids: they are paid for):"]
+    return lines + [f"  job {job_id}: task {task_id}" for job_id, task_id in summary.unrecorded]
+
+
+def _advice(summary: RunSummary, args: argparse.Namespace) -> list[str]:
+    """What to do next: resume what is unfinished, retry what failed (with its cost)."""
     if summary.stopped == "interrupted":
-        lines.append(f"interrupted; the lockfile is saved. Resume with: {_resume_command(args)}")
-    elif summary.exit_code == 1:
-        lines.append(f"not finished; a rerun resumes: {_resume_command(args)}")
-    print("\n".join(lines), file=sys.stderr)
+        return [f"interrupted; the lockfile is saved. Resume with: {resume_command(args)}"]
+    lines = []
+    if summary.stopped == "budget":
+        lines.append(
+            f"the budget stopped the run: {summary.credits_spent_total} of "
+            f"{summary.max_credits} credits spent; to go on, raise budget.max_credits "
+            "(or pass --max-credits)"
+        )
+    elif summary.unfinished or summary.by_state.keys() & {"new", "submitting", "submitted"}:
+        lines.append(f"not finished; a rerun resumes: {resume_command(args)}")
+    if summary.by_state.get("failed"):
+        command = resume_command(args, retry_failed=True)
+        lines.append(
+            f"{summary.by_state['failed']} failed; to submit them again "
+            f"(up to {summary.retry_failed_credits} credits): {command}"
+        )
+    return lines
+
+
+def summary_json(summary: RunSummary) -> dict[str, Any]:
+    """The end-of-run summary as one JSON object (contract, section 4)."""
+    return {
+        "exit_code": summary.exit_code,
+        "stopped": summary.stopped,
+        "reason": summary.reason,
+        "states": dict(summary.by_state),
+        "this_run": {
+            "succeeded": summary.succeeded,
+            "failed": summary.failed,
+            "timed_out": summary.timed_out,
+            "unfinished": summary.unfinished,
+        },
+        "credits": {
+            "charged": summary.credits_charged,
+            "first_attempts": summary.credits_first_attempts,
+            "resubmissions": summary.credits_resubmissions,
+            "spent_total": summary.credits_spent_total,
+            "max_credits": summary.max_credits,
+            "retry_failed": summary.retry_failed_credits,
+        },
+        "possible_double_charges": summary.possible_double_charges,
+        "images": {
+            "asked": summary.images_asked,
+            "delivered": summary.images_delivered,
+            "saved": summary.images_saved,
+        },
+        "elapsed": round(summary.elapsed, 3),
+        "lockfile": str(summary.lockfile),
+        "results": str(summary.results),
+        "gallery": str(summary.gallery),
+        "unreachable": summary.unreachable,
+        "unrecorded": [{"job_id": j, "task_id": t} for j, t in summary.unrecorded],
+        "failures": [
+            {"job": p.job, "job_id": p.job_id, "outcome": p.outcome, "message": p.message}
+            for p in summary.problems
+        ],
+    }
+
+
+def print_summary(summary: RunSummary, args: argparse.Namespace) -> None:
+    """The summary on stderr (and as JSON on stdout with ``--format json``); a closed or full
+    stream is ignored: the exit code still says how the run ended."""
+    if getattr(args, "format", "text") == "json":
+        _write(sys.stdout, json.dumps(summary_json(summary), ensure_ascii=False) + "\n")
+    lines = summary_lines(summary, args)
+    if lines:
+        _write(sys.stderr, "\n".join(lines) + "\n")
+
+
+def _write(stream: TextIO, text: str) -> None:
+    """Write and flush; when the stream is gone, point it at /dev/null so that nothing at
+    exit fails again (a broken pipe must not change the exit code)."""
+    try:
+        stream.write(text)
+        stream.flush()
+    except (OSError, ValueError):
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, stream.fileno())
+            os.close(devnull)
 
 
 def run(args: argparse.Namespace) -> int:
     summary = run_command(args)
     print_summary(summary, args)
+    if summary.stopped == "interrupted":
+        # all is saved and said: a late Ctrl-C must not turn the interpreter's teardown (which
+        # puts default handlers back) into a death by signal instead of exit 130
+        for signum in (signal.SIGINT, signal.SIGTERM, *HANGUPS):
+            signal.signal(signum, signal.SIG_IGN)
     return summary.exit_code

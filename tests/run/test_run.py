@@ -27,7 +27,8 @@ def test_clean_run_downloads_every_image(campaign: Campaign) -> None:
     assert_complete(campaign.manifest, campaign.out)
     assert counters.charges[KEY] == plan(load_manifest(campaign.manifest)).totals.credits
     assert_charged_honestly(campaign.manifest, counters, KEY)
-    assert "credits: 32 charged in this run, 32 in total" in done.stderr
+    credits = "credits: 32 charged in this run (32 first attempts, 0 resubmissions), 32 spent"
+    assert credits in done.stderr
     assert "gallery:" in done.stderr
 
 

@@ -1,0 +1,111 @@
+"""Advice that works (the resume and retry commands) and the run's guard rails."""
+
+from __future__ import annotations
+
+import shlex
+import signal
+import time
+
+from runkit import Campaign, run_cli, start_cli
+
+from seedance_batch._lockfile import read_lockfile
+from seedance_batch.simulator import SimulatorConfig, serve
+
+
+def _advised(stderr: str, marker: str) -> list[str]:
+    (line,) = [line for line in stderr.splitlines() if marker in line]
+    return shlex.split(line.split(marker, 1)[1].strip())
+
+
+def test_the_resume_command_repeats_the_interrupted_runs_selection(campaign: Campaign) -> None:
+    """Ctrl-C on a canary: the printed command repeats --only (each), --limit, --retry-failed,
+    --max-credits, --out, --lockfile and --base-url, and resuming with it runs only the canary."""
+    out = campaign.folder / "elsewhere"
+    lockfile = campaign.folder / "canary.lock.json"
+    flags = ["--only", "hero", "--only", "pair", "--limit", "3", "--retry-failed"]
+    flags += ["--max-credits", "100", "--out", str(out), "--lockfile", str(lockfile)]
+    with serve(SimulatorConfig(seed=70, latency=1.5)) as sim:
+        process = start_cli("run", str(campaign.manifest), "--base-url", sim.base_url, *flags)
+        deadline = time.monotonic() + 30
+        while sim.counters.creates < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+        assert process.returncode == 130, stderr
+        command = _advised(stderr, "Resume with:")
+        assert command[:3] == ["seedance-batch", "run", str(campaign.manifest)]
+        for flag in (flags[i : i + 2] for i in (0, 2, 4, 7, 9, 11)):
+            assert " ".join(flag) in shlex.join(command), (flag, command)
+        assert "--retry-failed" in command
+        assert ["--base-url", sim.base_url] == command[command.index("--base-url") :][:2]
+        resumed = run_cli(*command[1:])
+        creates = sim.counters.creates
+    assert resumed.returncode == 0, resumed.stderr
+    assert creates == 3  # the canary's three jobs, never the whole campaign
+    snapshot = read_lockfile(lockfile)
+    assert snapshot is not None
+    assert sorted(r.state for r in snapshot.jobs.values()).count("succeeded") == 3
+
+
+def test_failed_jobs_are_pointed_at_retry_failed_with_its_cost(campaign: Campaign) -> None:
+    """Every task fails: the summary points at ``--retry-failed`` with what it would cost, not
+    at the plain rerun that would do nothing; that command submits them again."""
+    text = campaign.manifest.read_text().replace(
+        "task_timeout: 20", "task_timeout: 20\n  max_attempts: 1"
+    )
+    campaign.write(text)
+    with serve(SimulatorConfig(seed=71, fail_rate=1.0)) as sim:
+        done = run_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
+        assert done.returncode == 1, done.stderr
+        assert "a rerun resumes" not in done.stderr
+        assert "12 failed; to submit them again (up to 32 credits):" in done.stderr
+        command = _advised(done.stderr, "(up to 32 credits):")
+        assert command[-1] == "--retry-failed"
+        creates = sim.counters.creates
+        run_cli(*command[1:])
+        assert sim.counters.creates == creates + 12
+
+
+def test_the_output_folder_is_recorded_and_found_without_out(campaign: Campaign) -> None:
+    """A run with --out records it in the lockfile; a run without --out finds the images
+    there: nothing to do, nothing sent, nothing written to the manifest's folder."""
+    out = campaign.folder / "renders"
+    with serve(SimulatorConfig(seed=72)) as sim:
+        first = run_cli(
+            "run", str(campaign.manifest), "--base-url", sim.base_url, "--out", str(out)
+        )
+        assert first.returncode == 0, first.stderr
+        requests = sim.counters.requests
+        again = run_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
+        assert sim.counters.requests == requests
+    assert again.returncode == 0, again.stderr
+    assert "nothing to do" in again.stderr
+    assert not campaign.out.exists()
+
+
+def test_adopt_takes_over_a_lockfile_of_another_campaign_name(campaign: Campaign) -> None:
+    """A renamed campaign: its lockfile is refused (exit 2) unless ``--adopt``; adopted, the
+    run sends nothing for the jobs it already has."""
+    with serve(SimulatorConfig(seed=73)) as sim:
+        assert run_cli("run", str(campaign.manifest), "--base-url", sim.base_url).returncode == 0
+        campaign.write(campaign.manifest.read_text().replace("name: campaign", "name: renamed", 1))
+        out = ["--out", str(campaign.out)]
+        refused = run_cli("run", str(campaign.manifest), "--base-url", sim.base_url, *out)
+        requests = sim.counters.requests
+        adopted = run_cli(
+            "run", str(campaign.manifest), "--base-url", sim.base_url, *out, "--adopt"
+        )
+        assert sim.counters.requests == requests
+    assert refused.returncode == 2, refused.stderr
+    assert adopted.returncode == 0, adopted.stderr
+
+
+def test_only_matching_nothing_exits_2_before_anything_is_sent(campaign: Campaign) -> None:
+    """``--only`` matching no job: exit 2 naming the job names; no request sent."""
+    with serve(SimulatorConfig(seed=74)) as sim:
+        done = run_cli(
+            "run", str(campaign.manifest), "--base-url", sim.base_url, "--only", "nosuchjob"
+        )
+        assert sim.counters.requests == 0
+    assert done.returncode == 2, done.stderr
+    assert "hero" in done.stderr and "nosuchjob" in done.stderr

@@ -1,0 +1,56 @@
+"""Signals: SIGHUP and SIGQUIT stop a run like SIGTERM; two quick Ctrl-C exit 130."""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+from checks import assert_charged_honestly, assert_complete
+from runkit import KEY, Campaign, run_cli, start_cli
+
+from seedance_batch._lockfile import read_lockfile
+from seedance_batch.simulator import SimulatorConfig, serve
+
+
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGQUIT])
+def test_sighup_and_sigquit_save_print_the_resume_line_and_exit_130(
+    campaign: Campaign, signum: signal.Signals
+) -> None:
+    """SIGHUP or SIGQUIT mid-run: the lockfile is saved, the resume command printed, exit
+    130; the resume completes without loss."""
+    with serve(SimulatorConfig(seed=100, latency=1.0)) as sim:
+        process = start_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
+        deadline = time.monotonic() + 30
+        while sim.counters.creates < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=30)
+        assert process.returncode == 130, stderr
+        assert "Resume with: seedance-batch run" in stderr
+        snapshot = read_lockfile(campaign.lockfile)
+        assert snapshot is not None
+        assert "submitted" in {r.state for r in snapshot.jobs.values()}
+        again = run_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
+        counters = sim.counters
+    assert again.returncode == 0, again.stderr
+    assert_complete(campaign.manifest, campaign.out)
+    assert_charged_honestly(campaign.manifest, counters, KEY)
+
+
+@pytest.mark.parametrize("gap", [0.0, 0.05, 0.3])
+def test_two_quick_ctrl_c_exit_130_without_a_traceback(campaign: Campaign, gap: float) -> None:
+    """Two Ctrl-C a moment apart while creates and polls are in flight: exit 130, no
+    traceback, and the lockfile reads."""
+    with serve(SimulatorConfig(seed=101, latency=2.0)) as sim:
+        process = start_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
+        deadline = time.monotonic() + 30
+        while sim.counters.creates < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        process.send_signal(signal.SIGINT)
+        time.sleep(gap)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert read_lockfile(campaign.lockfile) is not None

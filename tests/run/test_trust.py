@@ -1,0 +1,137 @@
+"""No false alarms, final failures stay final, keys from the lockfile, honest credit counts."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import time
+
+from fakeapi import fake_api
+from runkit import KEY, Campaign, run_cli, start_cli
+
+from seedance_batch import load_manifest
+from seedance_batch._executor import RunOptions, run
+from seedance_batch._lockfile import read_lockfile
+from seedance_batch._retry import RetryPolicy
+from seedance_batch.simulator import SimulatorConfig, serve
+
+FAST_RETRIES = RetryPolicy(base=0.01, cap=0.05, max_retries=3)
+
+
+def _states(campaign: Campaign) -> dict[str, str]:
+    snapshot = read_lockfile(campaign.lockfile)
+    assert snapshot is not None
+    return {job_id: record.state for job_id, record in snapshot.jobs.items()}
+
+
+def test_policy_rejections_are_final_and_resubmissions_say_attempt_and_cost(
+    campaign: Campaign,
+) -> None:
+    """Every task fails: a content-policy failure is never submitted again, any other is,
+    each resubmission saying its attempt and cost; the summary splits the credits."""
+    with serve(SimulatorConfig(seed=50, fail_rate=1.0)) as sim:
+        done = run_cli(
+            "run", str(campaign.manifest), "--base-url", sim.base_url, "--format", "json"
+        )
+        creates = sim.counters.creates
+        rerun = run_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
+        assert sim.counters.creates == creates  # a plain rerun leaves failed jobs alone
+    assert done.returncode == 1, done.stderr
+    assert rerun.returncode == 1, rerun.stderr
+    snapshot = read_lockfile(campaign.lockfile)
+    assert snapshot is not None
+    policy = [r for r in snapshot.jobs.values() if "content policy" in (r.error or "")]
+    others = [r for r in snapshot.jobs.values() if "content policy" not in (r.error or "")]
+    assert policy and others
+    assert {r.attempts for r in others} == {3}  # resubmitted up to max_attempts
+    assert "content policy); submitting again" not in done.stderr  # a policy failure is final
+    assert any(r.attempts < 3 for r in policy)
+    assert re.search(r"hero [0-9a-f]{16}: task failed \(.+\); submitting again: attempt 2 of 3, "
+                     r"2 credits", done.stderr)  # fmt: skip
+    summary = json.loads(done.stdout)
+    assert summary["credits"]["first_attempts"] == 32
+    assert summary["credits"]["resubmissions"] == summary["credits"]["charged"] - 32 > 0
+    assert summary["this_run"]["failed"] == 12
+    assert len(summary["failures"]) == 12
+
+
+def test_creates_waiting_on_the_rate_limiter_at_ctrl_c_are_new_and_no_alarm(
+    campaign: Campaign,
+) -> None:
+    """Ctrl-C while creates wait on the rate limiter: those jobs are new again, and the
+    resume reports no possible double charge."""
+    campaign.write(
+        campaign.manifest.read_text().replace("requests_per_second: 200", "requests_per_second: 1")
+    )
+    with serve(SimulatorConfig(seed=51, latency=0.2)) as sim:
+        process = start_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
+        deadline = time.monotonic() + 30
+        while sim.counters.creates < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+        assert process.returncode == 130, stderr
+        states = _states(campaign)
+        assert "submitting" not in states.values()
+        assert list(states.values()).count("new") >= 8
+        campaign.write(
+            campaign.manifest.read_text().replace(
+                "requests_per_second: 1", "requests_per_second: 200"
+            )
+        )
+        again = run_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
+    assert again.returncode == 0, again.stderr
+    assert "possible double charges: 0" in again.stderr
+    assert "possible double charge)" not in again.stderr
+
+
+def test_a_create_that_never_connected_is_new_and_no_double_charge(campaign: Campaign) -> None:
+    """Against a port nobody listens on, every create fails to connect: the jobs are new
+    again, no possible double charge, the run stops naming the host once."""
+    with fake_api(lambda _key: (500, {})) as api:
+        base_url = api.base_url  # a free port, closed once the block ends
+    summary = run(
+        load_manifest(campaign.manifest),
+        RunOptions(base_url=base_url, retry=FAST_RETRIES),
+        api_key=KEY,
+    )
+    assert set(_states(campaign).values()) == {"new"}
+    assert summary.possible_double_charges == 0
+    assert summary.exit_code == 1
+    assert summary.unreachable is not None and "127.0.0.1" in summary.unreachable
+    assert summary.messages == ()  # said once, in ``unreachable``, not per job
+
+
+def test_every_create_carries_the_lockfile_key(campaign: Campaign) -> None:
+    """Each create sends ``<lockfile nonce>-<job id>-<attempt>`` as its Idempotency-Key."""
+    task = {"id": "t1", "status": "pending"}
+    with fake_api(lambda _key: (200, task), lambda _id: (200, task)) as api:
+        run(
+            load_manifest(campaign.manifest),
+            RunOptions(base_url=api.base_url, only=("pair",), task_timeout=0.2, retry=FAST_RETRIES),
+            api_key=KEY,
+        )
+    snapshot = read_lockfile(campaign.lockfile)
+    assert snapshot is not None
+    (pair,) = [job_id for job_id, r in snapshot.jobs.items() if r.job == "pair"]
+    nonce = json.loads(campaign.lockfile.read_text())["nonce"]
+    assert api.creates == [f"{nonce}-{pair}-1"]
+    assert re.fullmatch(r"[0-9a-f]{16}", nonce)
+
+
+def test_ctrl_c_while_creates_fail_to_connect_leaves_no_false_alarm(campaign: Campaign) -> None:
+    """Ctrl-C while every create is still failing to connect: the jobs are new again, and the
+    resume against a live API reports no possible double charge."""
+    with fake_api(lambda _key: (500, {})) as api:
+        closed = api.base_url  # a free port, closed once the block ends
+    process = start_cli("run", str(campaign.manifest), "--base-url", closed)
+    time.sleep(2.0)  # past start-up: the first creates are retrying their connections
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
+    assert set(_states(campaign).values()) == {"new"}
+    with serve(SimulatorConfig(seed=52)) as sim:
+        again = run_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
+    assert again.returncode == 0, again.stderr
+    assert "possible double charges: 0" in again.stderr
