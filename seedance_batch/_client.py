@@ -917,9 +917,9 @@ class SeedanceClient:
         server (a resend that could be charged a second time), so the caller can count it
         against a budget first; when it answers False the create stops there, raising the last
         failure with ``task_may_exist`` set. Errors raised after such an attempt have
-        ``task_may_exist`` set as well. ``on_send``, if given, is called each time an attempt
-        is handed to the transport (after the rate limiter): a create that raised without
-        calling it sent nothing.
+        ``task_may_exist`` set as well. ``on_send``, if given, is called each time an attempt's
+        headers are written to a connection (after the rate limiter and the connect): a create
+        that raised, or was cancelled, without calling it sent nothing.
         """
         _check_idempotency_key(idempotency_key)
         content = json.dumps(
@@ -1027,11 +1027,9 @@ class SeedanceClient:
         try:
             async with self._api_slots:
                 self._check_reachable()
-                if on_send is not None:
-                    on_send()
                 self._requests += 1
                 answer = await asyncio.wait_for(
-                    self._exchange(method, url, content, headers), self._deadline
+                    self._exchange(method, url, content, headers, on_send), self._deadline
                 )
         except asyncio.TimeoutError:
             deadline = self._deadline
@@ -1069,9 +1067,16 @@ class SeedanceClient:
         return answer
 
     async def _exchange(
-        self, method: str, url: str, content: bytes | None, headers: Mapping[str, str]
+        self,
+        method: str,
+        url: str,
+        content: bytes | None,
+        headers: Mapping[str, str],
+        on_send: Callable[[], None] | None,
     ) -> _Answer:
-        async with self._api.stream(method, url, content=content, headers=headers) as response:
+        async with self._api.stream(
+            method, url, content=content, headers=headers, on_sent=on_send
+        ) as response:
             body = await read_bounded(response, self._max_answer)
             return _Answer(response.status_code, response.headers, body, response.reason_phrase)
 

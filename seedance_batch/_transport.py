@@ -24,8 +24,8 @@ import functools
 import ipaddress
 import ssl
 import zlib
-from collections.abc import AsyncIterator, Iterator, Mapping
-from typing import TYPE_CHECKING, NoReturn
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, NoReturn
 from urllib.request import getproxies
 
 import httpx
@@ -103,6 +103,17 @@ class _Body(httpx.AsyncByteStream):
         self._response.release()
 
 
+#: A request extension: a callable run once the request's headers have been written to a
+#: connection (the moment a create may reach the server; before it, nothing was sent).
+ON_HEADERS_SENT = "seedance_batch.on_headers_sent"
+
+
+async def _headers_sent(_session: object, context: Any, _params: object) -> None:
+    callback = context.trace_request_ctx
+    if callable(callback):
+        callback()
+
+
 class Transport(httpx.AsyncBaseTransport):
     """httpx's transport interface over one ``aiohttp.ClientSession`` (one connection pool).
 
@@ -129,8 +140,11 @@ class Transport(httpx.AsyncBaseTransport):
             connector = aiohttp.TCPConnector(
                 limit=self._limit, limit_per_host=0, keepalive_timeout=self._keepalive
             )
+            traces = aiohttp.TraceConfig()
+            traces.on_request_headers_sent.append(_headers_sent)
             self._session = aiohttp.ClientSession(
                 connector=connector,
+                trace_configs=[traces],
                 auto_decompress=False,  # httpx's response decodes Content-Encoding itself
                 trust_env=False,  # proxies are the Pool's business, the way httpx does them
                 cookie_jar=aiohttp.DummyCookieJar(),
@@ -159,6 +173,7 @@ class Transport(httpx.AsyncBaseTransport):
                 data=content or None,
                 ssl=self._ssl_context() if request.url.scheme == "https" else True,
                 allow_redirects=False,
+                trace_request_ctx=request.extensions.get(ON_HEADERS_SENT),
                 timeout=self._aiohttp.ClientTimeout(
                     total=None,
                     connect=timeout.get("pool"),
@@ -322,7 +337,7 @@ class Pool:
         limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
         self._transport = Transport(limits=limits, verify=verify)
         self._headers = httpx.Headers(headers)
-        self._extensions = {"timeout": httpx.Timeout(timeout).as_dict()}
+        self._extensions: dict[str, Any] = {"timeout": httpx.Timeout(timeout).as_dict()}
         proxies = getproxies()
         self._client: httpx.AsyncClient | None = None
         if any(proxies.get(scheme) for scheme in ("http", "https", "all")):
@@ -342,19 +357,26 @@ class Pool:
         *,
         headers: Mapping[str, str] | None = None,
         content: bytes | None = None,
+        on_sent: Callable[[], None] | None = None,
     ) -> AsyncIterator[httpx.Response]:
-        """Send a request; the response's body is read by the caller inside the block."""
+        """Send a request; the response's body is read by the caller inside the block.
+
+        ``on_sent`` runs once the request's headers are on a connection (through a proxy, when
+        it is handed over: httpx's own transports cannot say)."""
         url = httpx.URL(url)
         if self._client is not None and not is_loopback(url.host):
+            if on_sent is not None:
+                on_sent()
             async with self._client.stream(method, url, headers=headers, content=content) as sent:
                 yield sent
             return
         merged = self._headers.copy()
         if headers:
             merged.update(headers)
-        request = httpx.Request(
-            method, url, headers=merged, content=content, extensions=self._extensions
-        )
+        extensions = self._extensions
+        if on_sent is not None:
+            extensions = {**extensions, ON_HEADERS_SENT: on_sent}
+        request = httpx.Request(method, url, headers=merged, content=content, extensions=extensions)
         response = await self._transport.handle_async_request(request)
         response.request = request
         try:

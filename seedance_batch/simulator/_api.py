@@ -276,8 +276,8 @@ class Api:
     def _new_task(self, key: str, order: ImageOrder, body_digest: str, decision: str) -> Task:
         dice, config = self._dice, self.config
         task_id = "task_" + _digest(f"{config.seed}|{decision}".encode())[:24]
-        fails = dice.chance("fail", task_id, config.fail_rate)
-        policy = not fails and dice.chance("policy", task_id, config.variants.policy_rate)
+        policy = dice.chance("policy", task_id, config.variants.policy_rate)
+        fails = policy or dice.chance("fail", task_id, config.fail_rate)
         delivered = order.n
         short_rate = config.variants.short_delivery_rate
         if not fails and order.n > 1 and dice.chance("short", task_id, short_rate):
@@ -296,7 +296,7 @@ class Api:
             created_at=self._clock(),
             created_unix=int(self._wall_clock()),
             latency=dice.uniform("latency", task_id, *config.latency_range),
-            fails=fails or policy,
+            fails=fails,
             delivered=delivered,
             failure_message=dice.choice(
                 "failure-message", task_id, POLICY_MESSAGES if policy else FAILURE_MESSAGES

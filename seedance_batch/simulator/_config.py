@@ -71,8 +71,9 @@ class Variants:
       ``has_nsfw_concepts: [false]``), or ``mixed`` per task.
     - ``success_flag``: ``off``; ``with_status`` (a numeric ``successFlag``, 0 running, 1
       success, 2 failure, beside the word); ``only`` (the flag and no status word at all).
-    - ``policy_rate``: the share of tasks (that would otherwise succeed) rejected by "content
-      moderation", with a reseller's word (``SENSITIVE_WORD_ERROR``, ...) and message.
+    - ``policy_rate``: the share of tasks rejected by "content moderation" (drawn before
+      ``fail_rate``; the others fail at ``fail_rate``), with a reseller's word
+      (``SENSITIVE_WORD_ERROR``, ...) and message.
     - ``short_delivery_rate``: the share of succeeded tasks with ``n`` > 1 that deliver fewer
       images than asked (between 1 and ``n`` - 1), while still charged for ``n``.
     - ``retry_after``: a 429's wait in a ``Retry-After`` header, in ``seconds`` or as an

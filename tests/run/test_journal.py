@@ -73,10 +73,10 @@ def test_a_full_disk_under_the_journal_stops_the_run_and_prints_every_task_id(
             snapshot = read_lockfile(lockfile)
             assert snapshot is not None
             recorded = {r.task_id for r in snapshot.jobs.values()}
-            unrecorded = [t for t in task_ids if t not in recorded]
-            assert unrecorded  # creates were in flight when the disk filled
-            for task_id in unrecorded:
-                assert task_id in stderr  # printed: nothing paid for is lost
+            # every task paid for is in the lockfile or printed (how many of the creates in
+            # flight got recorded depends on the slack left in the journal's last page)
+            for task_id in task_ids:
+                assert task_id in recorded or task_id in stderr
             assert len(task_ids) < 12  # the run stopped creating
             assert "Traceback" not in stderr
             filler.unlink()

@@ -14,7 +14,8 @@ from seedance_batch import load_manifest
 from seedance_batch._executor import RunOptions, run
 from seedance_batch._lockfile import read_lockfile
 from seedance_batch._retry import RetryPolicy
-from seedance_batch.simulator import SimulatorConfig, serve
+from seedance_batch.simulator import SimulatorConfig, Variants, serve
+from seedance_batch.simulator._tasks import POLICY_MESSAGES
 
 FAST_RETRIES = RetryPolicy(base=0.01, cap=0.05, max_retries=3)
 
@@ -30,7 +31,7 @@ def test_policy_rejections_are_final_and_resubmissions_say_attempt_and_cost(
 ) -> None:
     """Every task fails: a content-policy failure is never submitted again, any other is,
     each resubmission saying its attempt and cost; the summary splits the credits."""
-    with serve(SimulatorConfig(seed=50, fail_rate=1.0)) as sim:
+    with serve(SimulatorConfig(seed=50, fail_rate=1.0, variants=Variants(policy_rate=0.3))) as sim:
         done = run_cli(
             "run", str(campaign.manifest), "--base-url", sim.base_url, "--format", "json"
         )
@@ -41,11 +42,12 @@ def test_policy_rejections_are_final_and_resubmissions_say_attempt_and_cost(
     assert rerun.returncode == 1, rerun.stderr
     snapshot = read_lockfile(campaign.lockfile)
     assert snapshot is not None
-    policy = [r for r in snapshot.jobs.values() if "content policy" in (r.error or "")]
-    others = [r for r in snapshot.jobs.values() if "content policy" not in (r.error or "")]
+    policy = [r for r in snapshot.jobs.values() if r.error in POLICY_MESSAGES]
+    others = [r for r in snapshot.jobs.values() if r.error not in POLICY_MESSAGES]
     assert policy and others
     assert {r.attempts for r in others} == {3}  # resubmitted up to max_attempts
-    assert "content policy); submitting again" not in done.stderr  # a policy failure is final
+    for message in POLICY_MESSAGES:  # a policy failure is final
+        assert f"{message}); submitting again" not in done.stderr
     assert any(r.attempts < 3 for r in policy)
     assert re.search(r"hero [0-9a-f]{16}: task failed \(.+\); submitting again: attempt 2 of 3, "
                      r"2 credits", done.stderr)  # fmt: skip
