@@ -74,9 +74,19 @@ def _raise_as_httpx(exc: BaseException) -> NoReturn:
     for kind in type(exc).__mro__:
         twin = errors.get(kind)
         if twin is not None:
-            text = str(exc).strip()
+            text = _connector_text(exc) or str(exc).strip()
             raise twin(f"{type(exc).__name__}: {text}" if text else type(exc).__name__) from exc
     raise exc
+
+
+def _connector_text(exc: BaseException) -> str | None:
+    """``host:port: reason`` for a failed connect (aiohttp's own text names the SSL context
+    object and repeats itself)."""
+    os_error = getattr(exc, "os_error", None)
+    host, port = getattr(exc, "host", None), getattr(exc, "port", None)
+    if not isinstance(os_error, OSError) or host is None:
+        return None
+    return f"{host}:{port}: {os_error.strerror or os_error}"
 
 
 @functools.cache
