@@ -6,6 +6,7 @@ import argparse
 import contextlib
 import errno
 import io
+import math
 import os
 import sys
 from collections.abc import Iterable, Iterator
@@ -51,6 +52,17 @@ def positive_int(text: str) -> int:
     value = non_negative_int(text)
     if value == 0:
         raise argparse.ArgumentTypeError("expected 1 or more, got 0")
+    return value
+
+
+def positive_number(text: str) -> float:
+    """A finite number above 0 (fractions allowed), as the manifest's ``execution`` takes."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number above 0, got {text}")
     return value
 
 

@@ -23,6 +23,7 @@ from seedance_batch.cli._common import (
     add_manifest,
     add_selection,
     positive_int,
+    positive_number,
     print_diagnostics,
 )
 from seedance_batch.cli._progress import Progress
@@ -48,6 +49,24 @@ def add_parser(subparsers: Any) -> None:
     )
     parser.add_argument("--base-url", metavar="URL", help="API base URL (or SEEDANCE_BASE_URL)")
     parser.add_argument("--concurrency", type=positive_int, metavar="N", help="tasks in flight")
+    parser.add_argument(
+        "--requests-per-second",
+        type=positive_number,
+        metavar="R",
+        help="ceiling on all requests to the API together",
+    )
+    parser.add_argument(
+        "--poll-interval", type=positive_number, metavar="S", help="seconds before the first poll"
+    )
+    parser.add_argument(
+        "--poll-max", type=positive_number, metavar="S", help="longest wait between polls"
+    )
+    parser.add_argument(
+        "--task-timeout", type=positive_number, metavar="S", help="seconds from submit to give up"
+    )
+    parser.add_argument(
+        "--max-attempts", type=positive_int, metavar="N", help="submissions per job in one run"
+    )
     add_selection(parser)
     parser.add_argument(
         "--retry-failed", action="store_true", help="submit failed jobs again (may cost credits)"
@@ -85,6 +104,11 @@ def run_command(args: argparse.Namespace) -> RunSummary:
             out=args.out,
             lockfile=args.lockfile,
             concurrency=args.concurrency,
+            requests_per_second=args.requests_per_second,
+            poll_interval=args.poll_interval,
+            poll_max=args.poll_max,
+            task_timeout=args.task_timeout,
+            max_attempts=args.max_attempts,
             max_credits=args.max_credits,
             retry_failed=args.retry_failed,
             only=tuple(args.only),

@@ -109,3 +109,26 @@ def test_only_matching_nothing_exits_2_before_anything_is_sent(campaign: Campaig
         assert sim.counters.requests == 0
     assert done.returncode == 2, done.stderr
     assert "hero" in done.stderr and "nosuchjob" in done.stderr
+
+
+def test_every_execution_setting_has_its_flag_on_run(campaign: Campaign) -> None:
+    """--task-timeout, --poll-interval, --poll-max, --requests-per-second and --max-attempts
+    override the manifest: a 0.5 s task timeout leaves 3 s tasks submitted (exit 1)."""
+    flags = ["--task-timeout", "0.5", "--poll-interval", "0.1", "--poll-max", "0.2"]
+    flags += ["--requests-per-second", "50", "--max-attempts", "1", "--concurrency", "4"]
+    with serve(SimulatorConfig(seed=71, latency=3.0)) as sim:
+        done = run_cli("run", str(campaign.manifest), "--base-url", sim.base_url, *flags)
+    assert done.returncode == 1, done.stderr
+    assert "timed out" in done.stderr
+    snapshot = read_lockfile(campaign.lockfile)
+    assert snapshot is not None
+    assert {r.state for r in snapshot.jobs.values()} == {"submitted"}
+
+
+def test_execution_flags_refuse_what_the_manifest_would_refuse(campaign: Campaign) -> None:
+    """A flag of 0, nan or inf is bad input: exit 2, one line, nothing sent."""
+    for flag, value in (("--poll-interval", "inf"), ("--requests-per-second", "nan")):
+        done = run_cli("run", str(campaign.manifest), flag, value)
+        assert done.returncode == 2, done.stderr
+        assert "finite number above 0" in done.stderr and "Traceback" not in done.stderr
+    assert run_cli("run", str(campaign.manifest), "--max-attempts", "0").returncode == 2
