@@ -97,7 +97,11 @@ def test_ctrl_c_during_start_up_exits_130_without_a_traceback(delay: float) -> N
         process.communicate()
         pytest.skip(f"the command had finished within {delay} s")
     process.send_signal(signal.SIGINT)
-    _out, err = process.communicate(timeout=30)
+    out, err = process.communicate(timeout=30)
+    if process.returncode == -signal.SIGINT and out.startswith("ok demo"):
+        # the command had done its work: CPython puts SIGINT's default action back while the
+        # interpreter shuts down, past any handler of ours
+        pytest.skip("the signal came while the interpreter was exiting, after the output")
     assert process.returncode == 130, err
     assert "Traceback" not in err
     assert err.strip() in ("", "seedance-batch: interrupted")

@@ -9,7 +9,7 @@ from runkit import KEY, Campaign
 from seedance_batch import load_manifest
 from seedance_batch._executor import RunOptions, RunSummary, run
 from seedance_batch._retry import RetryPolicy
-from seedance_batch.simulator import SimulatorConfig, Variants, serve
+from seedance_batch.simulator import Counters, SimulatorConfig, Variants, serve
 
 FAST_RETRIES = RetryPolicy(base=0.01, cap=0.05, max_retries=6)
 
@@ -47,7 +47,9 @@ FAULTS = {
 }
 
 
-def _run_until_done(campaign: Campaign, config: SimulatorConfig) -> list[RunSummary]:
+def _run_until_done(
+    campaign: Campaign, config: SimulatorConfig
+) -> tuple[list[RunSummary], Counters]:
     summaries = []
     with serve(config) as sim:
         for _ in range(8):
@@ -63,16 +65,16 @@ def _run_until_done(campaign: Campaign, config: SimulatorConfig) -> list[RunSumm
     assert summaries[-1].exit_code == 0, [s.messages for s in summaries]
     assert_complete(campaign.manifest, campaign.out)
     assert_charged_honestly(campaign.manifest, counters, KEY)
-    return summaries
+    return summaries, counters
 
 
 @pytest.mark.parametrize("fault", list(FAULTS))
 def test_fault_ends_complete_after_reruns(campaign: Campaign, fault: str) -> None:
     """Under the fault, reruns end with every image verified and no unreported double charge."""
-    summaries = _run_until_done(campaign, FAULTS[fault])
+    summaries, counters = _run_until_done(campaign, FAULTS[fault])
     if fault == "short-delivery":
         assert summaries[0].images_delivered < summaries[0].images_asked
-    if fault in ("fail-rate", "all-together"):
+    if fault == "fail-rate" or counters.creates > 12:  # some task failed and was sent again
         assert sum(s.credits_charged for s in summaries) > 32  # failed tasks count as charged
 
 
