@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from typing import Any
 
 from seedance_batch import _startup
 from seedance_batch.cli._common import guarded_streams, say
@@ -26,14 +27,34 @@ def build_parser() -> argparse.ArgumentParser:
         prog="seedance-batch",
         description="Turn YAML manifests into image campaigns on the Seedance 2.1 image API.",
     )
-    from seedance_batch import __version__
-
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--version", action=_Version, help="show program's version number and exit")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         module = importlib.import_module(f"seedance_batch.cli.{name}")
         module.add_parser(subparsers)
     return parser
+
+
+class _Version(argparse.Action):
+    """``--version``: reads the package metadata only when asked (every other command starts
+    without importing ``importlib.metadata``)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        kwargs.setdefault("nargs", 0)
+        kwargs.setdefault("default", argparse.SUPPRESS)
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        from seedance_batch import __version__
+
+        sys.stdout.write(f"{parser.prog} {__version__}\n")  # as argparse's own "version"
+        parser.exit()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,8 +7,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from seedance_batch._diff import diff_json, diff_markdown, diff_plans, diff_text
-from seedance_batch._lockfile import default_lockfile_path, read_lockfile
 from seedance_batch._manifest import load_manifest
 from seedance_batch._planner import plan
 from seedance_batch.cli._common import add_format, non_negative_int
@@ -34,6 +32,10 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # here, not at the top: `validate` builds every command's parser and must stay light
+    from seedance_batch._diff import diff_json, diff_markdown, diff_plans, diff_text
+    from seedance_batch._lockfile import default_lockfile_path, read_lockfile
+
     old = load_manifest(args.old)
     new = load_manifest(args.new)
     lockfile = read_lockfile(default_lockfile_path(new.path), new.name)

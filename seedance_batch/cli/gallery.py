@@ -7,11 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from seedance_batch._gallery import write_gallery
-from seedance_batch._lockfile import default_lockfile_path, read_lockfile
 from seedance_batch._manifest import load_manifest
 from seedance_batch._planner import plan
-from seedance_batch._run_files import output_folder
 from seedance_batch.cli._common import add_lockfile, add_manifest, print_diagnostics
 from seedance_batch.cli._errors import EXIT_OK
 
@@ -37,6 +34,11 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # here, not at the top: `validate` builds every command's parser and must stay light
+    from seedance_batch._gallery import write_gallery
+    from seedance_batch._lockfile import default_lockfile_path, read_lockfile
+    from seedance_batch._run_files import output_folder
+
     manifest = load_manifest(args.manifest)
     lockfile_path = args.lockfile or default_lockfile_path(manifest.path)
     lockfile = read_lockfile(lockfile_path)

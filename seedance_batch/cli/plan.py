@@ -6,9 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from seedance_batch._lockfile import default_lockfile_path, read_lockfile_states
 from seedance_batch._manifest import load_manifest
-from seedance_batch._plan_report import plan_markdown, plan_text, write_plan_json
 from seedance_batch._planner import plan
 from seedance_batch.cli._common import (
     add_format,
@@ -35,6 +33,10 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # here, not at the top: `validate` builds every command's parser and must stay light
+    from seedance_batch._lockfile import default_lockfile_path, read_lockfile_states
+    from seedance_batch._plan_report import plan_markdown, plan_text, write_plan_json
+
     manifest = load_manifest(args.manifest)
     path = args.lockfile or default_lockfile_path(manifest.path)
     lockfile = read_lockfile_states(

@@ -8,7 +8,6 @@ from typing import Any
 
 from seedance_batch._manifest import load_manifest
 from seedance_batch._planner import variant_text
-from seedance_batch._prune import prune
 from seedance_batch.cli._common import add_lockfile, add_manifest
 from seedance_batch.cli._errors import EXIT_OK
 
@@ -28,6 +27,9 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # here, not at the top: `validate` builds every command's parser and must stay light
+    from seedance_batch._prune import prune
+
     result = prune(
         load_manifest(args.manifest), lockfile=args.lockfile, out=args.out, dry_run=args.dry_run
     )

@@ -12,10 +12,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from seedance_batch import _executor
-from seedance_batch._executor import RunOptions, RunSummary
 from seedance_batch._manifest import load_manifest
 from seedance_batch.cli._common import (
     add_format,
@@ -26,7 +24,9 @@ from seedance_batch.cli._common import (
     positive_number,
     print_diagnostics,
 )
-from seedance_batch.cli._progress import Progress
+
+if TYPE_CHECKING:
+    from seedance_batch._executor import RunSummary
 
 #: Signals that stop a run like Ctrl-C; during the run the executor handles them itself.
 HANGUPS = (signal.SIGHUP, signal.SIGQUIT)
@@ -96,6 +96,11 @@ def _hangups_interrupt() -> Iterator[None]:
 
 
 def run_command(args: argparse.Namespace) -> RunSummary:
+    # here, not at the top: `validate` builds every command's parser and must stay light
+    from seedance_batch import _executor
+    from seedance_batch._executor import RunOptions
+    from seedance_batch.cli._progress import Progress
+
     with _hangups_interrupt():
         manifest = load_manifest(args.manifest)
         print_diagnostics(manifest.warnings)

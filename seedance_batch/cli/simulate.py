@@ -9,17 +9,11 @@ has nothing to resume). Bad flags, or an address already in use, exit 2.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import math
 import signal
 import sys
+from typing import TYPE_CHECKING
 
-from seedance_batch.simulator import (
-    Simulator,
-    SimulatorConfig,
-    Variants,
-    parse_latency,
-)
 from seedance_batch.simulator._config import (
     ENVELOPE_CHOICES,
     ID_FIELD_CHOICES,
@@ -29,7 +23,13 @@ from seedance_batch.simulator._config import (
     SUCCESS_FLAG_CHOICES,
     URL_PLACEMENT_CHOICES,
     Latency,
+    SimulatorConfig,
+    Variants,
+    parse_latency,
 )
+
+if TYPE_CHECKING:
+    from seedance_batch.simulator import Simulator
 
 __all__ = ["add_parser", "run"]
 
@@ -250,6 +250,8 @@ def config_from_args(args: argparse.Namespace) -> SimulatorConfig:
 
 
 async def _serve_until_signalled(simulator: Simulator) -> None:
+    import asyncio
+
     await simulator.start()
     print(simulator.base_url, flush=True)
     print(
@@ -269,6 +271,11 @@ async def _serve_until_signalled(simulator: Simulator) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # here, not at the top: `validate` builds every command's parser and must stay light
+    import asyncio
+
+    from seedance_batch.simulator import Simulator
+
     try:
         config = config_from_args(args)
     except ValueError as exc:

@@ -7,7 +7,6 @@ import sys
 from typing import Any
 
 from seedance_batch._manifest import load_manifest
-from seedance_batch._status import status, status_json, status_markdown, status_text
 from seedance_batch.cli._common import add_format, add_lockfile, add_manifest
 from seedance_batch.cli._errors import EXIT_OK
 
@@ -25,6 +24,9 @@ def add_parser(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # here, not at the top: `validate` builds every command's parser and must stay light
+    from seedance_batch._status import status, status_json, status_markdown, status_text
+
     report = status(load_manifest(args.manifest), args.lockfile)
     if args.format == "json":
         sys.stdout.write(status_json(report))

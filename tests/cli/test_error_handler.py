@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from seedance_batch import (
+from seedance_batch.cli._errors import handle_errors
+from seedance_batch.errors import (
     AuthenticationError,
     BudgetExceededError,
     ConfigurationError,
@@ -16,7 +17,6 @@ from seedance_batch import (
     NetworkError,
     SeedanceBatchError,
 )
-from seedance_batch.cli._errors import handle_errors
 
 
 @pytest.mark.parametrize(
