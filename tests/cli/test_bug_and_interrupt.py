@@ -81,7 +81,7 @@ def test_a_bug_report_never_follows_a_planted_link(tmp_path: Path) -> None:
     assert len(reports) == 1 and "RuntimeError" in reports[0].read_text()
 
 
-@pytest.mark.parametrize("delay", [0.1, 0.2, 0.3, 0.45, 0.6, 0.8])
+@pytest.mark.parametrize("delay", [0.08, 0.12, 0.16, 0.2, 0.25, 0.3])
 def test_ctrl_c_during_start_up_exits_130_without_a_traceback(delay: float) -> None:
     """SIGINT while `python -m seedance_batch` imports and starts: exit 130, no traceback."""
     process = subprocess.Popen(
@@ -102,6 +102,8 @@ def test_ctrl_c_during_start_up_exits_130_without_a_traceback(delay: float) -> N
         # the command had done its work: CPython puts SIGINT's default action back while the
         # interpreter shuts down, past any handler of ours
         pytest.skip("the signal came while the interpreter was exiting, after the output")
+    if "Failed to import the site module" in err:  # CPython's own start-up, before our code
+        pytest.skip("the signal came before the interpreter ran any code of ours")
     assert process.returncode == 130, err
     assert "Traceback" not in err
     assert err.strip() in ("", "seedance-batch: interrupted")
