@@ -40,7 +40,7 @@ def test_every_property_is_described() -> None:
 
 
 def test_loader_uses_the_file_in_schemas() -> None:
-    """The package's schema is the file in schemas/, not a copy that can drift."""
+    """The package's schema is the file in schemas/ (a link to the package folder)."""
     assert manifest_schema() == json.loads(SCHEMA_PATH.read_text())
 
 
