@@ -347,7 +347,9 @@ class _Expansion:
         check = _rules.check_size(size, resolution) if isinstance(size, str) else None
         template = _rules.request_body({**fields, "prompt": _PROMPT_MARK})
         canonical = _encode(template)
-        cut = canonical.index(_ENCODED_PROMPT_MARK)
+        # Cut at the prompt's key: a field's value may hold the mark's text, never the key's
+        # (a quote inside a JSON string is escaped).
+        cut = canonical.index(_PROMPT_KEY_MARK) + len(_PROMPT_KEY)
         n = template.get("n", 1)
         images = n if isinstance(n, int) else 1
         shape = self._shapes[key] = _Shape(
@@ -432,6 +434,8 @@ class _Expansion:
 #: Stands in for the prompt while a request's canonical JSON is cut around it (see _Shape).
 _PROMPT_MARK = "\x00prompt\x00"
 _ENCODED_PROMPT_MARK = json.dumps(_PROMPT_MARK)
+_PROMPT_KEY = '"prompt":'
+_PROMPT_KEY_MARK = _PROMPT_KEY + _ENCODED_PROMPT_MARK
 _encode_string: Callable[[str], str] = json.encoder.encode_basestring
 
 
