@@ -409,3 +409,16 @@ def test_plan_json_from_strings_is_the_json_reference(data: dict[str, Any], chun
     loaded = json.loads(fast)
     assert [job["id"] for job in loaded["jobs"]] == [job.id for job in result.jobs]
     assert [job["request"] for job in loaded["jobs"]] == [job.request for job in result.jobs]
+
+
+def test_job_request_is_a_field_made_once(tmp_path: Path) -> None:
+    """Job.request is a stored field (no JSON parsed at each access), the body's mapping."""
+    assert "request" in _planner.Job._fields
+    assert not isinstance(vars(_planner.Job).get("request"), property)
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        'version: 1\nname: one\njobs:\n  - {name: a, prompt: "hi {x}", matrix: {x: [1, 2]}}\n'
+    )
+    for job in _planner.plan(load_manifest(path)).jobs:
+        assert job.request is job.request
+        assert job.request == json.loads(job.body)
