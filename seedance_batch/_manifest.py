@@ -28,7 +28,7 @@ from jsonschema.exceptions import ValidationError
 from seedance_batch import _rules
 from seedance_batch._errors import Diagnostic, ManifestError
 from seedance_batch._layout import slug_room
-from seedance_batch._schemas import load_schema
+from seedance_batch._schemas import load_schema, pattern_keyword
 from seedance_batch._yaml import Loaded, Path, Pos, format_path, load_yaml
 
 __all__ = [
@@ -160,7 +160,7 @@ def _validator() -> Draft202012Validator:
         {"integer": _is_strict_integer, "number": _is_strict_number}
     )
     cls = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
-        Draft202012Validator, type_checker=checker
+        Draft202012Validator, validators={"pattern": pattern_keyword}, type_checker=checker
     )
     validator: Draft202012Validator = cls(manifest_schema())
     return validator

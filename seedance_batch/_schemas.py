@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import sys
+from collections.abc import Iterator
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -19,7 +21,15 @@ if TYPE_CHECKING:
     else:
         from importlib.abc import Traversable
 
-__all__ = ["SCHEMA_NAMES", "SchemaName", "load_schema", "schema_resource", "schema_text"]
+__all__ = [
+    "SCHEMA_NAMES",
+    "SchemaName",
+    "ecma_pattern",
+    "load_schema",
+    "pattern_keyword",
+    "schema_resource",
+    "schema_text",
+]
 
 SchemaName = Literal["manifest", "lockfile"]
 SCHEMA_NAMES: tuple[SchemaName, ...] = ("manifest", "lockfile")
@@ -42,3 +52,26 @@ def load_schema(name: SchemaName) -> dict[str, Any]:
     """The schema as a mapping, parsed once (shared: callers must not change it)."""
     schema: dict[str, Any] = json.loads(schema_text(name))
     return schema
+
+
+@functools.cache
+def ecma_pattern(pattern: str) -> re.Pattern[str]:
+    """A schema's ``pattern`` as JSON Schema means it (ECMA-262): a final ``$`` ends the text.
+
+    Python's ``$`` also matches before a final newline, so jsonschema alone lets ``"abc\\n"``
+    through ``^[a-z]+$`` (a job name, a folder, with a newline). Only a final unescaped ``$``
+    is rewritten: the schemas use no other.
+    """
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern)
+
+
+def pattern_keyword(
+    validator: Any, pattern: str, instance: object, schema: object
+) -> Iterator[Any]:
+    """jsonschema's ``pattern`` keyword with :func:`ecma_pattern`'s anchors."""
+    if isinstance(instance, str) and ecma_pattern(pattern).search(instance) is None:
+        from jsonschema.exceptions import ValidationError
+
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")

@@ -21,7 +21,8 @@ from jsonschema import Draft202012Validator
 
 import seedance_batch
 from seedance_batch import _rules
-from seedance_batch._manifest import manifest_schema
+from seedance_batch._errors import ManifestError
+from seedance_batch._manifest import load_manifest, manifest_schema
 from seedance_batch._schemas import SCHEMA_NAMES, load_schema, schema_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -193,3 +194,22 @@ def test_shipped_manifests_validate_against_the_schema_alone() -> None:
         assert first == "# yaml-language-server: $schema=../schemas/manifest.schema.json"
         errors = list(validator.iter_errors(yaml.safe_load(path.read_text())))
         assert errors == [], path
+
+
+@pytest.mark.parametrize(
+    ("where", "text"),
+    [
+        ("name", 'name: "abc\\n"\njobs:\n  - {name: a, prompt: hi}\n'),
+        ("jobs[0].name", 'name: abc\njobs:\n  - {name: "a\\n", prompt: hi}\n'),
+        ("jobs[0].resolution", 'name: abc\njobs:\n  - {name: a, prompt: p, resolution: "4k\\n"}\n'),
+        ("jobs[0].vars", 'name: abc\njobs:\n  - {name: a, prompt: hi, vars: {"x\\n": 1}}\n'),
+    ],
+)
+def test_patterns_end_at_the_end_of_the_text(tmp_path: Path, where: str, text: str) -> None:
+    """A pattern's ``$`` ends the text, as JSON Schema (ECMA-262) means it: a value with a
+    trailing newline is refused, where Python's ``$`` alone would let it through."""
+    path = tmp_path / "m.yaml"
+    path.write_text("version: 1\n" + text, encoding="utf-8")
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(path)
+    assert [d.path for d in caught.value.diagnostics] == [where]
