@@ -64,7 +64,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from types import MappingProxyType, TracebackType
-from typing import Any, Final, Literal, NamedTuple, Protocol, get_args
+from typing import TYPE_CHECKING, Any, Final, Literal, NamedTuple, Protocol, get_args
 
 from seedance_batch import _background, _files, _halves
 from seedance_batch._errors import (
@@ -75,6 +75,13 @@ from seedance_batch._errors import (
     OutputError,
 )
 from seedance_batch._redact import redact
+from seedance_batch._schemas import load_schema, schema_resource
+
+if TYPE_CHECKING:
+    if sys.version_info >= (3, 11):
+        from importlib.resources.abc import Traversable
+    else:
+        from importlib.abc import Traversable
 
 __all__ = [
     "HEADER_SIZE",
@@ -163,9 +170,9 @@ def journal_path(lockfile_path: str | os.PathLike[str]) -> Path:
     return path.with_name(path.name + JOURNAL_SUFFIX)
 
 
-def schema_path() -> Path:
-    """Where ``lockfile.schema.json`` is (``seedance_batch/schemas`` links to ``schemas/``)."""
-    return Path(__file__).resolve().parent / "schemas" / "lockfile.schema.json"
+def schema_path() -> Traversable:
+    """The package resource ``seedance_batch/schemas/lockfile.schema.json`` (``read_text``)."""
+    return schema_resource("lockfile")
 
 
 # --------------------------------------------------------------------------------------------
@@ -497,7 +504,7 @@ def _validator(kind: str) -> Any:
     if not _validators:
         import jsonschema
 
-        schema = json.loads(schema_path().read_text(encoding="utf-8"))
+        schema = load_schema("lockfile")
         _validators["document"] = jsonschema.Draft202012Validator(schema)
         job_schema = {"$ref": "#/$defs/job", "$defs": schema["$defs"]}
         _validators["job"] = jsonschema.Draft202012Validator(job_schema)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import difflib
 import functools
 import hashlib
-import json
 import math
 import os
 import re
@@ -19,7 +18,6 @@ import stat
 import string
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path as FsPath
 from typing import Any
 
@@ -30,6 +28,7 @@ from jsonschema.exceptions import ValidationError
 from seedance_batch import _rules
 from seedance_batch._errors import Diagnostic, ManifestError
 from seedance_batch._layout import slug_room
+from seedance_batch._schemas import load_schema, pattern_keyword
 from seedance_batch._yaml import Loaded, Path, Pos, format_path, load_yaml
 
 __all__ = [
@@ -142,12 +141,9 @@ class Manifest:
     warnings: tuple[Diagnostic, ...]
 
 
-@functools.cache
 def manifest_schema() -> dict[str, Any]:
-    """The manifest's JSON Schema (``schemas/manifest.schema.json``)."""
-    text = (resources.files("seedance_batch") / "schemas" / "manifest.schema.json").read_text()
-    schema: dict[str, Any] = json.loads(text)
-    return schema
+    """The manifest's JSON Schema (``seedance_batch/schemas/manifest.schema.json``)."""
+    return load_schema("manifest")
 
 
 def _is_strict_integer(_checker: object, instance: object) -> bool:
@@ -164,7 +160,7 @@ def _validator() -> Draft202012Validator:
         {"integer": _is_strict_integer, "number": _is_strict_number}
     )
     cls = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
-        Draft202012Validator, type_checker=checker
+        Draft202012Validator, validators={"pattern": pattern_keyword}, type_checker=checker
     )
     validator: Draft202012Validator = cls(manifest_schema())
     return validator

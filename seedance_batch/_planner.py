@@ -80,9 +80,10 @@ def job_id(request: Mapping[str, object], repeat: int) -> str:
 class Job(NamedTuple):
     """One task to submit: its request, id, images, credits and folder.
 
-    ``body`` is the request's canonical JSON, the one the id is made from; ``request`` reads it
-    back as a mapping. (A named tuple holding the text only, rather than a frozen dataclass
-    holding a dict too: a plan may hold 100,000 of them.)
+    ``body`` is the request's canonical JSON, the one the id is made from; ``request`` is the
+    same request as a mapping, made once with the job, in the body's key order (shared by the
+    repeats of a combination: read it, never change it). A named tuple, not a dataclass: a plan
+    may hold 100,000 of them.
     """
 
     id: str
@@ -90,17 +91,12 @@ class Job(NamedTuple):
     variant: Mapping[str, str]
     repeat: int
     body: str
+    request: Mapping[str, object]
     images: int
     credits: int
     model: str
     resolution: str
     output: str
-
-    @property
-    def request(self) -> dict[str, object]:
-        """The request body as a mapping (a new dict at each call)."""
-        request: dict[str, object] = json.loads(self.body)
-        return request
 
 
 class _Record(Protocol):
@@ -347,12 +343,17 @@ class _Expansion:
         check = _rules.check_size(size, resolution) if isinstance(size, str) else None
         template = _rules.request_body({**fields, "prompt": _PROMPT_MARK})
         canonical = _encode(template)
-        cut = canonical.index(_ENCODED_PROMPT_MARK)
+        # Cut at the prompt's key: a field's value may hold the mark's text, never the key's
+        # (a quote inside a JSON string is escaped).
+        cut = canonical.index(_PROMPT_KEY_MARK) + len(_PROMPT_KEY)
         n = template.get("n", 1)
         images = n if isinstance(n, int) else 1
+        before_prompt = canonical[:cut]
+        after_prompt = canonical[cut + len(_ENCODED_PROMPT_MARK) :]
         shape = self._shapes[key] = _Shape(
-            before_prompt=canonical[:cut],
-            after_prompt=canonical[cut + len(_ENCODED_PROMPT_MARK) :],
+            before_prompt=before_prompt,
+            after_prompt=after_prompt,
+            request=json.loads(before_prompt + '""' + after_prompt),
             resolution=resolution,
             check=check if check is not None and check.outcome != "ok" else None,
             images=images,
@@ -375,14 +376,15 @@ class _Expansion:
         slugs = []
         field_items = []
         template = spec.prompt
-        for name, value, label, slug, kind, _origin in picks:
+        for choice in picks:
+            name, label, kind = choice.name, choice.label, choice.kind
             variant[name] = label
-            if slug:
-                slugs.append(slug)
+            if choice.slug:
+                slugs.append(choice.slug)
             if kind == _VARIABLE:
-                variables[name] = value
+                variables[name] = choice.value
             elif kind == _FIELD:
-                field_items.append((name, value))
+                field_items.append((name, choice.value))
             else:
                 template = spec.prompt_text(label)
         where = entry.origin if entry is not None else spec.origin
@@ -402,6 +404,8 @@ class _Expansion:
             if shape.check.outcome == "error":
                 return
         canonical = shape.before_prompt + _encode_string(prompt) + shape.after_prompt
+        request = shape.request.copy()  # sorted keys, the prompt's place kept
+        request["prompt"] = prompt
         slug = "_".join(slugs)
         if len(slug) > shape.slug_room:
             slug = slug[: shape.slug_room].rstrip("-._")
@@ -416,22 +420,25 @@ class _Expansion:
                 self.report(where, f"{_describe(first)}; planned once", "warning")
                 continue
             jobs[digest] = Job(
-                digest,
-                spec.name,
-                variant,
-                repeat,
-                canonical,
-                shape.images,
-                shape.credits,
-                shape.model,
-                shape.resolution,
-                folder + digest[:8],
+                id=digest,
+                job=spec.name,
+                variant=variant,
+                repeat=repeat,
+                body=canonical,
+                request=request,
+                images=shape.images,
+                credits=shape.credits,
+                model=shape.model,
+                resolution=shape.resolution,
+                output=folder + digest[:8],
             )
 
 
 #: Stands in for the prompt while a request's canonical JSON is cut around it (see _Shape).
 _PROMPT_MARK = "\x00prompt\x00"
 _ENCODED_PROMPT_MARK = json.dumps(_PROMPT_MARK)
+_PROMPT_KEY = '"prompt":'
+_PROMPT_KEY_MARK = _PROMPT_KEY + _ENCODED_PROMPT_MARK
 _encode_string: Callable[[str], str] = json.encoder.encode_basestring
 
 
@@ -441,6 +448,8 @@ class _Shape(NamedTuple):
 
     before_prompt: str
     after_prompt: str
+    #: The request read back from that JSON (prompt ""): a job's request is a copy of it.
+    request: dict[str, object]
     resolution: str
     check: _rules.SizeCheck | None
     images: int

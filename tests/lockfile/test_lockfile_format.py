@@ -57,13 +57,15 @@ def test_schema_is_valid_draft_2020_12() -> None:
 
 
 def test_schema_reachable_from_the_package() -> None:
-    """The module finds the schema through the package's ``schemas`` link (the repo's file)."""
+    """The module reads the schema as the package's own file, which is the repo's schemas/ one."""
     import seedance_batch._lockfile
 
     package = Path(seedance_batch._lockfile.__file__).parent
     inside = package / "schemas" / "lockfile.schema.json"
-    assert schema_path().resolve() == inside.resolve()
-    assert json.loads(inside.read_text("utf-8")) == SCHEMA
+    assert not inside.is_symlink() and inside.is_file()
+    assert Path(str(schema_path())).resolve() == inside.resolve()
+    repo_file = package.parent / "schemas" / "lockfile.schema.json"
+    assert json.loads(repo_file.read_text("utf-8")) == SCHEMA
 
 
 def test_default_lockfile_path() -> None:

@@ -1,0 +1,424 @@
+"""Each hand-written fast path beside its reference version, with a property that they agree.
+
+The fast paths: the canonical-JSON encoder (and the planner's request bodies spliced around the
+prompt), the lockfile's pretty printer, the plan JSON built from strings, and the lockfile's
+fast check beside its schema.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from seedance_batch import _lockfile, _plan_report, _planner, _rules
+from seedance_batch._errors import ManifestError
+from seedance_batch._lockfile import ImageRecord, JobRecord, Spent, render_lockfile
+from seedance_batch._manifest import load_manifest
+from seedance_batch._planner import Plan, canonical_json
+from seedance_batch._schemas import load_schema
+
+SETTINGS = settings(max_examples=150, deadline=None)
+FEW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# ---------------------------------------------------------------------------------------------
+# JSON values
+
+TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
+TRICKY_TEXT = st.sampled_from(["", "\x00", "\n", '"', "\\", "\u2028", "é", "\U0001f600", "\x7f"])
+STRINGS = st.one_of(TEXT, TRICKY_TEXT)
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    STRINGS,
+)
+JSON_VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4), st.dictionaries(STRINGS, inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def _reference_canonical(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@SETTINGS
+@given(JSON_VALUES)
+def test_canonical_json_is_json_dumps_sorted_and_compact(value: Any) -> None:
+    """canonical_json (json's C encoder, built once) is json.dumps(sort_keys, compact, UTF-8)."""
+    assert canonical_json(value) == _reference_canonical(value)
+
+
+@SETTINGS
+@given(JSON_VALUES)
+def test_pretty_printer_is_json_dumps_indented(value: Any) -> None:
+    """The lockfile's _pretty writes what json.dumps(indent=2, ensure_ascii=False) writes."""
+    out: list[str] = []
+    _lockfile._pretty(value, "", out)
+    assert "".join(out) == json.dumps(value, indent=2, ensure_ascii=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# The lockfile's rendering
+
+HEX = "0123456789abcdef"
+JOB_IDS = st.text(HEX, min_size=16, max_size=16)
+SLUGS = st.from_regex(r"\A[a-z0-9][a-z0-9._-]{0,10}\Z")
+COUNTS = st.integers(0, 2**40)
+TIMESTAMPS = st.sampled_from([None, "2025-11-25T16:18:00Z", "2025-11-25T16:18:00.5+00:00"])
+IMAGES = st.builds(
+    ImageRecord,
+    url=STRINGS.filter(bool),
+    path=STRINGS.filter(bool),
+    sha256=st.text(HEX, min_size=64, max_size=64),
+    bytes=COUNTS,
+)
+REQUESTS = st.fixed_dictionaries(
+    {"prompt": STRINGS}, optional={"model": STRINGS, "n": st.sampled_from(_rules.N_VALUES)}
+)
+RECORDS = st.builds(
+    JobRecord,
+    id=JOB_IDS,
+    job=SLUGS,
+    variant=st.dictionaries(STRINGS, STRINGS, max_size=3),
+    repeat=COUNTS,
+    request=REQUESTS,
+    state=st.sampled_from(_lockfile.STATES),
+    task_id=st.one_of(st.none(), STRINGS.filter(bool)),
+    attempts=COUNTS,
+    submitted_at=TIMESTAMPS,
+    finished_at=TIMESTAMPS,
+    images=st.lists(IMAGES, max_size=2).map(tuple),
+    error=st.one_of(st.none(), STRINGS),
+    credits_charged=COUNTS,
+    possible_double_charges=COUNTS,
+    task_missing=COUNTS,
+)
+
+
+@FEW
+@given(
+    name=SLUGS,
+    sha=st.text(HEX, min_size=64, max_size=64),
+    records=st.lists(RECORDS, max_size=4, unique_by=lambda r: r.id),
+    nonce=st.one_of(st.none(), JOB_IDS),
+    output=st.one_of(st.none(), STRINGS.filter(bool)),
+    spent=st.one_of(st.none(), st.builds(Spent, COUNTS, COUNTS)),
+)
+def test_render_lockfile_is_json_dumps_of_the_document(
+    name: str,
+    sha: str,
+    records: list[JobRecord],
+    nonce: str | None,
+    output: str | None,
+    spent: Spent | None,
+) -> None:
+    """render_lockfile's bytes are json.dumps(document, indent=2, ensure_ascii=False) + "\\n",
+    with the contract's key order, and read back as the same document."""
+    rendered = render_lockfile(name, sha, records, nonce=nonce, output=output, spent=spent)
+    document: dict[str, Any] = {"version": 1, "manifest": {"name": name, "sha256": sha}}
+    if nonce is not None:
+        document["nonce"] = nonce
+    document["output"] = output
+    document["spent"] = (spent or Spent.over(records)).to_json()
+    document["jobs"] = {record.id: record.to_json() for record in records}
+    reference = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    assert rendered == reference.encode("utf-8")
+    assert json.loads(rendered) == json.loads(reference)
+
+
+# ---------------------------------------------------------------------------------------------
+# The lockfile's fast check beside its schema
+
+
+def _ecma_pattern(pattern: str) -> str:
+    """JSON Schema patterns are ECMA-262: ``$`` ends the string (Python's also matches before
+    a final newline, so ``"abc\\n"`` would pass ``^[a-z]+$`` there)."""
+    return pattern[:-1] + r"\Z" if pattern.endswith("$") else pattern
+
+
+def _pattern(
+    validator: Any, pattern: str, instance: object, schema: object
+) -> Iterator[jsonschema.ValidationError]:
+    if isinstance(instance, str) and re.search(_ecma_pattern(pattern), instance) is None:
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def _strict_integer(_checker: object, instance: object) -> bool:
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+def _reference_validator(schema: dict[str, Any]) -> Any:
+    """The lockfile schema under jsonschema, with ECMA anchors and integers that are ints (the
+    tool writes counts as ints and refuses ``1.0``, as the manifest's validator does)."""
+    base = jsonschema.Draft202012Validator
+    cls = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
+        base,
+        validators={"pattern": _pattern},
+        type_checker=base.TYPE_CHECKER.redefine("integer", _strict_integer),
+    )
+    return cls(schema)
+
+
+LOCK_SCHEMA = load_schema("lockfile")
+DOCUMENT_VALIDATOR = _reference_validator(LOCK_SCHEMA)
+JOB_VALIDATOR = _reference_validator({"$ref": "#/$defs/job", "$defs": LOCK_SCHEMA["$defs"]})
+
+#: Values near each field's edge, and of every JSON type, to put in place of a good one.
+_ODD_VALUES: list[Any] = [None, True, False, 0, -1, 1, 1.0, 2.5, "", "x", "abc\n", "Abc"]
+_ODD_VALUES += ["a" * 64, "a" * 65, "0123456789abcdef", "0123456789abcdef\n", "0123456789ABCDEF"]
+_ODD_VALUES += ["new", "succeeded", "2025-11-25T16:18:00Z", "2025-11-25T16:18:00Z\n"]
+_ODD_VALUES += ["2025-11-25 16:18:00Z", "2025-11-25T16:18:00.1234567890Z", HEX * 4, HEX * 4 + "\n"]
+_ODD_VALUES += [[], {}, [1], {"a": 1}, {"prompt": 1}, {"prompt": "p", "api_key": "k"}, {"a": "b"}]
+ODD = st.one_of(
+    st.sampled_from(_ODD_VALUES),
+    JSON_VALUES,
+)
+
+
+@st.composite
+def job_entries(draw: st.DrawFn) -> dict[str, Any]:
+    """A lockfile job entry, mostly good: some fields changed, dropped or added."""
+    entry = draw(RECORDS).to_json()
+    for name in draw(st.lists(st.sampled_from([*entry, "task_missing", "extra"]), max_size=2)):
+        action = draw(st.sampled_from(["replace", "replace", "drop"]))
+        if action == "drop":
+            entry.pop(name, None)
+        elif name == "images" and draw(st.booleans()):
+            image = _image_entry(draw(IMAGES))
+            for key in draw(st.lists(st.sampled_from([*image, "other"]), max_size=2)):
+                if draw(st.booleans()):
+                    image.pop(key, None)
+                else:
+                    image[key] = draw(ODD)
+            entry["images"] = [image]
+        else:
+            entry[name] = draw(ODD)
+    return entry
+
+
+def _image_entry(image: ImageRecord) -> dict[str, Any]:
+    return {"url": image.url, "path": image.path, "sha256": image.sha256, "bytes": image.bytes}
+
+
+@settings(max_examples=400, deadline=None)
+@given(job_entries())
+def test_job_fast_check_accepts_and_refuses_as_the_schema(entry: dict[str, Any]) -> None:
+    """_job_problem finds a problem exactly when the schema's $defs/job refuses the entry."""
+    assert (_lockfile._job_problem(entry) is None) == JOB_VALIDATOR.is_valid(entry)
+
+
+@st.composite
+def lockfile_documents(draw: st.DrawFn) -> dict[str, Any]:
+    """A lockfile document, mostly good: some top-level fields changed, dropped or added."""
+    records = draw(st.lists(RECORDS, max_size=2, unique_by=lambda r: r.id))
+    document: dict[str, Any] = {
+        "version": 1,
+        "manifest": {"name": draw(SLUGS), "sha256": draw(st.text(HEX, min_size=64, max_size=64))},
+        "nonce": draw(JOB_IDS),
+        "output": draw(st.one_of(st.none(), STRINGS.filter(bool))),
+        "spent": {"credits": draw(COUNTS), "possible_double_charges": draw(COUNTS)},
+        "jobs": {r.id: r.to_json() for r in records},
+    }
+    fields = [*document, "extra", "manifest.name", "manifest.sha256", "spent.credits", "jobs.id"]
+    for name in draw(st.lists(st.sampled_from(fields), max_size=2)):
+        drop = draw(st.booleans())
+        if name == "jobs.id" and isinstance(document.get("jobs"), dict):
+            document["jobs"][draw(ODD.filter(lambda v: isinstance(v, str)))] = draw(job_entries())
+        elif "." in name:
+            outer, inner = name.split(".")
+            if isinstance(document.get(outer), dict):
+                document[outer] = dict(document[outer])
+                if drop:
+                    document[outer].pop(inner, None)
+                else:
+                    document[outer][inner] = draw(ODD)
+        elif drop:
+            document.pop(name, None)
+        else:
+            document[name] = draw(ODD)
+    return document
+
+
+@settings(max_examples=300, deadline=None)
+@given(lockfile_documents())
+def test_document_fast_check_accepts_and_refuses_as_the_schema(document: dict[str, Any]) -> None:
+    """_document_problem finds a problem exactly when the lockfile schema refuses the document."""
+    assert (_lockfile._document_problem(document) is None) == DOCUMENT_VALIDATOR.is_valid(document)
+
+
+def test_the_reference_validator_can_refuse_and_accept() -> None:
+    """The reference is no rubber stamp: a good entry passes, a trailing newline does not."""
+    good = JobRecord("0123456789abcdef", "hero", {}, 0, {"prompt": "p"}).to_json()
+    assert JOB_VALIDATOR.is_valid(good) and _lockfile._job_problem(good) is None
+    bad = {**good, "job": "hero\n"}
+    assert not JOB_VALIDATOR.is_valid(bad) and _lockfile._job_problem(bad) is not None
+    assert jsonschema.Draft202012Validator(JOB_VALIDATOR.schema).is_valid(bad)  # Python's `$`
+
+
+# ---------------------------------------------------------------------------------------------
+# The planner's request bodies and the plan JSON
+
+PROMPT_TEXT = st.text(
+    st.characters(exclude_categories=("Cs", "Cc"), exclude_characters="{}"), min_size=1, max_size=12
+)
+FIELD_TEXT = st.one_of(
+    st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=8),
+    st.sampled_from(["\x00prompt\x00", '"prompt":', "é", "gpt-image-2-all"]),
+)
+
+
+@st.composite
+def manifests(draw: st.DrawFn) -> dict[str, Any]:
+    """Small manifests whose prompts and fields hold any text JSON must escape."""
+    jobs = []
+    for index in range(draw(st.integers(1, 2))):
+        job: dict[str, Any] = {"name": f"job-{index}"}
+        if draw(st.booleans()):
+            job["prompts"] = draw(
+                st.dictionaries(
+                    st.from_regex(r"\A[a-z][a-z0-9]{0,4}\Z"),
+                    PROMPT_TEXT.map(lambda t: t + " {v}"),
+                    min_size=1,
+                    max_size=2,
+                )
+            )
+        else:
+            job["prompt"] = draw(PROMPT_TEXT) + " {v}"
+        matrix: dict[str, list[Any]] = {
+            "v": draw(st.lists(st.one_of(PROMPT_TEXT, st.integers(-5, 5)), min_size=1, max_size=3))
+        }
+        if draw(st.booleans()):
+            matrix["model"] = draw(st.lists(FIELD_TEXT, min_size=1, max_size=2, unique=True))
+        if draw(st.booleans()):
+            job["provider"] = draw(FIELD_TEXT)
+        job["matrix"] = matrix
+        job["resolution"] = draw(st.sampled_from(["1k", "4K"]))
+        job["size"] = draw(st.sampled_from(["1:1", "16:9", "9:21"]))
+        job["n"] = draw(st.sampled_from(_rules.N_VALUES))
+        job["repeat"] = draw(st.integers(1, 2))
+        jobs.append(job)
+    return {"version": 1, "name": "fast-paths", "jobs": jobs}
+
+
+def _plan_of(data: dict[str, Any]) -> Plan:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "m.yaml"
+        path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+        try:
+            manifest = load_manifest(path)
+            result = _planner.plan(manifest)
+        except ManifestError:
+            assume(False)
+            raise
+    assume(result.jobs)
+    return result
+
+
+def _reference_request(data: dict[str, Any], job: _planner.Job) -> dict[str, object]:
+    """The request of ``job`` made the slow way: its manifest job's fields and its combination
+    through the rules' request_body, the prompt filled with str.format."""
+    (spec,) = (j for j in data["jobs"] if j["name"] == job.job)
+    variant = dict(job.variant)
+    template = spec["prompts"][variant["prompt"]] if "prompts" in spec else spec["prompt"]
+    fields: dict[str, object] = {"prompt": template.format(v=variant["v"])}
+    for name in ("model", "provider", "size", "n"):
+        if name in variant:
+            fields[name] = variant[name]
+        elif name in spec:
+            fields[name] = spec[name]
+    fields["resolution"] = spec["resolution"].lower()
+    return _rules.request_body(fields)
+
+
+@FEW
+@given(manifests())
+def test_spliced_request_bodies_are_canonical_json(data: dict[str, Any]) -> None:
+    """The planner's body (spliced around the prompt) is canonical JSON of the request the rules
+    make, its id is job_id's, and Job.request is that request, in the body's key order."""
+    for job in _plan_of(data).jobs:
+        request = _reference_request(data, job)
+        assert job.body == _reference_canonical(request)
+        assert job.request == request == json.loads(job.body)
+        assert list(job.request) == list(json.loads(job.body))
+        canonical = _reference_canonical({"request": request, "repeat": job.repeat})
+        assert job.id == hashlib.sha256(canonical.encode()).hexdigest()[:16]
+        assert job.id == _planner.job_id(request, job.repeat)
+
+
+def _reference_plan_json(plan: Plan) -> str:
+    """The plan JSON built with json, value by value, in the contract's layout."""
+    manifest = plan.manifest
+    lines = []
+    for job in plan.jobs:
+        fields = {
+            "id": json.dumps(job.id, ensure_ascii=False),
+            "job": json.dumps(job.job, ensure_ascii=False),
+            "variant": json.dumps(dict(job.variant), ensure_ascii=False),
+            "repeat": json.dumps(job.repeat),
+            "request": _reference_canonical(dict(job.request)),
+            "images": json.dumps(job.images),
+            "credits": json.dumps(job.credits),
+            "output": json.dumps(job.output, ensure_ascii=False),
+            "state": json.dumps(plan.state(job.id)),
+        }
+        lines.append("{" + ", ".join(f'"{k}": {v}' for k, v in fields.items()) + "}")
+    totals = plan.totals
+    totals_json = {
+        "jobs": totals.jobs,
+        "images": totals.images,
+        "credits": totals.credits,
+        "credits_to_spend": totals.credits_to_spend,
+        "credits_to_retry": totals.credits_to_retry,
+        "credits_spent": totals.credits_spent,
+        "by_state": totals.by_state,
+        "by_model": totals.by_model,
+        "by_resolution": totals.by_resolution,
+    }
+    head = json.dumps({"manifest": manifest.file, "name": manifest.name}, ensure_ascii=False)
+    jobs = "[\n  " + ",\n  ".join(lines) + "\n ]" if lines else "[]"
+    tail = (
+        f',\n "totals": {json.dumps(totals_json, ensure_ascii=False)},'
+        f'\n "budget": {json.dumps(plan.budget.to_json(), ensure_ascii=False)}}}\n'
+    )
+    return head[:-1] + ",\n " + '"jobs": ' + jobs + tail
+
+
+@FEW
+@given(manifests(), st.integers(1, 4))
+def test_plan_json_from_strings_is_the_json_reference(data: dict[str, Any], chunk: int) -> None:
+    """plan_json_chunks (strings joined by hand, in chunks) gives the bytes of the plan built
+    with json, which reads back as the same jobs."""
+    result = _plan_of(data)
+    fast = "".join(_plan_report.plan_json_chunks(result, lines_per_chunk=chunk))
+    assert fast == _reference_plan_json(result)
+    loaded = json.loads(fast)
+    assert [job["id"] for job in loaded["jobs"]] == [job.id for job in result.jobs]
+    assert [job["request"] for job in loaded["jobs"]] == [job.request for job in result.jobs]
+
+
+def test_job_request_is_a_field_made_once(tmp_path: Path) -> None:
+    """Job.request is a stored field (no JSON parsed at each access), the body's mapping."""
+    assert "request" in _planner.Job._fields
+    assert not isinstance(vars(_planner.Job).get("request"), property)
+    path = tmp_path / "m.yaml"
+    path.write_text(
+        'version: 1\nname: one\njobs:\n  - {name: a, prompt: "hi {x}", matrix: {x: [1, 2]}}\n'
+    )
+    for job in _planner.plan(load_manifest(path)).jobs:
+        assert job.request is job.request
+        assert job.request == json.loads(job.body)
