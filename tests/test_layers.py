@@ -26,6 +26,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "_layout",
         "_markdown",
         "_redact",
+        "_schemas",
         "_startup",
     ),
     "manifest": ("_yaml", "_rules", "_manifest"),
