@@ -15,6 +15,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from seedance_batch._manifest import load_manifest
+from seedance_batch._planner import NEEDS_WORK
 from seedance_batch.cli._common import (
     add_format,
     add_lockfile,
@@ -126,16 +127,30 @@ def run_command(args: argparse.Namespace) -> RunSummary:
             return _executor.run(manifest, options, on_event=progress.on_event)
 
 
-def resume_command(args: argparse.Namespace, *, retry_failed: bool | None = None) -> str:
-    """The command that resumes this run: the same selection, budget, folders and API."""
+def resume_command(
+    args: argparse.Namespace, summary: RunSummary, *, retry_failed: bool | None = None
+) -> str | None:
+    """The command that resumes this run: the same selection, budget, folders and API.
+
+    ``--limit N`` picks the first N jobs that still need work, so a canary whose jobs partly
+    finished is resumed with the count it has left, never with jobs beyond it; ``None`` when
+    the limited selection has nothing left for that command to do.
+    """
+    retry = args.retry_failed if retry_failed is None else retry_failed
     words = ["seedance-batch", "run", str(args.manifest)]
     for pattern in args.only:
         words += ["--only", pattern]
-    for flag in ("limit", "max_credits", "out", "lockfile", "base_url"):
+    if args.limit is not None:
+        wanted = NEEDS_WORK | {"failed"} if retry else NEEDS_WORK
+        left = sum(count for state, count in summary.by_state.items() if state in wanted)
+        if not left:
+            return None
+        words += ["--limit", str(left)]
+    for flag in ("max_credits", "out", "lockfile", "base_url"):
         value = getattr(args, flag)
         if value is not None:
             words += [f"--{flag.replace('_', '-')}", str(value)]
-    if args.retry_failed if retry_failed is None else retry_failed:
+    if retry:
         words.append("--retry-failed")
     return shlex.join(words)
 
@@ -191,8 +206,11 @@ def _unrecorded_lines(summary: RunSummary) -> list[str]:
 
 def _advice(summary: RunSummary, args: argparse.Namespace) -> list[str]:
     """What to do next: resume what is unfinished, retry what failed (with its cost)."""
+    resume = resume_command(args, summary)
     if summary.stopped == "interrupted":
-        return [f"interrupted; the lockfile is saved. Resume with: {resume_command(args)}"]
+        if resume is None:
+            return ["interrupted; the lockfile is saved, and the selection has nothing left to run"]
+        return [f"interrupted; the lockfile is saved. Resume with: {resume}"]
     lines = []
     if summary.stopped == "budget":
         lines.append(
@@ -200,13 +218,15 @@ def _advice(summary: RunSummary, args: argparse.Namespace) -> list[str]:
             f"{summary.max_credits} credits spent; to go on, raise budget.max_credits "
             "(or pass --max-credits)"
         )
-    elif summary.unfinished or summary.by_state.keys() & {"new", "submitting", "submitted"}:
-        lines.append(f"not finished; a rerun resumes: {resume_command(args)}")
-    if summary.by_state.get("failed"):
-        command = resume_command(args, retry_failed=True)
+    elif resume and (
+        summary.unfinished or summary.by_state.keys() & {"new", "submitting", "submitted"}
+    ):
+        lines.append(f"not finished; a rerun resumes: {resume}")
+    retry = resume_command(args, summary, retry_failed=True)
+    if summary.by_state.get("failed") and retry:
         lines.append(
             f"{summary.by_state['failed']} failed; to submit them again "
-            f"(up to {summary.retry_failed_credits} credits): {command}"
+            f"(up to {summary.retry_failed_credits} credits): {retry}"
         )
     return lines
 
