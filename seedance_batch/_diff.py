@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 from seedance_batch._budget import Budget, budget_line, campaign_budget
 from seedance_batch._markdown import md_text
-from seedance_batch._planner import TO_SPEND, Job, Plan, variant_text
+from seedance_batch._planner import Job, Plan, variant_text
+from seedance_batch._states import TO_SPEND
 
 __all__ = ["PlanDiff", "diff_json", "diff_markdown", "diff_plans", "diff_text"]
 

@@ -25,9 +25,9 @@ from seedance_batch._budget import Budget, campaign_budget
 from seedance_batch._errors import Diagnostic, ManifestError, SelectionError
 from seedance_batch._layout import slug_part
 from seedance_batch._manifest import Combination, JobSpec, Manifest, Origin, Scalar
+from seedance_batch._states import STATES, TO_SPEND, needs_work
 
 __all__ = [
-    "STATES",
     "Budget",
     "Job",
     "LockfileView",
@@ -38,12 +38,6 @@ __all__ = [
     "plan",
     "variant_text",
 ]
-
-STATES = ("new", "submitting", "submitted", "succeeded", "failed")
-#: States a plain ``run`` submits: never sent, or interrupted before the API answered.
-TO_SPEND = frozenset({"new", "submitting"})
-#: States that still need a run to finish them (without ``--retry-failed``).
-NEEDS_WORK = frozenset({"new", "submitting", "submitted"})
 
 
 def _canonical_encoder() -> Callable[[object], str]:
@@ -214,7 +208,7 @@ class Plan:
             jobs = [j for j in jobs if any(_matches(j, pattern) for pattern in only)]
             self._check_patterns(only, jobs)
         if limit is not None:
-            wanted = NEEDS_WORK | {"failed"} if retry_failed else NEEDS_WORK
+            wanted = needs_work(retry_failed=retry_failed)
             jobs = list(itertools.islice((j for j in jobs if self.state(j.id) in wanted), limit))
         return replace(self, jobs=tuple(jobs))
 

@@ -20,8 +20,9 @@ from seedance_batch._lockfile import (
 )
 from seedance_batch._manifest import Manifest
 from seedance_batch._markdown import md_text
-from seedance_batch._planner import STATES, Plan, plan, variant_text
+from seedance_batch._planner import Plan, plan, variant_text
 from seedance_batch._run_files import output_folder
+from seedance_batch._states import STATES
 
 __all__ = [
     "JobStatus",

@@ -19,6 +19,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     # vocabulary every layer shares: errors, events, files, paths, redaction, start-up
     "base": (
         "_background",
+        "_clock",
         "_errors",
         "_events",
         "_files",
@@ -28,6 +29,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "_redact",
         "_schemas",
         "_startup",
+        "_states",
     ),
     "manifest": ("_yaml", "_rules", "_manifest"),
     "plan": ("_planner", "_budget", "_plan_report", "_diff"),

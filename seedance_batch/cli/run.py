@@ -15,7 +15,7 @@ from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO
 
 from seedance_batch._manifest import load_manifest
-from seedance_batch._planner import NEEDS_WORK
+from seedance_batch._states import needs_work
 from seedance_batch.cli._common import (
     add_format,
     add_lockfile,
@@ -141,7 +141,7 @@ def resume_command(
     for pattern in args.only:
         words += ["--only", pattern]
     if args.limit is not None:
-        wanted = NEEDS_WORK | {"failed"} if retry else NEEDS_WORK
+        wanted = needs_work(retry_failed=retry)
         left = sum(count for state, count in summary.by_state.items() if state in wanted)
         if not left:
             return None
