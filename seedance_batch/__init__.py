@@ -17,10 +17,12 @@ nor the lockfile: ``seedance-batch validate`` costs little more than YAML and JS
 
 from __future__ import annotations
 
+from seedance_batch import _startup  # noqa: F401  (first of all: Ctrl-C while starting is 130)
+
+# isort: split
+
 import importlib
 from typing import TYPE_CHECKING, Any
-
-from seedance_batch import _startup  # noqa: F401  (first: Ctrl-C while the CLI starts is 130)
 
 if TYPE_CHECKING:  # what mypy and editors see; at run time __getattr__ imports on first use
     from seedance_batch._client import ClientStats as ClientStats

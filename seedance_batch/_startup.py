@@ -7,11 +7,10 @@ the library; :func:`seedance_batch.cli.main` puts Python's own handler back once
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import sys
-from types import FrameType
+from types import FrameType  # loaded already: runpy and the console script import it
 
 __all__ = ["EXIT_INTERRUPTED", "is_command_line", "startup_handler"]
 
@@ -26,8 +25,10 @@ def is_command_line() -> bool:
 
 def startup_handler(signum: int, frame: FrameType | None) -> None:
     """Nothing has been read or written yet: say so in one line and leave, 130."""
-    with contextlib.suppress(OSError):
+    try:  # noqa: SIM105  (contextlib is not loaded yet; this runs before anything)
         os.write(2, b"seedance-batch: interrupted\n")
+    except OSError:
+        pass
     os._exit(EXIT_INTERRUPTED)
 
 

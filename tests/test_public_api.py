@@ -167,7 +167,9 @@ def test_validate_command_loads_no_client() -> None:
     )
     assert _heavy(loaded, (*HEAVY, "asyncio")) == ["jsonschema", "yaml"]
     ours = {m for m in loaded if m.startswith("seedance_batch.")}
-    # the simulate command's parser reads the simulator's choices, never its server
-    assert not ours & {"seedance_batch.simulator._server", "seedance_batch.simulator._api"}
+    # only the named command's module is imported: no other command, nothing of the simulator
+    assert not {m for m in ours if m.startswith("seedance_batch.simulator")}
+    commands = {m for m in ours if m.startswith("seedance_batch.cli.") and "._" not in m}
+    assert commands == {"seedance_batch.cli.validate"}
     assert not ours & {"seedance_batch._client", "seedance_batch._lockfile"}
     assert "importlib.metadata" not in loaded  # --version reads it only when asked

@@ -22,17 +22,26 @@ __all__ = ["main"]
 COMMANDS = ("validate", "plan", "run", "status", "simulate", "gallery", "diff", "prune")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; when ``argv`` names a command, only that command's module is imported (a
+    command's start-up never pays for the others: ``validate`` loads no simulator)."""
     parser = argparse.ArgumentParser(
         prog="seedance-batch",
         description="Turn YAML manifests into image campaigns on the Seedance 2.1 image API.",
     )
     parser.add_argument("--version", action=_Version, help="show program's version number and exit")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in COMMANDS:
+    for name in _commands_to_build(argv):
         module = importlib.import_module(f"seedance_batch.cli.{name}")
         module.add_parser(subparsers)
     return parser
+
+
+def _commands_to_build(argv: Sequence[str] | None) -> Sequence[str]:
+    """The command ``argv`` names, alone; every command when it names none (help, a typo)."""
+    words = sys.argv[1:] if argv is None else argv
+    first = next((word for word in words if not word.startswith("-")), None)
+    return (first,) if first in COMMANDS else COMMANDS
 
 
 class _Version(argparse.Action):
@@ -82,7 +91,7 @@ def _restore_interrupts() -> None:
 
 def _dispatch(argv: Sequence[str] | None) -> int:
     with handle_errors() as outcome:
-        parser = build_parser()
+        parser = build_parser(argv)
         try:
             args = parser.parse_args(argv)
         except SystemExit as exc:  # argparse exits 2 on bad flags, 0 on --help
