@@ -8,12 +8,10 @@ the API key redacted), exit 70.
 from __future__ import annotations
 
 import os
-import secrets
 import shlex
 import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -98,6 +96,8 @@ def _one_line(text: str) -> str:
 def report_bug(exc: BaseException) -> Path | None:
     """Write ``exc``'s traceback (redacted) to a new file in the temporary folder and say, in
     one line, that this is a bug and where the file is. Returns the file, None if unwritable."""
+    import traceback  # only when there is a bug: every command's start-up is spared it
+
     keys = _key_values()
     summary = redact(_one_line(f"{type(exc).__name__}: {exc}"), keys)[:_LONGEST_SUMMARY]
     report = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
@@ -117,6 +117,8 @@ def report_bug(exc: BaseException) -> Path | None:
 def write_crash_report(text: str) -> Path:
     """A new file ``seedance-batch-crash-<timestamp>-<pid>.txt`` in the temporary folder,
     created exclusively (never through a planted link), readable by its owner only."""
+    import secrets  # only when there is a bug (it brings hmac and hashlib)
+
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     folder = Path(tempfile.gettempdir())
     name = f"seedance-batch-crash-{stamp}-{os.getpid()}"
