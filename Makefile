@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: test test-oldest demo bench lint typecheck clean
+.PHONY: test test-fast test-oldest browser demo bench lint typecheck clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,8 +19,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+# The gallery's browser tests drive the system's Chromium: installed here when it is missing.
+browser:
+	@sh .ci/install-chromium
+
+test: lint typecheck browser
 	$(BIN)/python -m pytest -q
+
+# The fast suite alone, for the edit-test loop: no real processes killed, no browser, no
+# tests that wait on real time (markers `slow` and `browser`, see tests/conftest.py).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow and not browser"
 
 # The demo: validate and plan the demo manifest, then run it against the local simulator.
 DEMO := manifests/demo.yaml

@@ -1,16 +1,15 @@
 """Fixtures of the gallery tests: a campaign folder on disk and a real headless Chromium.
 
 The browser is the system's Chromium (Debian's ``chromium`` package), driven by Playwright;
-Playwright never downloads a browser of its own. When it is missing, the session installs it with
-``apt-get install -y chromium`` (as root, or through passwordless ``sudo``) and fails, never
-skips, when that does not work. ``SEEDANCE_CHROMIUM`` names another executable.
+Playwright never downloads a browser of its own. No fixture installs anything: ``make test``
+installs it when it is missing (``.ci/install-chromium``); without it these tests fail, never
+skip, saying how to install it. ``SEEDANCE_CHROMIUM`` names another executable.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,52 +42,20 @@ def find_chromium() -> str | None:
     return None
 
 
-def _apt_prefix() -> list[str] | None:
-    """How to run apt-get as root here: directly, through ``sudo -n``, or not at all."""
-    if shutil.which("apt-get") is None:
-        return None
-    if os.geteuid() == 0:
-        return []
-    sudo = shutil.which("sudo")
-    if sudo and subprocess.run([sudo, "-n", "true"], capture_output=True).returncode == 0:
-        return [sudo, "-n"]
-    return None
-
-
-def install_chromium() -> str:
-    """Install Debian's ``chromium`` with apt-get; what happened, for the failure message."""
-    prefix = _apt_prefix()
-    if prefix is None:
-        return "cannot install it: apt-get needs root (or passwordless sudo) and is not available"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = [*prefix, "apt-get", "-o", "DPkg::Lock::Timeout=300", "install", "-y", "chromium"]
-    update = [*prefix, "apt-get", "-o", "DPkg::Lock::Timeout=300", "update"]
-    log = []
-    for command in (install, update, install):
-        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1200)
-        log.append(f"$ {' '.join(command)} -> {done.returncode}\n{done.stderr[-2000:]}")
-        if command is install and done.returncode == 0:
-            break
-    return "\n".join(log)
-
-
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
-    """The system Chromium, installed with apt-get first if it is missing."""
+    """The system Chromium; the tests fail, saying how to install it, when it is missing."""
     named = os.environ.get("SEEDANCE_CHROMIUM")
     if named and not os.access(named, os.X_OK):
         pytest.fail(f"SEEDANCE_CHROMIUM={named} is not an executable", pytrace=False)
     found = find_chromium()
     if found is None:
-        report = install_chromium()
-        found = find_chromium()
-        if found is None:
-            pytest.fail(
-                "Chromium is needed for the gallery's browser tests and is not installed: "
-                "install Debian's package with `apt-get install -y chromium` (or set "
-                f"SEEDANCE_CHROMIUM to a Chromium executable).\n{report}",
-                pytrace=False,
-            )
+        pytest.fail(
+            "Chromium is needed for the gallery's browser tests and is not installed: "
+            "`make browser` installs Debian's package (or `apt-get install -y chromium`, or set "
+            "SEEDANCE_CHROMIUM to a Chromium executable)",
+            pytrace=False,
+        )
     return found
 
 
