@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
-from seedance_batch._budget import Budget, budget_line, campaign_budget
-from seedance_batch._markdown import md_text
-from seedance_batch._planner import Job, Plan, variant_text
+from seedance_batch._budget import Budget, campaign_budget
+from seedance_batch._planner import Job, Plan
 from seedance_batch._states import TO_SPEND
 
-__all__ = ["PlanDiff", "diff_json", "diff_markdown", "diff_plans", "diff_text"]
+__all__ = ["PlanDiff", "diff_plans"]
 
 
 @dataclass(frozen=True)
@@ -58,81 +56,3 @@ def diff_plans(old: Plan, new: Plan, max_credits: int | None = None) -> PlanDiff
         kept=tuple(job for job in new.jobs if job.id in old_ids),
         max_credits=max_credits,
     )
-
-
-def _brief(job: Job) -> dict[str, object]:
-    return {
-        "id": job.id,
-        "job": job.job,
-        "variant": dict(job.variant),
-        "repeat": job.repeat,
-        "credits": job.credits,
-    }
-
-
-def diff_json(change: PlanDiff) -> str:
-    """One object: the manifests, the jobs in each group, and the credits."""
-    document = {
-        "old": change.old.manifest.file,
-        "new": change.new.manifest.file,
-        "added": [_brief(j) for j in change.added],
-        "removed": [_brief(j) for j in change.removed],
-        "kept": len(change.kept),
-        "credits": {
-            "added": change.credits_added,
-            "removed": change.credits_removed,
-            "old_total": change.old.totals.credits,
-            "new_total": change.new.totals.credits,
-        },
-        "budget": change.budget.to_json(),
-    }
-    return json.dumps(document, ensure_ascii=False, indent=1) + "\n"
-
-
-def _line(sign: str, job: Job) -> str:
-    variant = variant_text(job.variant) or "-"
-    repeat = f" #{job.repeat}" if job.repeat else ""
-    return f"{sign} {job.id}  {job.job} [{variant}]{repeat}  {job.credits} credits"
-
-
-def _budget(change: PlanDiff) -> str:
-    return budget_line(change.budget, "this change")
-
-
-def diff_text(change: PlanDiff) -> str:
-    """Added and removed jobs, one a line, then the credits."""
-    lines = [_line("+", j) for j in change.added] + [_line("-", j) for j in change.removed]
-    lines.append(
-        f"{len(change.added)} added (+{change.credits_added} credits), "
-        f"{len(change.removed)} removed (-{change.credits_removed} credits), "
-        f"{len(change.kept)} kept; total {change.old.totals.credits} -> "
-        f"{change.new.totals.credits} credits"
-    )
-    lines.append(_budget(change))
-    return "\n".join(lines) + "\n"
-
-
-def diff_markdown(change: PlanDiff) -> str:
-    """A summary a reviewer reads in a pull request: the cost first, then the jobs."""
-    name = change.new.manifest.name
-    out = [
-        f"### seedance-batch cost of this change: `{name}`",
-        "",
-        "| added | removed | kept | credits added | total before | total after |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: |",
-        f"| {len(change.added)} | {len(change.removed)} | {len(change.kept)} "
-        f"| +{change.credits_added} | {change.old.totals.credits} | {change.new.totals.credits} |",
-        "",
-    ]
-    budget = md_text(_budget(change))
-    out += [budget if change.within_budget else f"**{budget}**", ""]
-    for title, jobs in (("Added", change.added), ("Removed", change.removed)):
-        if not jobs:
-            continue
-        out += [f"<details><summary>{title}: {len(jobs)} jobs</summary>", ""]
-        out += ["| id | job | variant | credits |", "| --- | --- | --- | ---: |"]
-        for job in jobs:
-            variant = md_text(variant_text(job.variant) or "-")
-            out.append(f"| `{job.id}` | {md_text(job.job)} | {variant} | {job.credits} |")
-        out += ["", "</details>", ""]
-    return "\n".join(out)

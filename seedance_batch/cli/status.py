@@ -25,7 +25,8 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # here, not at the top: `validate` builds every command's parser and must stay light
-    from seedance_batch._status import status, status_json, status_markdown, status_text
+    from seedance_batch._status import status
+    from seedance_batch.reports import status_json, status_markdown, status_text
 
     report = status(load_manifest(args.manifest), args.lockfile)
     if args.format == "json":

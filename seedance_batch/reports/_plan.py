@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from typing import TextIO
 
 from seedance_batch._budget import Budget, budget_line
-from seedance_batch._markdown import md_text
 from seedance_batch._planner import Job, Plan, variant_text
+from seedance_batch.reports._markdown import md_text
+from seedance_batch.reports._table import text_table
 
 __all__ = [
     "SUMMARY_ROWS",
@@ -98,16 +99,6 @@ def plan_json_chunks(
     yield f',\n "totals": {totals_json},\n "budget": {budget_json}}}\n'
 
 
-def _table(rows: list[list[str]], right: frozenset[int] = frozenset()) -> Iterator[str]:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    for row in rows:
-        cells = [
-            cell.rjust(widths[i]) if i in right else cell.ljust(widths[i])
-            for i, cell in enumerate(row)
-        ]
-        yield "  ".join(cells).rstrip()
-
-
 def _variant_text(job: Job) -> str:
     return variant_text(job.variant) or "-"
 
@@ -150,13 +141,13 @@ def plan_text(
             row.append(plan.state(job.id))
         rows.append(row)
     if shown:
-        out.extend(_table(rows, right=frozenset({3, 7, 8})))
+        out.extend(text_table(rows, right=(3, 7, 8)))
     if hidden:
         out.append(f"... and {hidden} more jobs (--verbose lists every job)")
     out.append("")
     summary = [["model", "credits"], *[[m, str(c)] for m, c in totals.by_model.items()]]
     summary += [["resolution", ""], *[[r, str(c)] for r, c in totals.by_resolution.items()]]
-    out.extend(_table(summary, right=frozenset({1})))
+    out.extend(text_table(summary, right=(1,)))
     out.append("")
     out.append(f"total: {totals.jobs} jobs, {totals.images} images, {totals.credits} credits")
     if with_state:
