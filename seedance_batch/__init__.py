@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from seedance_batch import _startup  # noqa: F401  (first: Ctrl-C while the CLI starts is 130)
 
 if TYPE_CHECKING:  # what mypy and editors see; at run time __getattr__ imports on first use
+    from seedance_batch._budget import Budget as Budget
     from seedance_batch._client import ClientStats as ClientStats
     from seedance_batch._client import CreateOutcome as CreateOutcome
     from seedance_batch._client import Download as Download
@@ -70,7 +71,6 @@ if TYPE_CHECKING:  # what mypy and editors see; at run time __getattr__ imports 
     from seedance_batch._manifest import JobSpec as JobSpec
     from seedance_batch._manifest import Manifest as Manifest
     from seedance_batch._manifest import load_manifest as load_manifest
-    from seedance_batch._planner import Budget as Budget
     from seedance_batch._planner import Job as Job
     from seedance_batch._planner import Plan as Plan
     from seedance_batch._planner import Totals as Totals
@@ -180,7 +180,7 @@ _FORMER: dict[str, tuple[str, str | None]] = {
             "read_lockfile",
         )
     },
-    "Budget": ("seedance_batch._planner", None),
+    "Budget": ("seedance_batch._budget", None),
     "Execution": ("seedance_batch._manifest", None),
     "Job": ("seedance_batch._planner", None),
     "JobSpec": ("seedance_batch._manifest", None),

@@ -23,12 +23,12 @@ from typing import NamedTuple, Protocol
 from seedance_batch import _rules
 from seedance_batch._budget import Budget, campaign_budget
 from seedance_batch._errors import Diagnostic, ManifestError, SelectionError
+from seedance_batch._labels import variant_text
 from seedance_batch._layout import slug_part
 from seedance_batch._manifest import Combination, JobSpec, Manifest, Origin, Scalar
 from seedance_batch._states import STATES, TO_SPEND, needs_work
 
 __all__ = [
-    "Budget",
     "Job",
     "LockfileView",
     "Plan",
@@ -36,7 +36,6 @@ __all__ = [
     "canonical_json",
     "job_id",
     "plan",
-    "variant_text",
 ]
 
 
@@ -58,11 +57,6 @@ _encode = _canonical_encoder()
 def canonical_json(value: object) -> str:
     """Sorted keys, compact separators, non-ASCII characters as themselves."""
     return _encode(value)
-
-
-def variant_text(variant: Mapping[str, str]) -> str:
-    """A combination for people: ``product=serum, size=1:1`` ("" when it has no values)."""
-    return ", ".join(f"{k}={v}" for k, v in variant.items())
 
 
 def job_id(request: Mapping[str, object], repeat: int) -> str:
@@ -453,7 +447,7 @@ class _Shape(NamedTuple):
 
 
 def _describe(first: Job) -> str:
-    variant = variant_text(first.variant)
+    variant = variant_text(first.variant, empty="")
     where = f"job {first.job!r}" + (f" ({variant})" if variant else "")
     return f"the same request and repeat index {first.repeat} as {where}"
 

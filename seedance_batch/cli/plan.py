@@ -9,24 +9,20 @@ from typing import Any
 from seedance_batch._manifest import load_manifest
 from seedance_batch._planner import plan
 from seedance_batch.cli._common import (
-    add_format,
-    add_lockfile,
-    add_manifest,
+    REPORT_FORMATS,
     add_selection,
+    manifest_command,
     print_diagnostics,
 )
 from seedance_batch.cli._errors import EXIT_OK, EXIT_REFUSED
 
 
 def add_parser(subparsers: Any) -> None:
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "plan",
-        help="the dry-run report: jobs, credits, budget",
-        description="Expand a manifest into jobs and credits; nothing is sent.",
+    what = (
+        "the dry-run report: jobs, credits, budget",
+        "Expand a manifest into jobs and credits; nothing is sent.",
     )
-    add_manifest(parser)
-    add_format(parser, "text", "json", "markdown")
-    add_lockfile(parser)
+    parser = manifest_command(subparsers, "plan", what, REPORT_FORMATS)
     add_selection(parser)
     parser.add_argument("--retry-failed", action="store_true", help="count failed jobs as to do")
     parser.add_argument("-v", "--verbose", action="store_true", help="list every job")

@@ -7,7 +7,8 @@ import json
 
 from seedance_batch._budget import budget_line
 from seedance_batch._diff import PlanDiff
-from seedance_batch._planner import Job, variant_text
+from seedance_batch._labels import variant_text
+from seedance_batch._planner import Job
 from seedance_batch.reports._markdown import md_text
 
 __all__ = ["diff_json", "diff_markdown", "diff_text"]
@@ -43,7 +44,7 @@ def diff_json(change: PlanDiff) -> str:
 
 
 def _line(sign: str, job: Job) -> str:
-    variant = variant_text(job.variant) or "-"
+    variant = variant_text(job.variant)
     repeat = f" #{job.repeat}" if job.repeat else ""
     return f"{sign} {job.id}  {job.job} [{variant}]{repeat}  {job.credits} credits"
 
@@ -85,7 +86,7 @@ def diff_markdown(change: PlanDiff) -> str:
         out += [f"<details><summary>{title}: {len(jobs)} jobs</summary>", ""]
         out += ["| id | job | variant | credits |", "| --- | --- | --- | ---: |"]
         for job in jobs:
-            variant = md_text(variant_text(job.variant) or "-")
+            variant = md_text(variant_text(job.variant))
             out.append(f"| `{job.id}` | {md_text(job.job)} | {variant} | {job.credits} |")
         out += ["", "</details>", ""]
     return "\n".join(out)

@@ -6,7 +6,15 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-__all__ = ["md_code", "md_details", "md_row", "md_table", "md_text"]
+__all__ = [
+    "MAX_CHARS",
+    "PAGE_ROWS",
+    "MarkdownDocument",
+    "md_code",
+    "md_row",
+    "md_table",
+    "md_text",
+]
 
 _HTML = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
 #: Characters that start Markdown markup inline (links, emphasis, code, tables, strike-through).
@@ -48,7 +56,64 @@ def md_table(
     return [md_row(header), md_row(rule), *(md_row(row) for row in rows)]
 
 
-def md_details(summary: str, body: Sequence[str], *, open_: bool = False) -> list[str]:
-    """``body`` folded under a ``<details>`` whose ``<summary>`` is ``summary`` (escaped)."""
-    tag = "<details open>" if open_ else "<details>"
-    return [f"{tag}<summary>{md_text(summary)}</summary>", "", *body, "", "</details>", ""]
+#: GitHub refuses a comment over 65,536 characters: a report stays well under it.
+MAX_CHARS = 50_000
+#: Rows a table shows open; a longer one is folded under ``<details>`` (one page).
+PAGE_ROWS = 20
+#: Room kept for what closes a document once a table has been cut short.
+_CLOSING_ROOM = 600
+
+
+def _length(line: str) -> int:
+    """Characters as GitHub counts them (UTF-16 units: an emoji is two), and the line break."""
+    return len(line) + 1 + (0 if line.isascii() else sum(ord(c) > 0xFFFF for c in line))
+
+
+class MarkdownDocument:
+    """Lines of a Markdown report that never grows past :data:`MAX_CHARS`: a table cut short
+    says how many rows it left out and where to see them all."""
+
+    def __init__(self, max_chars: int = MAX_CHARS) -> None:
+        self.max_chars = max_chars
+        self._lines: list[str] = []
+        self._size = 0
+
+    def add(self, *lines: str) -> None:
+        for line in lines:
+            self._lines.append(line)
+            self._size += _length(line)
+
+    def fits(self, line: str) -> bool:
+        return self._size + _length(line) + _CLOSING_ROOM <= self.max_chars
+
+    def table(
+        self,
+        title: str,
+        header: Sequence[str],
+        rows: Sequence[Sequence[object]],
+        *,
+        right: Iterable[int] = (),
+        rest: str = "",
+    ) -> None:
+        """``title`` and a table of ``rows`` (cells escaped already), folded under
+        ``<details>`` past a page; rows that would pass the size limit are counted instead,
+        with ``rest`` (where to see them all)."""
+        folded = len(rows) > PAGE_ROWS
+        if folded:
+            self.add(f"<details><summary>{title}</summary>", "")
+        else:
+            self.add(title, "")
+        self.add(*md_table(header, (), right))
+        shown = 0
+        for row in rows:
+            line = md_row(row)
+            if not self.fits(line):
+                break
+            self.add(line)
+            shown += 1
+        if shown < len(rows):
+            self.add("", f"… and {len(rows) - shown} more{rest}.")
+        self.add("", *(["</details>", ""] if folded else []))
+
+    def text(self) -> str:
+        return "\n".join(self._lines) + "\n"

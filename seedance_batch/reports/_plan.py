@@ -7,8 +7,10 @@ from collections.abc import Iterator
 from typing import TextIO
 
 from seedance_batch._budget import Budget, budget_line
-from seedance_batch._planner import Job, Plan, variant_text
-from seedance_batch.reports._markdown import md_text
+from seedance_batch._labels import job_size, variant_text
+from seedance_batch._planner import Job, Plan
+from seedance_batch._states import TO_SPEND
+from seedance_batch.reports._markdown import md_code, md_row, md_text
 from seedance_batch.reports._table import text_table
 
 __all__ = [
@@ -99,15 +101,6 @@ def plan_json_chunks(
     yield f',\n "totals": {totals_json},\n "budget": {budget_json}}}\n'
 
 
-def _variant_text(job: Job) -> str:
-    return variant_text(job.variant) or "-"
-
-
-def _size_text(job: Job) -> str:
-    size = job.request.get("size") or job.request.get("imageSizePreset") or "-"
-    return str(size)
-
-
 def _shown(plan: Plan, verbose: bool) -> tuple[tuple[Job, ...], int]:
     if verbose or len(plan.jobs) <= SUMMARY_ROWS:
         return plan.jobs, 0
@@ -129,11 +122,11 @@ def plan_text(
         row = [
             job.id,
             job.job,
-            _variant_text(job),
+            variant_text(job.variant),
             str(job.repeat),
             job.model,
             job.resolution,
-            _size_text(job),
+            job_size(job.request) or "-",
             str(job.images),
             str(job.credits),
         ]
@@ -203,15 +196,20 @@ def plan_markdown(
             rule += " --- |"
         out.extend([header, rule])
         for job in shown:
-            row = (
-                f"| `{job.id}` | {md_text(job.job)} | {md_text(_variant_text(job))} | {job.repeat} "
-                f"| {md_text(job.model)} | {md_text(job.resolution)} | {md_text(_size_text(job))} "
-                f"| {job.images} "
-                f"| {job.credits} |"
-            )
+            cells: list[object] = [
+                md_code(job.id),
+                md_text(job.job),
+                md_text(variant_text(job.variant)),
+                job.repeat,
+                md_text(job.model),
+                md_text(job.resolution),
+                md_text(job_size(job.request) or "-"),
+                job.images,
+                job.credits,
+            ]
             if with_state:
-                row += f" {plan.state(job.id)} |"
-            out.append(row)
+                cells.append(plan.state(job.id))
+            out.append(md_row(cells))
         if hidden:
             out.append(f"\n… and {hidden} more jobs.")
         out.append("\n</details>")
@@ -223,9 +221,7 @@ def _against_lockfile(plan: Plan) -> list[str]:
     added = [j for j in plan.jobs if j.id not in plan.states]
     done = [j for j in plan.jobs if plan.states.get(j.id) == "succeeded"]
     failed = [j for j in plan.jobs if plan.states.get(j.id) == "failed"]
-    pending = [
-        j for j in plan.jobs if j.id in plan.states and plan.states[j.id] in ("new", "submitting")
-    ]
+    pending = [j for j in plan.jobs if j.id in plan.states and plan.states[j.id] in TO_SPEND]
     waiting = [j for j in plan.jobs if plan.states.get(j.id) == "submitted"]
     rows = [
         ("added since the lockfile", added, "to spend"),

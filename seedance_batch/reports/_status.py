@@ -6,10 +6,11 @@ from __future__ import annotations
 import json
 
 from seedance_batch._budget import budget_line
+from seedance_batch._labels import variant_text
 from seedance_batch._lockfile import Holder
-from seedance_batch._planner import variant_text
+from seedance_batch._states import NEEDS_WORK
 from seedance_batch._status import JobStatus, Status
-from seedance_batch.reports._markdown import md_text
+from seedance_batch.reports._markdown import MarkdownDocument, md_code, md_table, md_text
 
 __all__ = ["status_json", "status_markdown", "status_text"]
 
@@ -76,14 +77,13 @@ def _files_lines(report: Status) -> list[str]:
         lines += [f"  {path}" for path in report.missing]
     if short := report.short:
         lines.append(f"short of n ({len(short)} jobs delivered fewer images than asked):")
-        lines += [
-            f"  {j.id} {j.job} [{_variant(j)}]: {len(j.images)} of {j.n}" for j in report.short
-        ]
+        lines += [f"{_label(j)}: {len(j.images)} of {j.n}" for j in report.short]
     return lines
 
 
-def _variant(job: JobStatus) -> str:
-    return variant_text(job.variant) or "-"
+def _label(job: JobStatus) -> str:
+    """``  <id> <job> [<variant>]``: a job on a line of the text report."""
+    return f"  {job.id} {job.job} [{variant_text(job.variant)}]"
 
 
 def status_text(report: Status, *, verbose: bool = False) -> str:
@@ -106,75 +106,86 @@ def status_text(report: Status, *, verbose: bool = False) -> str:
     ]
     if report.failures:
         lines.append(f"failed ({len(report.failures)}; `run --retry-failed` submits them again):")
-        lines += [
-            f"  {j.id} {j.job} [{_variant(j)}]: {j.error or 'no message'}" for j in report.failures
-        ]
-    waiting = [j for j in planned if j.state in ("submitting", "submitted")]
+        lines += [f"{_label(j)}: {j.error or 'no message'}" for j in report.failures]
+    waiting = [j for j in planned if j.state in NEEDS_WORK - {"new"}]
     if waiting:
         lines.append(f"in flight ({len(waiting)}; a rerun polls them):")
-        lines += [
-            f"  {j.id} {j.job} [{_variant(j)}]: {j.state} {j.task_id or ''}".rstrip()
-            for j in waiting
-        ]
+        lines += [f"{_label(j)}: {j.state} {j.task_id or ''}".rstrip() for j in waiting]
     if report.orphans:
         lines.append(
             f"orphaned ({len(report.orphans)}; no longer planned, files kept; "
             "`prune` removes them):"
         )
-        lines += [
-            f"  {j.id} {j.job} [{_variant(j)}]: {j.state}, {len(j.images)} images"
-            for j in report.orphans
-        ]
+        lines += [f"{_label(j)}: {j.state}, {len(j.images)} images" for j in report.orphans]
     if verbose:
         lines.append("jobs:")
-        lines += [f"  {j.id} {j.job} [{_variant(j)}]: {j.state}" for j in planned]
+        lines += [f"{_label(j)}: {j.state}" for j in planned]
     return "\n".join(lines) + "\n"
 
 
 def status_markdown(report: Status) -> str:
     """Totals first, then failures and orphans: for a pull request or a CI step summary."""
     planned = [j for j in report.jobs if not j.orphaned]
-    totals = report.plan.totals
-    out = [
-        f"### seedance-batch status: `{report.name}`",
-        "",
-        "| jobs | succeeded | failed | in flight | new | credits charged | to spend | missing |",
-        "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
-        f"| {len(planned)} | {report.by_state.get('succeeded', 0)} "
-        f"| {report.by_state.get('failed', 0)} "
-        f"| {report.by_state.get('submitting', 0) + report.by_state.get('submitted', 0)} "
-        f"| {report.by_state.get('new', 0)} | {report.credits_charged} "
-        f"| {totals.credits_to_spend} | {len(report.missing)} |",
+    by_state = report.by_state
+    in_flight = sum(by_state.get(state, 0) for state in NEEDS_WORK - {"new"})
+    doc = MarkdownDocument()
+    doc.add(f"### seedance-batch status: {md_code(report.name)}", "")
+    header = ["jobs", "succeeded", "failed", "in flight", "new", "credits charged", "to spend"]
+    doc.add(
+        *md_table(
+            [*header, "missing"],
+            [
+                (
+                    len(planned),
+                    by_state.get("succeeded", 0),
+                    by_state.get("failed", 0),
+                    in_flight,
+                    by_state.get("new", 0),
+                    report.credits_charged,
+                    report.plan.totals.credits_to_spend,
+                    len(report.missing),
+                )
+            ],
+            right=range(8),
+        ),
         "",
         md_text(budget_line(report.budget)),
         "",
-    ]
+    )
     if report.holder is not None:
-        out += [md_text(_holder_text(report.holder)), ""]
+        doc.add(md_text(_holder_text(report.holder)), "")
+    rest = " (`status --format json` lists them all)"
     if report.failures:
-        out += ["**Failed**", "", "| id | job | variant | message |", "| --- | --- | --- | --- |"]
-        out += [
-            f"| `{j.id}` | {md_text(j.job)} | {md_text(_variant(j))} | {md_text(j.error or '')} |"
-            for j in report.failures
-        ]
-        out.append("")
+        doc.table(
+            "**Failed**",
+            ["id", "job", "variant", "message"],
+            [(*_cells(j), md_text(j.error or "")) for j in report.failures],
+            rest=rest,
+        )
     if report.short:
-        out += ["**Short of n**", "", "| id | job | variant | images | n |"]
-        out += ["| --- | --- | --- | ---: | ---: |"]
-        out += [
-            f"| `{j.id}` | {md_text(j.job)} | {md_text(_variant(j))} | {len(j.images)} | {j.n} |"
-            for j in report.short
-        ]
-        out.append("")
+        doc.table(
+            "**Short of n**",
+            ["id", "job", "variant", "images", "n"],
+            [(*_cells(j), len(j.images), j.n) for j in report.short],
+            right=(3, 4),
+            rest=rest,
+        )
     if report.missing:
-        out += [f"**Missing on disk**: {len(report.missing)} images", ""]
-        out += [f"- {md_text(path)}" for path in report.missing]
-        out.append("")
+        doc.table(
+            f"**Missing on disk**: {len(report.missing)} images",
+            ["image"],
+            [(md_text(path),) for path in report.missing],
+            rest=rest,
+        )
     if report.orphans:
-        out += ["**Orphaned** (no longer planned; `prune` removes them)", ""]
-        out += [
-            f"- `{j.id}` {md_text(j.job)} ({md_text(_variant(j))}): {j.state}"
-            for j in report.orphans
-        ]
-        out.append("")
-    return "\n".join(out)
+        doc.table(
+            "**Orphaned** (no longer planned; `prune` removes them)",
+            ["id", "job", "variant", "state"],
+            [(*_cells(j), j.state) for j in report.orphans],
+            rest=rest,
+        )
+    return doc.text()
+
+
+def _cells(job: JobStatus) -> tuple[str, str, str]:
+    return md_code(job.id), md_text(job.job), md_text(variant_text(job.variant))
