@@ -134,6 +134,13 @@ class Plan:
     orphans: tuple[str, ...] = ()
     max_credits: int | None = None
     spent: int = 0
+    #: Every job the manifest plans, when ``jobs`` is a subset (``--only``, ``--limit``).
+    selected_from: tuple[Job, ...] | None = None
+
+    @property
+    def planned_jobs(self) -> tuple[Job, ...]:
+        """Every job the manifest plans: ``jobs``, or the whole plan a subset was chosen from."""
+        return self.jobs if self.selected_from is None else self.selected_from
 
     def state(self, job_id: str) -> str:
         """The job's state in the lockfile, ``new`` when it has none."""
@@ -198,13 +205,15 @@ class Plan:
         :class:`SelectionError`, listing the job names, when an ``only`` pattern matches no job.
         """
         jobs: Iterable[Job] = self.jobs
+        if not only and limit is None:
+            return self
         if only:
             jobs = [j for j in jobs if any(_matches(j, pattern) for pattern in only)]
             self._check_patterns(only, jobs)
         if limit is not None:
             wanted = needs_work(retry_failed=retry_failed)
             jobs = list(itertools.islice((j for j in jobs if self.state(j.id) in wanted), limit))
-        return replace(self, jobs=tuple(jobs))
+        return replace(self, jobs=tuple(jobs), selected_from=self.planned_jobs)
 
     def _check_patterns(self, only: Sequence[str], chosen: Sequence[Job]) -> None:
         unmatched = [p for p in only if not any(_matches(j, p) for j in chosen)]

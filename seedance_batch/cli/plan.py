@@ -45,9 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         write_plan_json(result, sys.stdout, budget=budget)
     elif args.format == "markdown":
-        sys.stdout.write(
-            plan_markdown(result, verbose=args.verbose, with_state=with_state, budget=budget)
-        )
+        sys.stdout.write(plan_markdown(result, with_state=with_state, budget=budget))
     else:
         sys.stdout.write(
             plan_text(result, verbose=args.verbose, with_state=with_state, budget=budget)

@@ -10,14 +10,8 @@ from __future__ import annotations
 
 from seedance_batch.reports._diff import diff_json, diff_markdown, diff_text
 from seedance_batch.reports._markdown import md_text
-from seedance_batch.reports._plan import (
-    SUMMARY_ROWS,
-    plan_json,
-    plan_json_chunks,
-    plan_markdown,
-    plan_text,
-    write_plan_json,
-)
+from seedance_batch.reports._plan import SUMMARY_ROWS, plan_markdown, plan_text
+from seedance_batch.reports._plan_json import plan_json, plan_json_chunks, write_plan_json
 from seedance_batch.reports._status import status_json, status_markdown, status_text
 from seedance_batch.reports._table import display_width, text_table
 

@@ -44,7 +44,7 @@ def md_code(value: object) -> str:
 
 def md_row(cells: Iterable[object]) -> str:
     """One table row of cells already escaped (:func:`md_text`, :func:`md_code`) or numbers."""
-    return "| " + " | ".join(str(cell) for cell in cells) + " |"
+    return "|" + "|".join(f" {cell} " if cell != "" else " " for cell in cells) + "|"
 
 
 def md_table(
@@ -84,7 +84,13 @@ class MarkdownDocument:
             self._size += _length(line)
 
     def fits(self, line: str) -> bool:
+        """Whether ``line`` still fits, with room left to close the document."""
         return self._size + _length(line) + _CLOSING_ROOM <= self.max_chars
+
+    @property
+    def room(self) -> int:
+        """Characters still free before the limit (less the room kept to close)."""
+        return max(0, self.max_chars - _CLOSING_ROOM - self._size)
 
     def table(
         self,
@@ -94,20 +100,24 @@ class MarkdownDocument:
         *,
         right: Iterable[int] = (),
         rest: str = "",
+        room: int | None = None,
+        summary: str | None = None,
     ) -> None:
-        """``title`` and a table of ``rows`` (cells escaped already), folded under
-        ``<details>`` past a page; rows that would pass the size limit are counted instead,
-        with ``rest`` (where to see them all)."""
+        """A table of ``rows`` (cells escaped already) under ``title``, folded under
+        ``<details>`` past a page (``summary``, else ``title``, its summary). Rows past ``room``
+        characters, or past the document's limit, are counted instead, with ``rest`` (where to
+        see them all)."""
         folded = len(rows) > PAGE_ROWS
         if folded:
-            self.add(f"<details><summary>{title}</summary>", "")
-        else:
+            self.add(f"<details><summary>{summary or title}</summary>", "")
+        elif title:
             self.add(title, "")
         self.add(*md_table(header, (), right))
+        end = self._size + (self.room if room is None else room)
         shown = 0
         for row in rows:
             line = md_row(row)
-            if not self.fits(line):
+            if not self.fits(line) or self._size + _length(line) > end:
                 break
             self.add(line)
             shown += 1
