@@ -31,7 +31,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "_startup",
         "_states",
     ),
-    "manifest": ("_yaml", "_rules", "_manifest"),
+    "manifest": ("_yaml", "_rules", "_manifest", "_revision"),
     "plan": ("_planner", "_budget", "_diff"),
     "run": (
         "_client",
