@@ -25,6 +25,11 @@ class Pair:
     old: Job
     new: Job
 
+    @property
+    def prompts(self) -> tuple[str, str]:
+        """The prompt sent before the change and the one sent after."""
+        return prompt_of(self.old), prompt_of(self.new)
+
 
 @dataclass(frozen=True)
 class PlanDiff:

@@ -79,7 +79,7 @@ def _changed_lines(pair: Pair) -> list[str]:
     old, new = pair.old, pair.new
     was = f" (was {old.credits})" if old.credits != new.credits else ""
     lines = [f"~ {old.id} -> {new.id}  {_label(new)}  {new.credits} credits{was}"]
-    old_prompt, new_prompt = prompt_of(old), prompt_of(new)
+    old_prompt, new_prompt = pair.prompts
     if old_prompt != new_prompt:
         lines += [
             f"    old prompt: {one_line(old_prompt)}",
@@ -153,8 +153,7 @@ def diff_markdown(change: PlanDiff) -> str:
                 [
                     md_code(p.old.id),
                     *_cells(p.new),
-                    md_text(prompt_of(p.old)),
-                    md_text(prompt_of(p.new)),
+                    *(md_text(prompt) for prompt in p.prompts),
                 ]
                 for p in change.changed
             ],
