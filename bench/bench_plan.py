@@ -40,7 +40,7 @@ ROUNDS = 5
 _PLAN_ONCE = """
 import os, sys, time, resource
 from seedance_batch import load_manifest, plan
-from seedance_batch._plan_report import write_plan_json
+from seedance_batch.reports import write_plan_json
 started = time.perf_counter()
 result = plan(load_manifest(sys.argv[1]))
 with open(os.devnull, "w") as out:

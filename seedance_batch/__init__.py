@@ -25,6 +25,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what mypy and editors see; at run time __getattr__ imports on first use
+    from seedance_batch._budget import Budget as Budget
     from seedance_batch._client import ClientStats as ClientStats
     from seedance_batch._client import CreateOutcome as CreateOutcome
     from seedance_batch._client import Download as Download
@@ -72,7 +73,6 @@ if TYPE_CHECKING:  # what mypy and editors see; at run time __getattr__ imports 
     from seedance_batch._manifest import JobSpec as JobSpec
     from seedance_batch._manifest import Manifest as Manifest
     from seedance_batch._manifest import load_manifest as load_manifest
-    from seedance_batch._planner import Budget as Budget
     from seedance_batch._planner import Job as Job
     from seedance_batch._planner import Plan as Plan
     from seedance_batch._planner import Totals as Totals
@@ -182,7 +182,7 @@ _FORMER: dict[str, tuple[str, str | None]] = {
             "read_lockfile",
         )
     },
-    "Budget": ("seedance_batch._planner", None),
+    "Budget": ("seedance_batch._budget", None),
     "Execution": ("seedance_batch._manifest", None),
     "Job": ("seedance_batch._planner", None),
     "JobSpec": ("seedance_batch._manifest", None),

@@ -24,9 +24,10 @@ from pathlib import Path
 from typing import BinaryIO, Final
 from urllib.parse import quote
 
+from seedance_batch._labels import job_size, variant_text
 from seedance_batch._lockfile import JobRecord
 from seedance_batch._manifest import Manifest
-from seedance_batch._planner import Job, variant_text
+from seedance_batch._planner import Job
 from seedance_batch._results import write_atomic
 from seedance_batch._run_files import ensure_folder, is_plain_relpath, recorded_size
 
@@ -35,7 +36,6 @@ __all__ = ["GALLERY_NAME", "image_size", "probe_images", "render_gallery", "writ
 GALLERY_NAME: Final = "index.html"
 #: At most this many failed (and pending) jobs are listed one by one in the header.
 LIST_LIMIT: Final = 200
-_PENDING: Final = frozenset({"new", "submitting", "submitted"})
 #: Width given to a thumbnail's ``width`` attribute when only the aspect ratio is known.
 _RATIO_WIDTH: Final = 512
 
@@ -68,11 +68,6 @@ def _ratio(size: str | None) -> Dimensions:
                 if w > 0 and h > 0:
                     return _RATIO_WIDTH, max(1, round(_RATIO_WIDTH * h / w))
     return _RATIO_WIDTH, _RATIO_WIDTH
-
-
-def _size(job: Job) -> str | None:
-    size = job.request.get("size") or job.request.get("imageSizePreset")
-    return None if size is None else str(size)
 
 
 def _plural(count: int, word: str) -> str:
@@ -231,10 +226,6 @@ def _state(records: Mapping[str, JobRecord], job_id: str) -> str:
     return "new" if record is None else record.state
 
 
-def _variant_text(variant: Mapping[str, str]) -> str:
-    return variant_text(variant)
-
-
 class _Page:
     """Builds the page as a list of strings, joined once."""
 
@@ -376,7 +367,7 @@ class _Page:
             record = self.records.get(job.id)
             line = f"<code>{job.id}</code> {_e(job.job)}"
             if job.variant:
-                line += f" · {_e(_variant_text(job.variant))}"
+                line += f" · {_e(variant_text(job.variant))}"
             if job.repeat:
                 line += f" · repeat {job.repeat}"
             line += f" · {_e(_state(self.records, job.id))}"
@@ -432,7 +423,7 @@ class _Page:
         add = self.parts.append
         records = self.records
         first = repeats[0]
-        label = first.job + (f" ({_variant_text(first.variant)})" if first.variant else "")
+        label = first.job + (f" ({variant_text(first.variant)})" if first.variant else "")
         add(f'<figure id="j-{first.id}">\n<div class="t">')
         for job in repeats:
             record = records.get(job.id)
@@ -457,7 +448,7 @@ class _Page:
             for key, value in first.variant.items():
                 add(f"<span><b>{_e(key)}</b> {_e(value)}</span>")
             add("</p>")
-        size = _size(first)
+        size = job_size(first.request)
         meta = [first.model, size if size is not None else "default size", first.resolution]
         meta.append(_plural(first.images, "image") + " per task")
         add(f'<p class="meta">{" · ".join(_e(m) for m in meta)}</p>')
@@ -482,7 +473,7 @@ class _Page:
         if not _inside(path):
             return None
         if self.files is None:
-            return _ratio(_size(job))
+            return _ratio(job_size(job.request))
         return self.files.get(path)
 
 

@@ -23,12 +23,12 @@ from typing import NamedTuple, Protocol
 from seedance_batch import _rules
 from seedance_batch._budget import Budget, campaign_budget
 from seedance_batch._errors import Diagnostic, ManifestError, SelectionError
+from seedance_batch._labels import variant_text
 from seedance_batch._layout import slug_part
 from seedance_batch._manifest import Combination, JobSpec, Manifest, Origin, Scalar
 from seedance_batch._states import STATES, TO_SPEND, needs_work
 
 __all__ = [
-    "Budget",
     "Job",
     "LockfileView",
     "Plan",
@@ -36,7 +36,6 @@ __all__ = [
     "canonical_json",
     "job_id",
     "plan",
-    "variant_text",
 ]
 
 
@@ -58,11 +57,6 @@ _encode = _canonical_encoder()
 def canonical_json(value: object) -> str:
     """Sorted keys, compact separators, non-ASCII characters as themselves."""
     return _encode(value)
-
-
-def variant_text(variant: Mapping[str, str]) -> str:
-    """A combination for people: ``product=serum, size=1:1`` ("" when it has no values)."""
-    return ", ".join(f"{k}={v}" for k, v in variant.items())
 
 
 def job_id(request: Mapping[str, object], repeat: int) -> str:
@@ -140,6 +134,13 @@ class Plan:
     orphans: tuple[str, ...] = ()
     max_credits: int | None = None
     spent: int = 0
+    #: Every job the manifest plans, when ``jobs`` is a subset (``--only``, ``--limit``).
+    selected_from: tuple[Job, ...] | None = None
+
+    @property
+    def planned_jobs(self) -> tuple[Job, ...]:
+        """Every job the manifest plans: ``jobs``, or the whole plan a subset was chosen from."""
+        return self.jobs if self.selected_from is None else self.selected_from
 
     def state(self, job_id: str) -> str:
         """The job's state in the lockfile, ``new`` when it has none."""
@@ -204,13 +205,15 @@ class Plan:
         :class:`SelectionError`, listing the job names, when an ``only`` pattern matches no job.
         """
         jobs: Iterable[Job] = self.jobs
+        if not only and limit is None:
+            return self
         if only:
             jobs = [j for j in jobs if any(_matches(j, pattern) for pattern in only)]
             self._check_patterns(only, jobs)
         if limit is not None:
             wanted = needs_work(retry_failed=retry_failed)
             jobs = list(itertools.islice((j for j in jobs if self.state(j.id) in wanted), limit))
-        return replace(self, jobs=tuple(jobs))
+        return replace(self, jobs=tuple(jobs), selected_from=self.planned_jobs)
 
     def _check_patterns(self, only: Sequence[str], chosen: Sequence[Job]) -> None:
         unmatched = [p for p in only if not any(_matches(j, p) for j in chosen)]
@@ -453,7 +456,7 @@ class _Shape(NamedTuple):
 
 
 def _describe(first: Job) -> str:
-    variant = variant_text(first.variant)
+    variant = variant_text(first.variant, empty="")
     where = f"job {first.job!r}" + (f" ({variant})" if variant else "")
     return f"the same request and repeat index {first.repeat} as {where}"
 

@@ -20,7 +20,7 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from seedance_batch import _lockfile, _plan_report, _planner, _rules
+from seedance_batch import _lockfile, _planner, _rules, reports
 from seedance_batch._errors import ManifestError
 from seedance_batch._lockfile import ImageRecord, JobRecord, Spent, render_lockfile
 from seedance_batch._manifest import load_manifest
@@ -404,7 +404,7 @@ def test_plan_json_from_strings_is_the_json_reference(data: dict[str, Any], chun
     """plan_json_chunks (strings joined by hand, in chunks) gives the bytes of the plan built
     with json, which reads back as the same jobs."""
     result = _plan_of(data)
-    fast = "".join(_plan_report.plan_json_chunks(result, lines_per_chunk=chunk))
+    fast = "".join(reports.plan_json_chunks(result, lines_per_chunk=chunk))
     assert fast == _reference_plan_json(result)
     loaded = json.loads(fast)
     assert [job["id"] for job in loaded["jobs"]] == [job.id for job in result.jobs]

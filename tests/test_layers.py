@@ -24,15 +24,15 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "_events",
         "_files",
         "_halves",
+        "_labels",
         "_layout",
-        "_markdown",
         "_redact",
         "_schemas",
         "_startup",
         "_states",
     ),
-    "manifest": ("_yaml", "_rules", "_manifest"),
-    "plan": ("_planner", "_budget", "_plan_report", "_diff"),
+    "manifest": ("_yaml", "_rules", "_manifest", "_revision"),
+    "plan": ("_planner", "_budget", "_diff"),
     "run": (
         "_client",
         "_transport",
@@ -42,7 +42,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "_run_files",
         "_executor",
     ),
-    "outputs": ("_results", "_gallery", "_status", "_prune"),
+    "outputs": ("_results", "_gallery", "_status", "_prune", "reports"),
     "api": ("", "errors"),  # the package's __init__ and the public error tree
     "cli": ("cli", "__main__"),
 }

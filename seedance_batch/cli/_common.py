@@ -11,9 +11,28 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TextIO, cast
+from typing import Any, TextIO, cast
 
 from seedance_batch._errors import Diagnostic, OutputError
+
+#: The formats of a report: text for people, JSON for programs, Markdown for pull requests.
+REPORT_FORMATS = ("text", "json", "markdown")
+
+
+def manifest_command(
+    subparsers: Any, name: str, what: tuple[str, str], formats: tuple[str, ...] = ()
+) -> argparse.ArgumentParser:
+    """The parser of a command that reads a manifest and its lockfile (MANIFEST, --lockfile,
+    and ``--format`` when it has ``formats``); ``what`` is its help and its description."""
+    help_text, description = what
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name, help=help_text, description=description
+    )
+    add_manifest(parser)
+    add_lockfile(parser)
+    if formats:
+        add_format(parser, *formats)
+    return parser
 
 
 def add_manifest(parser: argparse.ArgumentParser) -> None:

@@ -9,24 +9,20 @@ from typing import Any
 from seedance_batch._manifest import load_manifest
 from seedance_batch._planner import plan
 from seedance_batch.cli._common import (
-    add_format,
-    add_lockfile,
-    add_manifest,
+    REPORT_FORMATS,
     add_selection,
+    manifest_command,
     print_diagnostics,
 )
 from seedance_batch.cli._errors import EXIT_OK, EXIT_REFUSED
 
 
 def add_parser(subparsers: Any) -> None:
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "plan",
-        help="the dry-run report: jobs, credits, budget",
-        description="Expand a manifest into jobs and credits; nothing is sent.",
+    what = (
+        "the dry-run report: jobs, credits, budget",
+        "Expand a manifest into jobs and credits; nothing is sent.",
     )
-    add_manifest(parser)
-    add_format(parser, "text", "json", "markdown")
-    add_lockfile(parser)
+    parser = manifest_command(subparsers, "plan", what, REPORT_FORMATS)
     add_selection(parser)
     parser.add_argument("--retry-failed", action="store_true", help="count failed jobs as to do")
     parser.add_argument("-v", "--verbose", action="store_true", help="list every job")
@@ -35,7 +31,7 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     # here, not at the top: `validate` builds every command's parser and must stay light
     from seedance_batch._lockfile import default_lockfile_path, read_lockfile_states
-    from seedance_batch._plan_report import plan_markdown, plan_text, write_plan_json
+    from seedance_batch.reports import plan_markdown, plan_text, write_plan_json
 
     manifest = load_manifest(args.manifest)
     path = args.lockfile or default_lockfile_path(manifest.path)
@@ -49,9 +45,7 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "json":
         write_plan_json(result, sys.stdout, budget=budget)
     elif args.format == "markdown":
-        sys.stdout.write(
-            plan_markdown(result, verbose=args.verbose, with_state=with_state, budget=budget)
-        )
+        sys.stdout.write(plan_markdown(result, with_state=with_state, budget=budget))
     else:
         sys.stdout.write(
             plan_text(result, verbose=args.verbose, with_state=with_state, budget=budget)

@@ -6,20 +6,18 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from seedance_batch._labels import variant_text
 from seedance_batch._manifest import load_manifest
-from seedance_batch._planner import variant_text
-from seedance_batch.cli._common import add_lockfile, add_manifest
+from seedance_batch.cli._common import manifest_command
 from seedance_batch.cli._errors import EXIT_OK
 
 
 def add_parser(subparsers: Any) -> None:
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "prune",
-        help="remove jobs the manifest no longer plans, with their images",
-        description="Remove the lockfile entries and image files of orphaned jobs; nothing else.",
+    what = (
+        "remove jobs the manifest no longer plans, with their images",
+        "Remove the lockfile entries and image files of orphaned jobs; nothing else.",
     )
-    add_manifest(parser)
-    add_lockfile(parser)
+    parser = manifest_command(subparsers, "prune", what)
     parser.add_argument(
         "--out", type=Path, metavar="DIR", help="output folder (default: manifest's)"
     )
@@ -35,8 +33,7 @@ def run(args: argparse.Namespace) -> int:
     )
     verb = "would remove" if result.dry_run else "removed"
     for record in result.orphans:
-        variant = variant_text(record.variant) or "-"
-        print(f"{verb} {record.id} {record.job} [{variant}] ({record.state})")
+        print(f"{verb} {record.id} {record.job} [{variant_text(record.variant)}] ({record.state})")
     for file in result.files:
         print(f"{verb} {file}")
     print(f"{verb} {len(result.orphans)} orphaned jobs and {len(result.files)} files")

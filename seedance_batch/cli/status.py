@@ -7,25 +7,23 @@ import sys
 from typing import Any
 
 from seedance_batch._manifest import load_manifest
-from seedance_batch.cli._common import add_format, add_lockfile, add_manifest
+from seedance_batch.cli._common import REPORT_FORMATS, manifest_command
 from seedance_batch.cli._errors import EXIT_OK
 
 
 def add_parser(subparsers: Any) -> None:
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "status",
-        help="what the lockfile says",
-        description="Show each job's state from the lockfile, orphans included; no network.",
+    what = (
+        "what the lockfile says",
+        "Show each job's state from the lockfile, orphans included; no network.",
     )
-    add_manifest(parser)
-    add_lockfile(parser)
-    add_format(parser, "text", "json", "markdown")
+    parser = manifest_command(subparsers, "status", what, REPORT_FORMATS)
     parser.add_argument("-v", "--verbose", action="store_true", help="list every job")
 
 
 def run(args: argparse.Namespace) -> int:
     # here, not at the top: `validate` builds every command's parser and must stay light
-    from seedance_batch._status import status, status_json, status_markdown, status_text
+    from seedance_batch._status import status
+    from seedance_batch.reports import status_json, status_markdown, status_text
 
     report = status(load_manifest(args.manifest), args.lockfile)
     if args.format == "json":

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from conftest import Record, cli
 
-from seedance_batch._markdown import md_text
+from seedance_batch.reports import md_text
 
 HOSTILE = "<img src=x onerror=alert(1)> a|b `rm -rf` *bold* [link](http://x)"
 MANIFEST = textwrap.dedent(
