@@ -27,7 +27,7 @@ TARGET = 1.5
 def _make_lockfile(manifest_path: Path) -> int:
     """Write ``bench.lock.json`` beside the manifest as a run would; returns its job count."""
     from seedance_batch import load_manifest, plan
-    from seedance_batch._lockfile import ImageRecord, Lockfile, default_lockfile_path
+    from seedance_batch.lockfile import ImageRecord, Lockfile, default_lockfile_path
 
     manifest = load_manifest(manifest_path)
     jobs = plan(manifest).jobs

@@ -20,12 +20,14 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from seedance_batch import _lockfile, _plan_report, _planner, _rules
+from seedance_batch import _plan_report, _planner, _rules
 from seedance_batch._errors import ManifestError
-from seedance_batch._lockfile import ImageRecord, JobRecord, Spent, render_lockfile
 from seedance_batch._manifest import load_manifest
 from seedance_batch._planner import Plan, canonical_json
 from seedance_batch._schemas import load_schema
+from seedance_batch.lockfile import STATES, ImageRecord, JobRecord, Spent, render_lockfile
+from seedance_batch.lockfile._check import document_problem, job_problem
+from seedance_batch.lockfile._render import pretty
 
 SETTINGS = settings(max_examples=150, deadline=None)
 FEW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -66,9 +68,9 @@ def test_canonical_json_is_json_dumps_sorted_and_compact(value: Any) -> None:
 @SETTINGS
 @given(JSON_VALUES)
 def test_pretty_printer_is_json_dumps_indented(value: Any) -> None:
-    """The lockfile's _pretty writes what json.dumps(indent=2, ensure_ascii=False) writes."""
+    """The lockfile's pretty writer writes what json.dumps(indent=2, ensure_ascii=False) writes."""
     out: list[str] = []
-    _lockfile._pretty(value, "", out)
+    pretty(value, "", out)
     assert "".join(out) == json.dumps(value, indent=2, ensure_ascii=False)
 
 
@@ -97,7 +99,7 @@ RECORDS = st.builds(
     variant=st.dictionaries(STRINGS, STRINGS, max_size=3),
     repeat=COUNTS,
     request=REQUESTS,
-    state=st.sampled_from(_lockfile.STATES),
+    state=st.sampled_from(STATES),
     task_id=st.one_of(st.none(), STRINGS.filter(bool)),
     attempts=COUNTS,
     submitted_at=TIMESTAMPS,
@@ -218,8 +220,8 @@ def _image_entry(image: ImageRecord) -> dict[str, Any]:
 @settings(max_examples=400, deadline=None)
 @given(job_entries())
 def test_job_fast_check_accepts_and_refuses_as_the_schema(entry: dict[str, Any]) -> None:
-    """_job_problem finds a problem exactly when the schema's $defs/job refuses the entry."""
-    assert (_lockfile._job_problem(entry) is None) == JOB_VALIDATOR.is_valid(entry)
+    """job_problem finds a problem exactly when the schema's $defs/job refuses the entry."""
+    assert (job_problem(entry) is None) == JOB_VALIDATOR.is_valid(entry)
 
 
 @st.composite
@@ -257,16 +259,16 @@ def lockfile_documents(draw: st.DrawFn) -> dict[str, Any]:
 @settings(max_examples=300, deadline=None)
 @given(lockfile_documents())
 def test_document_fast_check_accepts_and_refuses_as_the_schema(document: dict[str, Any]) -> None:
-    """_document_problem finds a problem exactly when the lockfile schema refuses the document."""
-    assert (_lockfile._document_problem(document) is None) == DOCUMENT_VALIDATOR.is_valid(document)
+    """document_problem finds a problem exactly when the lockfile schema refuses the document."""
+    assert (document_problem(document) is None) == DOCUMENT_VALIDATOR.is_valid(document)
 
 
 def test_the_reference_validator_can_refuse_and_accept() -> None:
     """The reference is no rubber stamp: a good entry passes, a trailing newline does not."""
     good = JobRecord("0123456789abcdef", "hero", {}, 0, {"prompt": "p"}).to_json()
-    assert JOB_VALIDATOR.is_valid(good) and _lockfile._job_problem(good) is None
+    assert JOB_VALIDATOR.is_valid(good) and job_problem(good) is None
     bad = {**good, "job": "hero\n"}
-    assert not JOB_VALIDATOR.is_valid(bad) and _lockfile._job_problem(bad) is not None
+    assert not JOB_VALIDATOR.is_valid(bad) and job_problem(bad) is not None
     assert jsonschema.Draft202012Validator(JOB_VALIDATOR.schema).is_valid(bad)  # Python's `$`
 
 

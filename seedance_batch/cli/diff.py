@@ -34,7 +34,7 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     # here, not at the top: `validate` builds every command's parser and must stay light
     from seedance_batch._diff import diff_json, diff_markdown, diff_plans, diff_text
-    from seedance_batch._lockfile import default_lockfile_path, read_lockfile
+    from seedance_batch.lockfile import default_lockfile_path, read_lockfile
 
     old = load_manifest(args.old)
     new = load_manifest(args.new)

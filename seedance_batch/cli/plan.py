@@ -34,8 +34,8 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # here, not at the top: `validate` builds every command's parser and must stay light
-    from seedance_batch._lockfile import default_lockfile_path, read_lockfile_states
     from seedance_batch._plan_report import plan_markdown, plan_text, write_plan_json
+    from seedance_batch.lockfile import default_lockfile_path, read_lockfile_states
 
     manifest = load_manifest(args.manifest)
     path = args.lockfile or default_lockfile_path(manifest.path)

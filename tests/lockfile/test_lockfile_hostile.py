@@ -17,7 +17,7 @@ from lockfile_helpers import MANIFEST_SHA, charged, finished, make_record, read_
 
 from seedance_batch import _background
 from seedance_batch._errors import LockfileError, LockfileWriteError, OutputError
-from seedance_batch._lockfile import (
+from seedance_batch.lockfile import (
     HEADER_SIZE,
     Lockfile,
     Spent,
@@ -336,7 +336,8 @@ def big(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 _HALVES = """
 import json, sys
-from seedance_batch import _background, _halves, _lockfile
+from seedance_batch import _background, _halves
+from seedance_batch.lockfile import _read as _lockfile
 _background.MIN_SIZE = 0
 if not _background._may_fork():
     print(json.dumps("cannot fork"))

@@ -1,0 +1,97 @@
+"""Reading JSON strictly: duplicate keys and git conflict markers refused, each with one line."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+from seedance_batch._errors import LockfileError
+
+__all__ = [
+    "DuplicateKeyError",
+    "check_conflict_markers",
+    "no_cycle_collection",
+    "parse_json",
+    "read_bytes",
+    "unique_object",
+]
+
+_CONFLICT_MARKER: Final = re.compile(rb"^(?:<{7}|={7}|>{7})(?:[ \t\r\n]|$)", re.MULTILINE)
+
+
+class DuplicateKeyError(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json's object hook that refuses a key seen twice in one object (as cheap as ``dict``)."""
+    made = dict(pairs)
+    if len(made) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKeyError(key)
+            seen.add(key)
+    return made
+
+
+@contextlib.contextmanager
+def no_cycle_collection() -> Iterator[None]:
+    """Pause the cycle collector while a big document's acyclic objects are made: collecting
+    over and over as they pile up costs a third of the time."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def parse_json(data: bytes, where: str) -> Any:
+    """``data`` as JSON, refusing duplicate keys and git conflict markers; a
+    :class:`LockfileError` naming ``where``.
+
+    Markers are looked for only when the parse fails: one at the start of a line is never valid
+    JSON (a string holds no raw newline), so a document that parses has none.
+    """
+    try:
+        return json.loads(data, object_pairs_hook=unique_object)
+    except ValueError as exc:
+        check_conflict_markers(data, where)
+        if isinstance(exc, DuplicateKeyError):
+            raise LockfileError(
+                f"{where}: duplicate key {exc.key!r}: a key appears twice in one object (a hand "
+                "edit or a bad merge?); refused, since either copy could be lost; keep one"
+            ) from None
+        raise LockfileError(f"{where}: not valid JSON: {exc}") from exc
+
+
+def check_conflict_markers(data: bytes, where: str) -> None:
+    """Refuse a lockfile left in the middle of a git merge, naming the first marker's line."""
+    if b"<<<<<<<" not in data and b"=======" not in data and b">>>>>>>" not in data:
+        return
+    marker = _CONFLICT_MARKER.search(data)
+    if marker is None:
+        return
+    line = data.count(b"\n", 0, marker.start()) + 1
+    raise LockfileError(
+        f"{where}:{line}: git conflict markers: the lockfile is in the middle of a git merge; "
+        "finish the merge (keep one side, or both sides' job entries by hand), then run again"
+    )
+
+
+def read_bytes(path: Path, what: str) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise LockfileError(f"{path}: cannot read {what}: {exc.strerror or exc}") from exc
