@@ -1,8 +1,8 @@
 """Each hand-written fast path beside its reference version, with a property that they agree.
 
 The fast paths: the canonical-JSON encoder (and the planner's request bodies spliced around the
-prompt), the lockfile's pretty printer, the plan JSON built from strings, and the lockfile's
-fast check beside its schema.
+prompt), the lockfile's pretty printer, the plan JSON built from strings, the lockfile's fast
+check beside its schema, and the lockfile's fast parse beside json's strict one.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from seedance_batch._schemas import load_schema
 from seedance_batch.lockfile import STATES, ImageRecord, JobRecord, Spent, render_lockfile
 from seedance_batch.lockfile._check import document_problem, job_problem
 from seedance_batch.lockfile._render import pretty
+from seedance_batch.lockfile._strict_json import parse_json_fast, unique_object
 
 SETTINGS = settings(max_examples=150, deadline=None)
 FEW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -270,6 +271,59 @@ def test_the_reference_validator_can_refuse_and_accept() -> None:
     bad = {**good, "job": "hero\n"}
     assert not JOB_VALIDATOR.is_valid(bad) and job_problem(bad) is not None
     assert jsonschema.Draft202012Validator(JOB_VALIDATOR.schema).is_valid(bad)  # Python's `$`
+
+
+# ---------------------------------------------------------------------------------------------
+# The lockfile's fast parse (orjson, duplicates found by counting) beside json's strict one
+
+#: Keys as written in the text: a few, so that duplicates are common, colons and escapes among them.
+KEY_TEXTS = st.sampled_from(['"a"', '"b"', '":"', '"a:b"', '"\\u003a"', '"\\u0061"', '"é"'])
+LEAF_TEXTS = st.one_of(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(2**63), max_value=2**63 - 1),
+        st.floats(allow_nan=False, allow_infinity=False),
+        STRINGS,
+    ).map(lambda v: json.dumps(v, ensure_ascii=False)),
+    st.sampled_from(['"\\u003a"', '":"', '"x\\"y"', "1e400", "NaN", "123456789012345678901234"]),
+)
+JSON_TEXTS = st.recursive(
+    LEAF_TEXTS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4).map(lambda items: "[" + ", ".join(items) + "]"),
+        st.lists(st.tuples(KEY_TEXTS, inner), max_size=4).map(
+            lambda pairs: "{" + ",\n ".join(f"{k}: {v}" for k, v in pairs) + "}"
+        ),
+    ),
+    max_leaves=16,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(JSON_TEXTS)
+def test_fast_parse_is_the_strict_parse_or_declines(text: str) -> None:
+    """parse_json_fast gives what json with the duplicate-refusing hook gives, or None: never
+    a document the strict parse refuses (a duplicate key anywhere), never another value; and
+    of objects it declines only what it cannot vouch for (escaped colons, odd or huge numbers)."""
+    data = text.encode("utf-8")
+    try:
+        expected, strict_ok = json.loads(data, object_pairs_hook=unique_object), True
+    except ValueError:
+        expected, strict_ok = None, False
+    fast = parse_json_fast(data)
+    if fast is not None:
+        assert strict_ok and fast == expected
+    odd = (b"\\u003", b"NaN", b"e400", b"123456789012345678901234")
+    if isinstance(expected, dict) and not any(part in data for part in odd):
+        assert fast is not None
+
+
+def test_fast_parse_declines_a_duplicate_hidden_by_an_escaped_colon() -> None:
+    """A duplicate whose lost pair is made up for by a colon escaped in a string (the counts
+    would agree) is declined: the escape is seen."""
+    assert parse_json_fast(b'{"a": "x", "a": "\\u003a"}') is None
+    assert parse_json_fast(b'{"a": "x", "b": ":"}') == {"a": "x", "b": ":"}
 
 
 # ---------------------------------------------------------------------------------------------

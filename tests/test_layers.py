@@ -23,7 +23,6 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "_errors",
         "_events",
         "_files",
-        "_halves",
         "_layout",
         "_markdown",
         "_redact",

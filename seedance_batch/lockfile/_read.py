@@ -8,7 +8,6 @@ with the same refusals.
 
 from __future__ import annotations
 
-import json
 import operator
 import os
 import re
@@ -19,7 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final
 
-from seedance_batch import _background, _halves
+from seedance_batch import _background
 from seedance_batch._errors import LockfileError, LockfileMismatchError
 from seedance_batch._states import STATES, WITH_TASK_ID
 from seedance_batch.lockfile._check import check_document, is_count, top_problem
@@ -28,8 +27,8 @@ from seedance_batch.lockfile._records import JobRecord, JobState, Spent
 from seedance_batch.lockfile._strict_json import (
     no_cycle_collection,
     parse_json,
+    parse_json_fast,
     read_bytes,
-    unique_object,
 )
 
 __all__ = [
@@ -247,64 +246,44 @@ def _lean_state(state: Any, no_task: bool, credits: Any, doubles: Any) -> JobSta
     return JobState(state, credits, doubles)
 
 
-def _lean_content(data: bytes, where: str) -> Content:
-    """A lockfile's bytes read for plan: top level and :class:`JobState` entries."""
+def _lean_fast(data: bytes) -> Content | None:
+    """A lockfile's lean content parsed by orjson (see :func:`parse_json_fast`), or None when
+    the fast way cannot vouch for it: the strict parse then decides, and words any problem."""
     with no_cycle_collection():  # until the parsed document is freed: nothing left to collect
+        doc = parse_json_fast(data)
+        if doc is not None and top_problem(doc) is None:
+            jobs = _lean_jobs(doc["jobs"])
+            if jobs is not None:
+                return _top_state(doc, jobs)
+    return None
+
+
+def _lean_strict(data: bytes, where: str) -> Content:
+    """A lockfile's lean content parsed by json, strictly: a one-line error for any problem."""
+    with no_cycle_collection():
         doc = _document(data, where)
         jobs = _lean_jobs(doc["jobs"])
         if jobs is None:
             check_document(doc, where)
             raise LockfileError(f"{where}: jobs: an entry does not match the schema")
-        state = _top_state(doc, jobs)
-        del doc
-    return state
-
-
-def _lean_half(text: bytes) -> dict[str, Any]:
-    """One half of a lockfile (see :mod:`_halves`): parsed strictly, its top level with lean
-    entries; raises on anything refused (the whole is then parsed in one piece)."""
-    with no_cycle_collection():
-        doc = json.loads(text, object_pairs_hook=unique_object)
-        jobs = _lean_jobs(doc["jobs"]) if isinstance(doc, dict) else None
-        if jobs is None:
-            raise ValueError("not a lean lockfile half")
-        doc["jobs"] = jobs
-    made: dict[str, Any] = doc
-    return made
+        return _top_state(doc, jobs)
 
 
 class _LeanInBackground:
-    """A lockfile's lean content computed by two child processes, one half each (see
-    :mod:`_halves` and :mod:`_background`), while this process goes on; the whole is parsed
-    here, in one piece, when the halves cannot be cut or joined or either failed."""
+    """A lockfile's lean content parsed in a forked child (see :mod:`_background`) while this
+    process goes on; parsed here, strictly, when the child could not vouch for it."""
 
     def __init__(self, data: bytes, where: str) -> None:
         self._data = data
         self._where = where
-        halves = _halves.cut(data, "jobs") if len(data) >= _background.MIN_SIZE else None
-        self._halves = (
-            None
-            if halves is None
-            else (
-                _background.start(_lean_half, halves[0]),
-                _background.start(_lean_half, halves[1]),
-            )
-        )
+        self._pending = _background.start(_lean_fast, data)
 
     def result(self) -> Content:
-        joined = self._joined()
-        if joined is not None and top_problem(joined) is None:
-            return _top_state(joined, joined["jobs"])
-        return _lean_content(self._data, self._where)
-
-    def _joined(self) -> dict[str, Any] | None:
-        if self._halves is None:
-            return None
         try:
-            head, tail = (half.result() for half in self._halves)
-        except Exception:  # the one-piece parse words it
-            return None
-        return _halves.join(head, tail, "jobs")
+            content = self._pending.result()
+        except Exception:  # the strict parse words it
+            content = None
+        return content or _lean_strict(self._data, self._where)
 
 
 def read_lockfile(
@@ -361,7 +340,7 @@ def read_lockfile_states(
     elif background:
         content = _LeanInBackground(data, where).result
     else:
-        loaded = _lean_content(data, where)
+        loaded = _lean_fast(data) or _lean_strict(data, where)
         content = lambda: loaded  # noqa: E731
     states = LockfileStates(
         path,

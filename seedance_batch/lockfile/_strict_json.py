@@ -17,11 +17,14 @@ __all__ = [
     "check_conflict_markers",
     "no_cycle_collection",
     "parse_json",
+    "parse_json_fast",
     "read_bytes",
     "unique_object",
 ]
 
 _CONFLICT_MARKER: Final = re.compile(rb"^(?:<{7}|={7}|>{7})(?:[ \t\r\n]|$)", re.MULTILINE)
+#: How a colon (or any of U+0030..U+003F) is escaped inside a JSON string.
+_ESCAPED_COLON: Final = b"\\u003"
 
 
 class DuplicateKeyError(ValueError):
@@ -72,6 +75,36 @@ def parse_json(data: bytes, where: str) -> Any:
                 "edit or a bad merge?); refused, since either copy could be lost; keep one"
             ) from None
         raise LockfileError(f"{where}: not valid JSON: {exc}") from exc
+
+
+def parse_json_fast(data: bytes) -> dict[str, Any] | None:
+    """The JSON object ``data`` holds, parsed by orjson, when that is sure to be what
+    :func:`parse_json` gives; None otherwise (not an object, orjson refuses the bytes, or a
+    duplicate key could hide), and the caller then parses strictly, which words any problem.
+
+    orjson keeps the last of a key seen twice, so duplicates are found by counting: every ``:``
+    of a JSON text outside its strings separates one key from its value, so the text has as
+    many pairs as ``:`` bytes less those inside strings. Serialised again, the parsed document
+    holds each surviving pair once and the same strings; a duplicate dropped one pair (and its
+    strings' colons), so the two counts agree exactly when no key was dropped. A colon written
+    as an escape (``\\u003a``) inside a string would spoil the count: then None.
+
+    One value differs: an integer beyond 64 bits, which orjson reads as a float. Use this only
+    where every number read is checked to be an ``int`` (a float is then refused, and the strict
+    parse decides).
+    """
+    import orjson
+
+    if _ESCAPED_COLON in data:
+        return None
+    try:
+        doc = orjson.loads(data)
+        again = orjson.dumps(doc)
+    except (ValueError, TypeError):  # orjson's decode and encode errors
+        return None
+    if not isinstance(doc, dict) or again.count(b":") != data.count(b":"):
+        return None
+    return doc
 
 
 def check_conflict_markers(data: bytes, where: str) -> None:
