@@ -61,6 +61,11 @@ class Content:
     spent: Spent
     jobs: dict[str, Any]
 
+    @classmethod
+    def empty(cls) -> Content:
+        """No lockfile yet: no top level, no entries."""
+        return cls(name=None, sha256=None, nonce=None, output=None, spent=Spent(), jobs={})
+
 
 @dataclass(frozen=True)
 class _Put:
@@ -102,10 +107,10 @@ def parse_header(line: bytes) -> dict[str, Any] | None:
 
 def parse_journal(data: bytes, where: str) -> Journal:
     if not data:
-        return Journal([], False, None)
+        return Journal(ops=[], torn=False, header=None)
     newline = data.find(b"\n")
     if newline < 0:  # a header cut short by a crash: nothing can follow it
-        return Journal([], True, None)
+        return Journal(ops=[], torn=True, header=None)
     header = parse_header(data[:newline])
     if header is None and not is_header_slot(data[:newline]):
         raise LockfileError(f"{where}:1: not a seedance-batch journal header")
@@ -128,7 +133,7 @@ def parse_journal(data: bytes, where: str) -> Journal:
                 break
             raise LockfileError(f"{where}:{lineno}: not valid JSON: {exc}") from exc
         ops.append(_journal_op(entry, f"{where}:{lineno}"))
-    return Journal(ops, torn, header)
+    return Journal(ops=ops, torn=torn, header=header)
 
 
 _PUT_KEYS: Final = (frozenset({"put", "record"}), frozenset({"put", "record", "spent"}))
@@ -147,17 +152,17 @@ def _journal_op(entry: Any, where: str) -> _Op:
         if spent is not None and (problem := spent_problem(spent)) is not None:
             raise LockfileError(f"{where}: {problem}")
         record = JobRecord.from_json(job_id, entry["record"])
-        return _Put(record, Spent(**spent) if spent is not None else None)
+        return _Put(record=record, spent=Spent(**spent) if spent is not None else None)
     if keys == {"remove"}:
         ids = entry["remove"]
         if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
             raise LockfileError(f"{where}: 'remove' must be a list of job ids")
-        return _Remove(ids)
+        return _Remove(ids=ids)
     if keys == {"output"}:
         output = entry["output"]
         if output is not None and (not isinstance(output, str) or not output):
             raise LockfileError(f"{where}: 'output' must be a non-empty string or null")
-        return _SetOutput(output)
+        return _SetOutput(output=output)
     raise LockfileError(
         f"{where}: not a journal entry (expected 'put' and 'record', 'remove' or 'output')"
     )
@@ -174,7 +179,11 @@ def fold(state: Content, ops: Iterable[_Op], lean: bool = False) -> None:
             record = op.record
             previous = jobs.get(record.id)
             jobs[record.id] = (
-                JobState(record.state, record.credits_charged, record.possible_double_charges)
+                JobState(
+                    state=record.state,
+                    credits_charged=record.credits_charged,
+                    possible_double_charges=record.possible_double_charges,
+                )
                 if lean
                 else record
             )
@@ -192,7 +201,7 @@ def fold(state: Content, ops: Iterable[_Op], lean: bool = False) -> None:
 def read_journal(path: Path) -> Journal:
     data = read_bytes(path, "the journal")
     if data is None:
-        return Journal([], False, None)
+        return Journal(ops=[], torn=False, header=None)
     return parse_journal(data, str(path))
 
 

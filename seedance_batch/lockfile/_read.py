@@ -154,7 +154,7 @@ def _read_consistent(path: Path) -> tuple[bytes | None, Journal]:
 def _folded(
     path: Path, loaded: Content | None, parsed: Journal, manifest_name: str | None, lean: bool
 ) -> Content:
-    state = loaded or Content(None, None, None, None, Spent(), {})
+    state = loaded or Content.empty()
     if manifest_name is not None and state.name is not None and state.name != manifest_name:
         raise mismatch(path, state.name, manifest_name)
     fold(state, parsed.ops, lean)
@@ -190,12 +190,12 @@ def _content(data: bytes, where: str) -> Content:
 def _top_state(doc: dict[str, Any], jobs: dict[str, Any]) -> Content:
     spent = doc.get("spent")
     return Content(
-        doc["manifest"]["name"],
-        doc["manifest"]["sha256"],
-        doc.get("nonce"),
-        doc.get("output"),
-        Spent(**spent) if spent is not None else Spent.over(jobs.values()),
-        jobs,
+        name=doc["manifest"]["name"],
+        sha256=doc["manifest"]["sha256"],
+        nonce=doc.get("nonce"),
+        output=doc.get("output"),
+        spent=Spent(**spent) if spent is not None else Spent.over(jobs.values()),
+        jobs=jobs,
     )
 
 
@@ -243,7 +243,7 @@ def _lean_state(state: Any, no_task: bool, credits: Any, doubles: Any) -> JobSta
         return None
     if state == "submitting" and not no_task:
         state = "submitted"
-    return JobState(state, credits, doubles)
+    return JobState(state=state, credits_charged=credits, possible_double_charges=doubles)
 
 
 def _lean_fast(data: bytes) -> Content | None:
@@ -303,14 +303,14 @@ def read_lockfile(
     loaded = None if data is None else _content(data, str(path))
     state = _folded(path, loaded, parsed, manifest_name, lean=False)
     return LockfileSnapshot(
-        path,
-        state.name,
-        state.sha256,
-        MappingProxyType(state.jobs),
-        len(parsed.ops),
-        state.nonce,
-        state.output,
-        state.spent,
+        path=path,
+        manifest_name=state.name,
+        manifest_sha256=state.sha256,
+        jobs=MappingProxyType(state.jobs),
+        journal_entries=len(parsed.ops),
+        nonce=state.nonce,
+        output=state.output,
+        spent=state.spent,
     )
 
 

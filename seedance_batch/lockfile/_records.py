@@ -36,7 +36,10 @@ class Spent:
         )
         if credits <= 0 and doubles <= 0:
             return self
-        return Spent(self.credits + max(credits, 0), self.possible_double_charges + max(doubles, 0))
+        return Spent(
+            credits=self.credits + max(credits, 0),
+            possible_double_charges=self.possible_double_charges + max(doubles, 0),
+        )
 
     def at_least(self, other: Spent) -> Spent:
         """The larger of the two, field by field."""
@@ -45,8 +48,10 @@ class Spent:
         ):
             return self
         return Spent(
-            max(self.credits, other.credits),
-            max(self.possible_double_charges, other.possible_double_charges),
+            credits=max(self.credits, other.credits),
+            possible_double_charges=max(
+                self.possible_double_charges, other.possible_double_charges
+            ),
         )
 
     def to_json(self) -> dict[str, int]:
@@ -60,7 +65,7 @@ class Spent:
         for record in records:
             credits += record.credits_charged
             doubles += record.possible_double_charges
-        return cls(credits, doubles)
+        return cls(credits=credits, possible_double_charges=doubles)
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +167,8 @@ class JobRecord:
             submitted_at=entry["submitted_at"],
             finished_at=entry["finished_at"],
             images=tuple(
-                ImageRecord(i["url"], i["path"], i["sha256"], i["bytes"]) for i in entry["images"]
+                ImageRecord(url=i["url"], path=i["path"], sha256=i["sha256"], bytes=i["bytes"])
+                for i in entry["images"]
             ),
             error=entry["error"],
             credits_charged=entry.get("credits_charged", 0),

@@ -122,10 +122,10 @@ def _holder(header: Mapping[str, Any] | None) -> Holder:
     found = header or {}
     pid = found.get("pid")
     return Holder(
-        pid if isinstance(pid, int) and not isinstance(pid, bool) else 0,
-        str(found.get("host") or ""),
-        str(found.get("since") or ""),
-        str(found.get("command") or ""),
+        pid=pid if isinstance(pid, int) and not isinstance(pid, bool) else 0,
+        host=str(found.get("host") or ""),
+        since=str(found.get("since") or ""),
+        command=str(found.get("command") or ""),
     )
 
 

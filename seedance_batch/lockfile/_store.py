@@ -188,7 +188,7 @@ class Lockfile:
         parsed = read_journal(self.journal_path)
         if parsed.header is None:  # the header writer wrote one unless the file is foreign
             raise LockfileError(f"{self.journal_path}:1: not a seedance-batch journal header")
-        state = loaded or Content(None, None, None, None, Spent(), {})
+        state = loaded or Content.empty()
         fold(state, parsed.ops)
         self._jobs = state.jobs
         self._spent = state.spent
@@ -271,14 +271,14 @@ class Lockfile:
         with self._mutex:
             jobs = MappingProxyType(dict(self._jobs))
             return LockfileSnapshot(
-                self.path,
-                self.manifest_name,
-                self.manifest_sha256,
-                jobs,
-                0,
-                self._nonce,
-                self._output,
-                self._spent,
+                path=self.path,
+                manifest_name=self.manifest_name,
+                manifest_sha256=self.manifest_sha256,
+                jobs=jobs,
+                journal_entries=0,
+                nonce=self._nonce,
+                output=self._output,
+                spent=self._spent,
             )
 
     # -- changing ------------------------------------------------------------------------------
@@ -355,7 +355,11 @@ class Lockfile:
                 current = self._jobs.get(job.id)
                 if current is None:
                     record = JobRecord(
-                        job.id, job.job, dict(job.variant), job.repeat, dict(job.request)
+                        id=job.id,
+                        job=job.job,
+                        variant=dict(job.variant),
+                        repeat=job.repeat,
+                        request=dict(job.request),
                     )
                     if (problem := record_problem(record, record.to_json())) is not None:
                         raise ValueError(f"invalid planned job {job.id!r}: {problem}")

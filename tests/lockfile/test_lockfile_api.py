@@ -33,3 +33,28 @@ def test_the_states_are_the_shared_vocabulary() -> None:
 
     assert seedance_batch.lockfile.STATES is _states.STATES
     assert seedance_batch.lockfile.State is _states.State
+
+
+def test_records_are_frozen_dataclasses_not_tuples() -> None:
+    """Every record is a frozen dataclass read by field name: none is a tuple that could be
+    unpacked by position, and none can be changed in place."""
+    import dataclasses
+
+    import pytest
+
+    from seedance_batch.lockfile import Holder, ImageRecord, JobRecord, JobState, Spent
+
+    values = [
+        Holder(pid=1, host="h", since="2025-11-25T16:18:00Z", command="c"),
+        ImageRecord(url="u", path="p", sha256="0" * 64, bytes=1),
+        JobRecord(id="0" * 16, job="j", variant={}, repeat=0, request={"prompt": "p"}),
+        JobState(state="new"),
+        Spent(credits=1, possible_double_charges=0),
+    ]
+    for value in values:
+        assert dataclasses.is_dataclass(value) and not isinstance(value, tuple)
+        with pytest.raises(TypeError):
+            iter(value)  # type: ignore[call-overload]
+        field = dataclasses.fields(value)[0].name
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(value, field, None)

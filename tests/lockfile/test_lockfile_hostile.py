@@ -442,3 +442,19 @@ def test_an_unknown_state_is_refused_by_the_fast_read_too(big: Path) -> None:
     assert "'paid' is not one of" in found["one"]
     with pytest.raises(LockfileError, match="'paid' is not one of"):
         read_lockfile_states(big)
+
+
+def test_a_count_beyond_64_bits_reads_as_the_strict_parse_reads_it(tmp_path: Path) -> None:
+    """orjson reads an integer beyond 64 bits as a float; the lean read then declines the fast
+    way and gives the exact integer the schema allows, as read_lockfile does."""
+    path = tmp_path / "spring.lock.json"
+    write_campaign(path)
+    doc = json.loads(path.read_text("utf-8"))
+    first = next(iter(doc["jobs"]))
+    doc["jobs"][first]["credits_charged"] = 2**70
+    path.write_text(json.dumps(doc, indent=2), "utf-8")
+    lean = read_lockfile_states(path)
+    full = read_lockfile(path)
+    assert lean is not None and full is not None
+    assert lean.jobs[first].credits_charged == full.jobs[first].credits_charged == 2**70
+    assert type(lean.jobs[first].credits_charged) is int
