@@ -78,7 +78,7 @@ def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
 
 def _campaign(folder: Path) -> tuple[Any, Any, dict[str, Any], Path]:
     from seedance_batch import load_manifest, plan
-    from seedance_batch._lockfile import ImageRecord, JobRecord
+    from seedance_batch.lockfile import ImageRecord, JobRecord
 
     path = folder / "bench.yaml"
     path.write_text(MANIFEST, encoding="utf-8")

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from seedance_batch._lockfile import (
+from seedance_batch.lockfile import (
     ImageRecord,
     JobRecord,
     Lockfile,

@@ -63,12 +63,6 @@ if TYPE_CHECKING:  # what mypy and editors see; at run time __getattr__ imports 
     from seedance_batch._executor import run_async as run_async
     from seedance_batch._gallery import render_gallery as render_gallery
     from seedance_batch._gallery import write_gallery as write_gallery
-    from seedance_batch._lockfile import ImageRecord as ImageRecord
-    from seedance_batch._lockfile import JobRecord as JobRecord
-    from seedance_batch._lockfile import Lockfile as Lockfile
-    from seedance_batch._lockfile import LockfileSnapshot as LockfileSnapshot
-    from seedance_batch._lockfile import default_lockfile_path as default_lockfile_path
-    from seedance_batch._lockfile import read_lockfile as read_lockfile
     from seedance_batch._manifest import Execution as Execution
     from seedance_batch._manifest import JobSpec as JobSpec
     from seedance_batch._manifest import Manifest as Manifest
@@ -82,6 +76,12 @@ if TYPE_CHECKING:  # what mypy and editors see; at run time __getattr__ imports 
     from seedance_batch._status import JobStatus as JobStatus
     from seedance_batch._status import Status as Status
     from seedance_batch._status import status as status
+    from seedance_batch.lockfile import ImageRecord as ImageRecord
+    from seedance_batch.lockfile import JobRecord as JobRecord
+    from seedance_batch.lockfile import Lockfile as Lockfile
+    from seedance_batch.lockfile import LockfileSnapshot as LockfileSnapshot
+    from seedance_batch.lockfile import default_lockfile_path as default_lockfile_path
+    from seedance_batch.lockfile import read_lockfile as read_lockfile
 
     __version__: str
 
@@ -172,7 +172,7 @@ _FORMER: dict[str, tuple[str, str | None]] = {
         )
     },
     **{
-        name: ("seedance_batch._lockfile", None)
+        name: ("seedance_batch.lockfile", None)
         for name in (
             "ImageRecord",
             "JobRecord",

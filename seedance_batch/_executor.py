@@ -43,11 +43,11 @@ from seedance_batch._errors import (
 from seedance_batch._events import Event, ImageSaved, JobFinished, JobSubmitted, Notice, RunStarted
 from seedance_batch._gallery import GALLERY_NAME, write_gallery
 from seedance_batch._layout import image_relpath
-from seedance_batch._lockfile import ImageRecord, JobRecord, Lockfile, default_lockfile_path
 from seedance_batch._manifest import Manifest
 from seedance_batch._planner import Job, Plan, plan
 from seedance_batch._results import RESULTS_NAME, result_lines, write_results
 from seedance_batch._retry import RetryPolicy
+from seedance_batch.lockfile import ImageRecord, JobRecord, Lockfile, default_lockfile_path
 
 __all__ = [
     "API_KEY_VARIABLE",

@@ -25,11 +25,11 @@ from typing import BinaryIO, Final
 from urllib.parse import quote
 
 from seedance_batch._labels import job_size, variant_text
-from seedance_batch._lockfile import JobRecord
 from seedance_batch._manifest import Manifest
 from seedance_batch._planner import Job
 from seedance_batch._results import write_atomic
 from seedance_batch._run_files import ensure_folder, is_plain_relpath, recorded_size
+from seedance_batch.lockfile import JobRecord
 
 __all__ = ["GALLERY_NAME", "image_size", "probe_images", "render_gallery", "write_gallery"]
 

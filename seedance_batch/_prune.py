@@ -11,10 +11,10 @@ from pathlib import Path
 from seedance_batch._errors import OutputError
 from seedance_batch._files import is_temporary
 from seedance_batch._layout import IMAGE_EXTENSIONS, job_dir, slug_part
-from seedance_batch._lockfile import JobRecord, Lockfile, default_lockfile_path, read_lockfile
 from seedance_batch._manifest import Manifest
 from seedance_batch._planner import Job, Plan, plan
 from seedance_batch._run_files import is_plain_relpath, output_folder
+from seedance_batch.lockfile import JobRecord, Lockfile, default_lockfile_path, read_lockfile
 
 __all__ = ["PruneResult", "prune"]
 

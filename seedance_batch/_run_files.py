@@ -17,9 +17,9 @@ from seedance_batch._errors import OutputError
 from seedance_batch._files import create_temporary, is_temporary, regular_file_size
 from seedance_batch._files import temporary_path as _temporary_path
 from seedance_batch._layout import MAX_RELATIVE_PATH, image_relpath
-from seedance_batch._lockfile import ImageRecord, JobRecord, Lockfile, LockfileSnapshot
 from seedance_batch._manifest import Manifest
 from seedance_batch._planner import Job
+from seedance_batch.lockfile import ImageRecord, JobRecord, Lockfile, LockfileSnapshot
 
 __all__ = [
     "PROBE_NAME",

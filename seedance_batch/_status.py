@@ -10,17 +10,17 @@ from pathlib import Path, PurePosixPath
 
 from seedance_batch._budget import Budget
 from seedance_batch._files import regular_file_size
-from seedance_batch._lockfile import (
+from seedance_batch._manifest import Manifest
+from seedance_batch._planner import Plan, plan
+from seedance_batch._run_files import output_folder
+from seedance_batch._states import STATES
+from seedance_batch.lockfile import (
     Holder,
     JobRecord,
     default_lockfile_path,
     lock_holder,
     read_lockfile,
 )
-from seedance_batch._manifest import Manifest
-from seedance_batch._planner import Plan, plan
-from seedance_batch._run_files import output_folder
-from seedance_batch._states import STATES
 
 __all__ = ["JobStatus", "Status", "status"]
 

@@ -1,8 +1,8 @@
 """Each hand-written fast path beside its reference version, with a property that they agree.
 
 The fast paths: the canonical-JSON encoder (and the planner's request bodies spliced around the
-prompt), the lockfile's pretty printer, the plan JSON built from strings, and the lockfile's
-fast check beside its schema.
+prompt), the lockfile's pretty printer, the plan JSON built from strings, the lockfile's fast
+check beside its schema, and the lockfile's fast parse beside json's strict one.
 """
 
 from __future__ import annotations
@@ -20,12 +20,15 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from seedance_batch import _lockfile, _planner, _rules, reports
+from seedance_batch import _planner, _rules, reports
 from seedance_batch._errors import ManifestError
-from seedance_batch._lockfile import ImageRecord, JobRecord, Spent, render_lockfile
 from seedance_batch._manifest import load_manifest
 from seedance_batch._planner import Plan, canonical_json
 from seedance_batch._schemas import load_schema
+from seedance_batch.lockfile import STATES, ImageRecord, JobRecord, Spent, render_lockfile
+from seedance_batch.lockfile._check import document_problem, job_problem
+from seedance_batch.lockfile._render import pretty
+from seedance_batch.lockfile._strict_json import parse_json_fast, unique_object
 
 SETTINGS = settings(max_examples=150, deadline=None)
 FEW = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -66,9 +69,9 @@ def test_canonical_json_is_json_dumps_sorted_and_compact(value: Any) -> None:
 @SETTINGS
 @given(JSON_VALUES)
 def test_pretty_printer_is_json_dumps_indented(value: Any) -> None:
-    """The lockfile's _pretty writes what json.dumps(indent=2, ensure_ascii=False) writes."""
+    """The lockfile's pretty writer writes what json.dumps(indent=2, ensure_ascii=False) writes."""
     out: list[str] = []
-    _lockfile._pretty(value, "", out)
+    pretty(value, "", out)
     assert "".join(out) == json.dumps(value, indent=2, ensure_ascii=False)
 
 
@@ -97,7 +100,7 @@ RECORDS = st.builds(
     variant=st.dictionaries(STRINGS, STRINGS, max_size=3),
     repeat=COUNTS,
     request=REQUESTS,
-    state=st.sampled_from(_lockfile.STATES),
+    state=st.sampled_from(STATES),
     task_id=st.one_of(st.none(), STRINGS.filter(bool)),
     attempts=COUNTS,
     submitted_at=TIMESTAMPS,
@@ -218,8 +221,8 @@ def _image_entry(image: ImageRecord) -> dict[str, Any]:
 @settings(max_examples=400, deadline=None)
 @given(job_entries())
 def test_job_fast_check_accepts_and_refuses_as_the_schema(entry: dict[str, Any]) -> None:
-    """_job_problem finds a problem exactly when the schema's $defs/job refuses the entry."""
-    assert (_lockfile._job_problem(entry) is None) == JOB_VALIDATOR.is_valid(entry)
+    """job_problem finds a problem exactly when the schema's $defs/job refuses the entry."""
+    assert (job_problem(entry) is None) == JOB_VALIDATOR.is_valid(entry)
 
 
 @st.composite
@@ -257,17 +260,83 @@ def lockfile_documents(draw: st.DrawFn) -> dict[str, Any]:
 @settings(max_examples=300, deadline=None)
 @given(lockfile_documents())
 def test_document_fast_check_accepts_and_refuses_as_the_schema(document: dict[str, Any]) -> None:
-    """_document_problem finds a problem exactly when the lockfile schema refuses the document."""
-    assert (_lockfile._document_problem(document) is None) == DOCUMENT_VALIDATOR.is_valid(document)
+    """document_problem finds a problem exactly when the lockfile schema refuses the document."""
+    assert (document_problem(document) is None) == DOCUMENT_VALIDATOR.is_valid(document)
 
 
 def test_the_reference_validator_can_refuse_and_accept() -> None:
     """The reference is no rubber stamp: a good entry passes, a trailing newline does not."""
     good = JobRecord("0123456789abcdef", "hero", {}, 0, {"prompt": "p"}).to_json()
-    assert JOB_VALIDATOR.is_valid(good) and _lockfile._job_problem(good) is None
+    assert JOB_VALIDATOR.is_valid(good) and job_problem(good) is None
     bad = {**good, "job": "hero\n"}
-    assert not JOB_VALIDATOR.is_valid(bad) and _lockfile._job_problem(bad) is not None
+    assert not JOB_VALIDATOR.is_valid(bad) and job_problem(bad) is not None
     assert jsonschema.Draft202012Validator(JOB_VALIDATOR.schema).is_valid(bad)  # Python's `$`
+
+
+# ---------------------------------------------------------------------------------------------
+# The lockfile's fast parse (orjson, duplicates found by counting) beside json's strict one
+
+#: Keys as written in the text: a few, so that duplicates are common, colons and escapes among them.
+KEY_TEXTS = st.sampled_from(['"a"', '"b"', '":"', '"a:b"', '"\\u003a"', '"\\u0061"', '"é"'])
+LEAF_TEXTS = st.one_of(
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(min_value=-(2**63), max_value=2**63 - 1),
+        st.floats(allow_nan=False, allow_infinity=False),
+        STRINGS,
+    ).map(lambda v: json.dumps(v, ensure_ascii=False)),
+    st.sampled_from(['"\\u003a"', '":"', '"x\\"y"', "1e400", "NaN", "123456789012345678901234"]),
+)
+JSON_TEXTS = st.recursive(
+    LEAF_TEXTS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4).map(lambda items: "[" + ", ".join(items) + "]"),
+        st.lists(st.tuples(KEY_TEXTS, inner), max_size=4).map(
+            lambda pairs: "{" + ",\n ".join(f"{k}: {v}" for k, v in pairs) + "}"
+        ),
+    ),
+    max_leaves=16,
+)
+
+
+def _beyond_64_bits_as_floats(value: Any) -> Any:
+    """``value`` as orjson reads it: an integer beyond 64 bits becomes a float (the lean read
+    then refuses it as a count, and the strict parse decides)."""
+    if isinstance(value, dict):
+        return {k: _beyond_64_bits_as_floats(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_beyond_64_bits_as_floats(v) for v in value]
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 2**64:
+        return float(value)
+    return value
+
+
+@settings(max_examples=400, deadline=None)
+@given(JSON_TEXTS)
+def test_fast_parse_is_the_strict_parse_or_declines(text: str) -> None:
+    """parse_json_fast gives what json with the duplicate-refusing hook gives, or None: never
+    a document the strict parse refuses (a duplicate key anywhere), never another value (but
+    integers beyond 64 bits, as floats); and of objects it declines only what it cannot vouch
+    for (escaped colons, odd numbers)."""
+    data = text.encode("utf-8")
+    try:
+        expected, strict_ok = json.loads(data, object_pairs_hook=unique_object), True
+    except ValueError:
+        expected, strict_ok = None, False
+    fast = parse_json_fast(data)
+    if fast is not None:
+        assert strict_ok and fast == _beyond_64_bits_as_floats(expected)
+    odd = (b"\\u003", b"NaN", b"e400")
+    if isinstance(expected, dict) and not any(part in data for part in odd):
+        assert fast is not None
+
+
+def test_fast_parse_declines_a_duplicate_hidden_by_an_escaped_colon() -> None:
+    """A duplicate whose lost pair is made up for by a colon escaped in a string (the counts
+    would agree) is declined: the escape is seen."""
+    assert parse_json_fast(b'{"a": "x", "a": "\\u003a"}') is None
+    assert parse_json_fast(b'{"a": "x", "b": ":"}') == {"a": "x", "b": ":"}
 
 
 # ---------------------------------------------------------------------------------------------

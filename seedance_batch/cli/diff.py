@@ -48,7 +48,7 @@ def _old_plan(old: str, new: Path) -> Plan:
 def run(args: argparse.Namespace) -> int:
     # here, not at the top: `validate` builds every command's parser and must stay light
     from seedance_batch._diff import diff_plans
-    from seedance_batch._lockfile import default_lockfile_path, read_lockfile
+    from seedance_batch.lockfile import default_lockfile_path, read_lockfile
     from seedance_batch.reports import diff_json, diff_markdown, diff_text
 
     new = load_manifest(args.new)

@@ -36,8 +36,8 @@ def add_parser(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     # here, not at the top: `validate` builds every command's parser and must stay light
     from seedance_batch._gallery import write_gallery
-    from seedance_batch._lockfile import default_lockfile_path, read_lockfile
     from seedance_batch._run_files import output_folder
+    from seedance_batch.lockfile import default_lockfile_path, read_lockfile
 
     manifest = load_manifest(args.manifest)
     lockfile_path = args.lockfile or default_lockfile_path(manifest.path)

@@ -30,7 +30,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     # here, not at the top: `validate` builds every command's parser and must stay light
-    from seedance_batch._lockfile import default_lockfile_path, read_lockfile_states
+    from seedance_batch.lockfile import default_lockfile_path, read_lockfile_states
     from seedance_batch.reports import plan_markdown, plan_text, write_plan_json
 
     manifest = load_manifest(args.manifest)

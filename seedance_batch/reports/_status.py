@@ -7,9 +7,9 @@ import json
 
 from seedance_batch._budget import budget_line
 from seedance_batch._labels import variant_text
-from seedance_batch._lockfile import Holder
 from seedance_batch._states import NEEDS_WORK
 from seedance_batch._status import JobStatus, Status
+from seedance_batch.lockfile import Holder
 from seedance_batch.reports._markdown import MarkdownDocument, md_code, md_table, md_text
 
 __all__ = ["status_json", "status_markdown", "status_text"]

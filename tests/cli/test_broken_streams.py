@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from seedance_batch._lockfile import read_lockfile
+from seedance_batch.lockfile import read_lockfile
 from seedance_batch.simulator import SimulatorConfig, Variants, serve
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from seedance_batch import load_manifest, plan
-from seedance_batch._lockfile import JobRecord, Lockfile
+from seedance_batch.lockfile import JobRecord, Lockfile
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "manifests" / "demo.yaml"

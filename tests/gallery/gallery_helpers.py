@@ -13,9 +13,9 @@ from typing import Any
 
 from seedance_batch import Manifest, load_manifest, plan
 from seedance_batch._gallery import write_gallery
-from seedance_batch._lockfile import ImageRecord, JobRecord, render_lockfile
 from seedance_batch._planner import Job
 from seedance_batch._results import result_lines, write_results
+from seedance_batch.lockfile import ImageRecord, JobRecord, render_lockfile
 
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "manifests" / "demo.yaml"

@@ -9,8 +9,8 @@ import pytest
 from gallery_helpers import DEMO, build_campaign
 
 from seedance_batch import load_manifest
-from seedance_batch._lockfile import default_lockfile_path
 from seedance_batch.cli import main
+from seedance_batch.lockfile import default_lockfile_path
 
 
 def test_gallery_command_rewrites_the_run_page(

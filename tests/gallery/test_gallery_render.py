@@ -23,7 +23,7 @@ from gallery_helpers import (
 
 from seedance_batch import load_manifest, plan
 from seedance_batch._gallery import image_size, render_gallery, write_gallery
-from seedance_batch._lockfile import ImageRecord, JobRecord, read_lockfile
+from seedance_batch.lockfile import ImageRecord, JobRecord, read_lockfile
 
 
 class Page(HTMLParser):

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from lockfile_helpers import MANIFEST_SHA, charged, finished, make_record
 
 from seedance_batch._errors import LockHeldError
-from seedance_batch._lockfile import Lockfile
+from seedance_batch.lockfile import Lockfile
 
 
 def main(argv: list[str]) -> int:

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from seedance_batch._lockfile import ImageRecord, JobRecord
+from seedance_batch.lockfile import ImageRecord, JobRecord
 
 CHILD = Path(__file__).with_name("lockfile_child.py")
 MANIFEST_SHA = hashlib.sha256(b"name: spring\n").hexdigest()

@@ -25,7 +25,7 @@ from lockfile_helpers import (
 )
 
 from seedance_batch._errors import LockfileError, LockfileMismatchError
-from seedance_batch._lockfile import (
+from seedance_batch.lockfile import (
     JobRecord,
     Lockfile,
     Spent,

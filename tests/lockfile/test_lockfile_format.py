@@ -12,17 +12,16 @@ import pytest
 from lockfile_helpers import MANIFEST_SHA, finished, job_id, make_record
 
 from seedance_batch._errors import LockfileError
-from seedance_batch._lockfile import (
+from seedance_batch.lockfile import (
     JobRecord,
     Lockfile,
-    _document_problem,
-    _job_problem,
     default_lockfile_path,
     journal_path,
     read_lockfile,
     render_lockfile,
     schema_path,
 )
+from seedance_batch.lockfile._check import document_problem, job_problem
 
 SCHEMA = json.loads(schema_path().read_text(encoding="utf-8"))
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
@@ -58,9 +57,9 @@ def test_schema_is_valid_draft_2020_12() -> None:
 
 def test_schema_reachable_from_the_package() -> None:
     """The module reads the schema as the package's own file, which is the repo's schemas/ one."""
-    import seedance_batch._lockfile
+    import seedance_batch.lockfile
 
-    package = Path(seedance_batch._lockfile.__file__).parent
+    package = Path(seedance_batch.lockfile.__file__).parent.parent
     inside = package / "schemas" / "lockfile.schema.json"
     assert not inside.is_symlink() and inside.is_file()
     assert Path(str(schema_path())).resolve() == inside.resolve()
@@ -289,11 +288,11 @@ def test_schema_violations_name_the_file_and_the_problem(
 def test_fast_check_agrees_with_jsonschema() -> None:
     """The hand-written check that loading uses accepts and refuses what the schema does."""
     base = valid_document()
-    assert _document_problem(base) is None and VALIDATOR.is_valid(base)
+    assert document_problem(base) is None and VALIDATOR.is_valid(base)
     for name, mutate, _words in _mutations():
         doc = copy.deepcopy(base)
         mutate(doc)
-        assert _document_problem(doc) is not None, name
+        assert document_problem(doc) is not None, name
         assert not VALIDATOR.is_valid(doc), name
     job_validator = jsonschema.Draft202012Validator(
         {"$ref": "#/$defs/job", "$defs": SCHEMA["$defs"]}
@@ -324,10 +323,10 @@ def test_fast_check_agrees_with_jsonschema() -> None:
     ]
     for key, value in variants:
         changed = {**entry, key: value}
-        fast_ok = _job_problem(changed) is None
+        fast_ok = job_problem(changed) is None
         assert fast_ok == job_validator.is_valid(changed), (key, value)
     optional_missing = {k: v for k, v in entry.items() if k != "credits_charged"}
-    assert _job_problem(optional_missing) is None and job_validator.is_valid(optional_missing)
+    assert job_problem(optional_missing) is None and job_validator.is_valid(optional_missing)
 
 
 def test_an_entry_without_the_optional_fields_loads(tmp_path: Path) -> None:

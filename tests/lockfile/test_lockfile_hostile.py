@@ -17,7 +17,7 @@ from lockfile_helpers import MANIFEST_SHA, charged, finished, make_record, read_
 
 from seedance_batch import _background
 from seedance_batch._errors import LockfileError, LockfileWriteError, OutputError
-from seedance_batch._lockfile import (
+from seedance_batch.lockfile import (
     HEADER_SIZE,
     Lockfile,
     Spent,
@@ -319,12 +319,12 @@ def test_open_in_a_read_only_folder_is_an_output_error(tmp_path: Path) -> None:
         assert read_lockfile(path) is not None
 
 
-# -- the lean read in two halves ----------------------------------------------------------------
+# -- the lean read: orjson, in a child process, beside the strict parse ---------------------------
 
 
 @pytest.fixture
 def big(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A closed 300-job lockfile, read in halves whatever its size (the threshold lowered)."""
+    """A closed 300-job lockfile, read in the background whatever its size (threshold lowered)."""
     monkeypatch.setattr(_background, "MIN_SIZE", 0)
     path = tmp_path / "spring.lock.json"
     with open_lockfile(path) as lockfile:
@@ -334,40 +334,38 @@ def big(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return path
 
 
-_HALVES = """
+_READS = """
 import json, sys
-from seedance_batch import _background, _halves, _lockfile
+from seedance_batch import _background
+from seedance_batch.lockfile import _read
+from seedance_batch._errors import LockfileError
 _background.MIN_SIZE = 0
 if not _background._may_fork():
     print(json.dumps("cannot fork"))
     sys.exit()
 path = sys.argv[1]
-with open(path, "rb") as file:
-    halves = _halves.cut(file.read(), "jobs")
-try:
-    results = [_background.start(_lockfile._lean_half, half).result() for half in halves]
-    joined = _halves.join(*results, "jobs")
-except Exception:
-    joined = None
-try:
-    one = [(i, s.state) for i, s in _lockfile.read_lockfile_states(path).jobs.items()]
-except _lockfile.LockfileError as exc:
-    one = str(exc)
-try:
-    lazy = _lockfile.read_lockfile_states(path, background=True)
-    background = [(i, s.state) for i, s in lazy.jobs.items()]
-except _lockfile.LockfileError as exc:
-    background = str(exc)
-halves = None if joined is None else [(i, s.state) for i, s in joined["jobs"].items()]
-print(json.dumps({"halves": halves, "one": one, "background": background}))
+data = open(path, "rb").read()
+fast = _read._lean_fast(data)
+def states(read):
+    try:
+        return [(i, s.state) for i, s in read().jobs.items()]
+    except LockfileError as exc:
+        return str(exc)
+found = {
+    "fast": None if fast is None else [(i, s.state) for i, s in fast.jobs.items()],
+    "strict": states(lambda: _read._lean_strict(data, path)),
+    "one": states(lambda: _read.read_lockfile_states(path)),
+    "background": states(lambda: _read.read_lockfile_states(path, background=True)),
+}
+print(json.dumps(found))
 """
 
 
-def halves(path: Path) -> dict[str, Any]:
-    """What the two-halves read, the one-piece read and the background read make of ``path``,
-    in a fresh process (no threads there, so it may fork); skips where it never forks."""
+def reads(path: Path) -> dict[str, Any]:
+    """What the fast parse, the strict parse, the eager read and the background read make of
+    ``path``, in a fresh process (no threads there, so it may fork); skips where it never forks."""
     done = subprocess.run(
-        [sys.executable, "-c", _HALVES, str(path)], capture_output=True, text=True, check=True
+        [sys.executable, "-c", _READS, str(path)], capture_output=True, text=True, check=True
     )
     found = json.loads(done.stdout)
     if found == "cannot fork":
@@ -376,11 +374,12 @@ def halves(path: Path) -> dict[str, Any]:
     return result
 
 
-def test_the_halves_agree_with_one_parse(big: Path) -> None:
-    """Parsed in two child processes, a lockfile gives the states, order and spent of one
-    parse; so does the background read (in this process too, where it may not fork)."""
-    found = halves(big)
-    assert found["halves"] == found["one"] == found["background"] and len(found["one"]) == 300
+def test_the_fast_and_background_reads_agree_with_the_strict_parse(big: Path) -> None:
+    """Parsed by orjson, here or in a child process, a lockfile gives the states, order and
+    spent of the strict parse, and of read_lockfile."""
+    found = reads(big)
+    assert found["fast"] == found["strict"] == found["one"] == found["background"]
+    assert len(found["one"]) == 300
     full = read_lockfile(big)
     assert full is not None
     lean = read_lockfile_states(big)
@@ -392,23 +391,28 @@ def test_the_halves_agree_with_one_parse(big: Path) -> None:
     assert lazy is not None and dict(lazy.jobs) == dict(lean.jobs) and lazy.spent == lean.spent
 
 
-def _second_half_line(text: str, needle: str) -> int:
-    """The index of the last line holding ``needle`` (in the second half of the file)."""
+def _last_line(text: str, needle: str) -> int:
+    """The index of the last line holding ``needle``."""
     lines = text.splitlines(keepends=True)
     return max(i for i, line in enumerate(lines) if needle in line)
 
 
-@pytest.mark.parametrize("where", ["in an entry", "an id in both halves", "a top-level key"])
-def test_the_halves_refuse_what_one_parse_refuses(big: Path, where: str) -> None:
-    """A duplicate in the half the child parses, or one that spans the two halves, is never
-    joined: the read falls back to one strict parse, which refuses it with one line."""
+@pytest.mark.parametrize(
+    "where", ["in an entry", "an id twice", "a top-level key", "a key escaped"]
+)
+def test_the_fast_read_refuses_what_the_strict_parse_refuses(big: Path, where: str) -> None:
+    """A duplicate key anywhere (orjson would keep the last copy) is never vouched for by the
+    fast read: the strict parse refuses it with one line, in every reader."""
     text = big.read_text("utf-8")
     lines = text.splitlines(keepends=True)
-    if where == "in an entry":
-        index = _second_half_line(text, '"state": ')
-        lines.insert(index + 1, lines[index])
+    if where in ("in an entry", "a key escaped"):
+        index = _last_line(text, '"state": ')
+        copy = lines[index]
+        if where == "a key escaped":  # "st\u0061te" is "state": the bytes differ, the key not
+            copy = copy.replace('"state"', '"st\\u0061te"')
+        lines.insert(index + 1, copy)
         key = "state"
-    elif where == "an id in both halves":
+    elif where == "an id twice":
         first = make_record(0).id
         entry = json.dumps(json.loads(text)["jobs"][first], indent=2).replace("\n", "\n    ")
         lines[-3] = lines[-3].rstrip("\n") + f',\n    "{first}": {entry}\n'  # last in jobs
@@ -417,25 +421,40 @@ def test_the_halves_refuse_what_one_parse_refuses(big: Path, where: str) -> None
         lines[-1] = f',\n  "nonce": "{"0" * 16}"\n' + lines[-1]
         lines[-2] = lines[-2].rstrip("\n")
         key = "nonce"
-    data = "".join(lines).encode("utf-8")
-    big.write_bytes(data)
-    found = halves(big)
-    assert found["halves"] is None and f"duplicate key '{key}'" in found["one"]
-    assert found["background"] == found["one"]
+    big.write_bytes("".join(lines).encode("utf-8"))
+    found = reads(big)
+    assert found["fast"] is None and f"duplicate key '{key}'" in found["strict"]
+    assert found["one"] == found["background"] == found["strict"]
     for read in readers(big):
         with pytest.raises(LockfileError, match=f"duplicate key '{key}'"):
             read()  # type: ignore[operator]
 
 
-def test_an_unknown_state_in_the_second_half_is_refused(big: Path) -> None:
-    """An unknown state where the child parses: no join, and one line naming it."""
+def test_an_unknown_state_is_refused_by_the_fast_read_too(big: Path) -> None:
+    """An unknown state: the fast read does not vouch for it, and the strict one names it."""
     text = big.read_text("utf-8")
-    index = _second_half_line(text, '"state": "succeeded"')
+    index = _last_line(text, '"state": "succeeded"')
     lines = text.splitlines(keepends=True)
     lines[index] = lines[index].replace("succeeded", "paid")
-    data = "".join(lines).encode("utf-8")
-    big.write_bytes(data)
-    found = halves(big)
-    assert found["halves"] is None and found["background"] == found["one"]
+    big.write_bytes("".join(lines).encode("utf-8"))
+    found = reads(big)
+    assert found["fast"] is None and found["background"] == found["one"] == found["strict"]
+    assert "'paid' is not one of" in found["one"]
     with pytest.raises(LockfileError, match="'paid' is not one of"):
         read_lockfile_states(big)
+
+
+def test_a_count_beyond_64_bits_reads_as_the_strict_parse_reads_it(tmp_path: Path) -> None:
+    """orjson reads an integer beyond 64 bits as a float; the lean read then declines the fast
+    way and gives the exact integer the schema allows, as read_lockfile does."""
+    path = tmp_path / "spring.lock.json"
+    write_campaign(path)
+    doc = json.loads(path.read_text("utf-8"))
+    first = next(iter(doc["jobs"]))
+    doc["jobs"][first]["credits_charged"] = 2**70
+    path.write_text(json.dumps(doc, indent=2), "utf-8")
+    lean = read_lockfile_states(path)
+    full = read_lockfile(path)
+    assert lean is not None and full is not None
+    assert lean.jobs[first].credits_charged == full.jobs[first].credits_charged == 2**70
+    assert type(lean.jobs[first].credits_charged) is int

@@ -11,13 +11,15 @@ from pathlib import Path
 import pytest
 from lockfile_helpers import MANIFEST_SHA, finished, make_record
 
-from seedance_batch import _lockfile
 from seedance_batch._errors import LockfileError
-from seedance_batch._lockfile import (
+from seedance_batch.lockfile import (
     HEADER_SIZE,
     Lockfile,
+    _journal,
+    _store,
     journal_path,
     read_lockfile,
+    render_lockfile,
 )
 
 OTHER_SHA = "f" * 64
@@ -56,7 +58,7 @@ def test_journal_header_names_the_holder(tmp_path: Path) -> None:
 def test_header_cuts_a_long_command() -> None:
     """A very long command line is cut so the header keeps its fixed size."""
     holder = {"pid": 1, "host": "h" * 300, "command": "x é" * 400, "since": "2025-11-25T16:18:00Z"}
-    header = _lockfile._header_bytes(holder)
+    header = _journal.header_bytes(holder)
     assert len(header) == HEADER_SIZE
     parsed = json.loads(header)["holder"]
     assert parsed["command"].endswith("...") and len(parsed["host"]) == 64
@@ -338,13 +340,13 @@ def test_changes_reach_the_disk_within_a_second(
     """A background thread fdatasyncs the journal within ``durable_within`` of a put; the
     journal's content is complete at once (no fsync is needed to survive a kill)."""
     synced: list[float] = []
-    real = _lockfile._datasync
+    real = _store._datasync
 
     def recording(fd: int) -> None:
         real(fd)
         synced.append(time.monotonic())
 
-    monkeypatch.setattr(_lockfile, "_datasync", recording)
+    monkeypatch.setattr(_store, "_datasync", recording)
     path = tmp_path / "spring.lock.json"
     with open_lockfile(path) as lockfile:
         assert lockfile._syncer is not None and lockfile._syncer.alive
@@ -366,13 +368,13 @@ def test_changes_reach_the_disk_within_a_second(
 def test_many_puts_batch_their_syncs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A burst of puts costs a few fdatasyncs, not one per change."""
     synced: list[float] = []
-    real = _lockfile._datasync
+    real = _store._datasync
 
     def recording(fd: int) -> None:
         real(fd)
         synced.append(time.monotonic())
 
-    monkeypatch.setattr(_lockfile, "_datasync", recording)
+    monkeypatch.setattr(_store, "_datasync", recording)
     path = tmp_path / "spring.lock.json"
     with open_lockfile(path, sha=OTHER_SHA) as lockfile:
         synced.clear()
@@ -410,7 +412,7 @@ def test_loading_10000_jobs_is_quick(tmp_path: Path) -> None:
     """Reading a 10,000-job lockfile (validation included) takes well under a second."""
     path = tmp_path / "spring.lock.json"
     records = [finished(make_record(i)) for i in range(10_000)]
-    path.write_bytes(_lockfile.render_lockfile("spring", MANIFEST_SHA, records))
+    path.write_bytes(render_lockfile("spring", MANIFEST_SHA, records))
     started = time.perf_counter()
     snapshot = read_lockfile(path)
     elapsed = time.perf_counter() - started

@@ -14,7 +14,7 @@ import pytest
 from lockfile_helpers import MANIFEST_SHA, make_record, read_line, spawn, stop
 
 from seedance_batch._errors import LockfileError, LockHeldError
-from seedance_batch._lockfile import Lockfile, journal_path, read_lockfile, schema_path
+from seedance_batch.lockfile import Lockfile, journal_path, read_lockfile, schema_path
 
 
 def open_lockfile(path: Path) -> Lockfile:

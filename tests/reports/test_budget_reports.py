@@ -13,7 +13,7 @@ from conftest import Record, cli
 
 from seedance_batch import load_manifest, plan
 from seedance_batch._errors import SelectionError
-from seedance_batch._lockfile import read_lockfile
+from seedance_batch.lockfile import read_lockfile
 
 SUCCEEDED_4 = {0: "succeeded", 1: "succeeded", 2: "succeeded", 3: "succeeded"}
 CHARGED_4 = {0: 2, 1: 2, 2: 2, 3: 2}

@@ -85,7 +85,7 @@ def test_status_flags_jobs_delivered_short_of_n(campaign: Path, record: Record) 
 
 HOLD = """
 import sys
-from seedance_batch._lockfile import Lockfile
+from seedance_batch.lockfile import Lockfile
 lock = Lockfile.open(sys.argv[1], manifest_name="files", manifest_sha256="0" * 64)
 print("ready", flush=True)
 sys.stdin.read()

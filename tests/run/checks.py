@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from seedance_batch import load_manifest, plan
-from seedance_batch._lockfile import read_lockfile
+from seedance_batch.lockfile import read_lockfile
 from seedance_batch.simulator import Counters
 
 PNG = b"\x89PNG\r\n\x1a\n"

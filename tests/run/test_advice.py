@@ -9,7 +9,7 @@ from pathlib import Path
 
 from runkit import Campaign, run_cli, start_cli
 
-from seedance_batch._lockfile import read_lockfile
+from seedance_batch.lockfile import read_lockfile
 from seedance_batch.simulator import SimulatorConfig, serve
 
 

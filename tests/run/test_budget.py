@@ -6,7 +6,7 @@ import json
 
 from runkit import KEY, Campaign, run_cli
 
-from seedance_batch._lockfile import read_lockfile
+from seedance_batch.lockfile import read_lockfile
 from seedance_batch.simulator import SimulatorConfig, serve
 
 

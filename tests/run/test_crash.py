@@ -8,7 +8,7 @@ import time
 from checks import assert_charged_honestly, assert_complete, assert_consistent
 from runkit import KEY, Campaign, run_cli, start_cli
 
-from seedance_batch._lockfile import journal_path, read_lockfile
+from seedance_batch.lockfile import journal_path, read_lockfile
 from seedance_batch.simulator import SimulatorConfig, serve
 
 #: 48 jobs that keep the lockfile busy: creates, polls and downloads overlap all the time.

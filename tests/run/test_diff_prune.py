@@ -7,7 +7,7 @@ import json
 from runkit import Campaign, run_cli, tree_bytes
 
 from seedance_batch import load_manifest, plan
-from seedance_batch._lockfile import read_lockfile
+from seedance_batch.lockfile import read_lockfile
 from seedance_batch.simulator import SimulatorConfig, serve
 
 

@@ -8,7 +8,7 @@ import time
 from fakeapi import fake_api
 from runkit import Campaign, run_cli
 
-from seedance_batch._lockfile import read_lockfile
+from seedance_batch.lockfile import read_lockfile
 from seedance_batch.simulator import SimulatorConfig, serve
 
 

@@ -14,7 +14,7 @@ import pytest
 from checks import assert_complete
 from runkit import Campaign, run_cli
 
-from seedance_batch._lockfile import read_lockfile
+from seedance_batch.lockfile import read_lockfile
 from seedance_batch.simulator import SimulatorConfig, serve
 
 

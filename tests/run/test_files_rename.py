@@ -10,8 +10,8 @@ from checks import assert_complete
 from runkit import Campaign, run_cli
 
 from seedance_batch import load_manifest, plan
-from seedance_batch._lockfile import read_lockfile
 from seedance_batch._run_files import output_folder
+from seedance_batch.lockfile import read_lockfile
 from seedance_batch.simulator import SimulatorConfig, serve
 
 

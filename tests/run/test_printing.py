@@ -10,7 +10,7 @@ from runkit import KEY, ROOT, Campaign, cli_env
 from seedance_batch import load_manifest
 from seedance_batch._events import Event
 from seedance_batch._executor import RunOptions, run
-from seedance_batch._lockfile import read_lockfile
+from seedance_batch.lockfile import read_lockfile
 from seedance_batch.simulator import SimulatorConfig, Variants, serve
 
 #: Every task with n > 1 delivers short: a warning per such job, printed mid-run.

@@ -14,7 +14,7 @@ from runkit import KEY, Campaign, cli_env, product_files, run_cli, start_cli, tr
 
 from seedance_batch import load_manifest, plan
 from seedance_batch._executor import RunOptions, run
-from seedance_batch._lockfile import read_lockfile
+from seedance_batch.lockfile import read_lockfile
 from seedance_batch.simulator import SimulatorConfig, serve
 
 

@@ -9,7 +9,7 @@ import pytest
 from checks import assert_charged_honestly, assert_complete
 from runkit import KEY, Campaign, run_cli, start_cli
 
-from seedance_batch._lockfile import read_lockfile
+from seedance_batch.lockfile import read_lockfile
 from seedance_batch.simulator import SimulatorConfig, serve
 
 
