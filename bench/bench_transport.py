@@ -2,7 +2,7 @@
 
 The same poll (``GET /v1/tasks/{id}``) is sent 2,000 times, 8 at a time over 8 kept-alive
 connections, through httpx's own ``AsyncClient`` (httpcore, h11, anyio) and through the
-client's :class:`seedance_batch._transport.Pool` (httpx's models over aiohttp). The figure is
+client's :class:`seedance_batch.client._transport.Pool` (httpx's models over aiohttp). The figure is
 the CPU time of the sending thread per request; the simulator serves from a thread of this
 process, and the clients run in a child process of their own.
 """
@@ -21,7 +21,7 @@ ROUNDS = 5
 _CHILD = """
 import asyncio, json, sys, time
 import httpx
-from seedance_batch._transport import Pool
+from seedance_batch.client._transport import Pool
 
 BASE, REQUESTS, ROUNDS = sys.argv[1], 2000, int(sys.argv[2])
 AUTH = {"Authorization": "Bearer sk-bench"}

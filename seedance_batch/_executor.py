@@ -23,7 +23,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from seedance_batch import _run_files as run_files
-from seedance_batch._client import SeedanceClient, Task
 from seedance_batch._errors import (
     ApiError,
     AuthenticationError,
@@ -47,7 +46,7 @@ from seedance_batch._lockfile import ImageRecord, JobRecord, Lockfile, default_l
 from seedance_batch._manifest import Manifest
 from seedance_batch._planner import Job, Plan, plan
 from seedance_batch._results import RESULTS_NAME, result_lines, write_results
-from seedance_batch._retry import RetryPolicy
+from seedance_batch.client import RetryPolicy, SeedanceClient, Task
 
 __all__ = [
     "API_KEY_VARIABLE",

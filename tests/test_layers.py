@@ -34,10 +34,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
     "manifest": ("_yaml", "_rules", "_manifest"),
     "plan": ("_planner", "_budget", "_plan_report", "_diff"),
     "run": (
-        "_client",
-        "_transport",
-        "_retry",
-        "_ratelimit",
+        "client",
         "_lockfile",
         "_run_files",
         "_executor",
@@ -51,17 +48,14 @@ SIMULATOR = "simulator"
 
 MANIFEST_SIDE = ("_yaml", "_manifest", "_rules", "_planner", "_budget")
 RUN_SIDE = (
-    "_client",
-    "_transport",
-    "_retry",
-    "_ratelimit",
+    "client",
     "_executor",
     "_lockfile",
     "_run_files",
     "_gallery",
     "_results",
 )
-CLIENT = ("_client", "_transport", "_retry", "_ratelimit", "_redact")
+CLIENT = ("client", "_redact")
 
 #: Imports against the flow that the code makes today, each to be removed by issue 12 point 1
 #: (the outputs stage writes results.jsonl and the gallery after the run, not the executor).
@@ -72,7 +66,8 @@ KNOWN_AGAINST_THE_FLOW = {
 
 
 def _name(path: Path) -> str:
-    """The module's name relative to the package: ``_client``, ``cli.run``, ``""`` (root)."""
+    """The module's name relative to the package: ``client._client``, ``cli.run``, ``""``
+    (root)."""
     parts = list(path.relative_to(PACKAGE).with_suffix("").parts)
     if parts and parts[-1] == "__init__":
         parts.pop()

@@ -169,5 +169,5 @@ def test_validate_command_loads_no_client() -> None:
     ours = {m for m in loaded if m.startswith("seedance_batch.")}
     # the simulate command's parser reads the simulator's choices, never its server
     assert not ours & {"seedance_batch.simulator._server", "seedance_batch.simulator._api"}
-    assert not ours & {"seedance_batch._client", "seedance_batch._lockfile"}
+    assert not ours & {"seedance_batch.client", "seedance_batch._lockfile"}
     assert "importlib.metadata" not in loaded  # --version reads it only when asked

@@ -24,8 +24,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
-from seedance_batch._client import SeedanceClient
-from seedance_batch._retry import RetryEvent, RetryPolicy
+from seedance_batch.client import RetryEvent, RetryPolicy, SeedanceClient
 
 T = TypeVar("T")
 

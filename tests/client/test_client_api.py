@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from client_support import API_KEY, WALL, Harness, Reply, ScriptedServer, reset, run, using
 
-from seedance_batch._client import CREATE_PATH, SeedanceClient
 from seedance_batch._errors import (
     ApiError,
     ApiProtocolError,
@@ -25,7 +24,8 @@ from seedance_batch._errors import (
     TaskNotFoundError,
     TransientApiError,
 )
-from seedance_batch._retry import RetryPolicy
+from seedance_batch.client import RetryPolicy, SeedanceClient
+from seedance_batch.client._client import CREATE_PATH
 
 BODY = {"prompt": "A premium skincare bottle, «studio» light", "model": "gpt-image-2-all", "n": 2}
 TASK = {"id": "task-1", "object": "image.generation.task", "status": "pending", "data": []}

@@ -18,8 +18,8 @@ from client_support import (
     webp_bytes,
 )
 
-from seedance_batch._client import Download
 from seedance_batch._errors import DownloadError
+from seedance_batch.client import Download
 
 PNG = png_bytes(300, 300)  # about 270 kB: streams in many chunks
 

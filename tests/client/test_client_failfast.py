@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 from client_support import API_KEY, Harness, Reply, ScriptedServer, using
 
-from seedance_batch._client import SeedanceClient
 from seedance_batch._errors import NetworkError, TransientApiError, UnreachableError
-from seedance_batch._retry import RetryPolicy
+from seedance_batch.client import RetryPolicy, SeedanceClient
 
 CREATE_PATH = "/v1/images/generations"
 TASK = {"id": "t1", "status": "pending"}

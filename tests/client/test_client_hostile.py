@@ -14,7 +14,6 @@ import pytest
 from client_support import API_KEY, Harness, Reply, ScriptedServer, png_bytes, using
 from hostile_support import PeakMemory, Request, gzip_bomb, head, hostile
 
-from seedance_batch._client import SeedanceClient
 from seedance_batch._errors import (
     ApiProtocolError,
     DownloadError,
@@ -22,6 +21,7 @@ from seedance_batch._errors import (
     OutputError,
     RequestRejectedError,
 )
+from seedance_batch.client import SeedanceClient
 
 CREATE_PATH = "/v1/images/generations"
 MiB = 1024 * 1024

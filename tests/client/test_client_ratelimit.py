@@ -8,8 +8,8 @@ import math
 import pytest
 from client_support import FakeTime, Harness, Reply, ScriptedServer, png_bytes, run, using
 
-from seedance_batch._client import SeedanceClient
-from seedance_batch._ratelimit import RateLimiter
+from seedance_batch.client import SeedanceClient
+from seedance_batch.client._ratelimit import RateLimiter
 
 
 def test_slots_are_spaced_by_one_over_rate(fake_time: FakeTime) -> None:

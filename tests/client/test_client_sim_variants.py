@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from seedance_batch._client import SeedanceClient, Task
-from seedance_batch._retry import RetryEvent, RetryPolicy
+from seedance_batch.client import RetryEvent, RetryPolicy, SeedanceClient, Task
 from seedance_batch.simulator import SimulatorConfig, Variants, serve
 from seedance_batch.simulator._config import (
     ENVELOPE_CHOICES,

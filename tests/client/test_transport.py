@@ -18,7 +18,7 @@ import aiohttp
 import httpx
 import pytest
 
-from seedance_batch._transport import Pool, _raise_as_httpx
+from seedance_batch.client._transport import Pool, _raise_as_httpx
 
 TLS = Path(__file__).parent / "tls"
 Handler = Callable[[bytes, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]

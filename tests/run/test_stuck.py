@@ -13,7 +13,7 @@ from seedance_batch import load_manifest
 from seedance_batch._events import Notice
 from seedance_batch._executor import RunOptions, RunSummary, run
 from seedance_batch._lockfile import JobRecord, read_lockfile
-from seedance_batch._retry import RetryPolicy
+from seedance_batch.client import RetryPolicy
 from seedance_batch.simulator import SimulatorConfig, serve
 
 FAST_RETRIES = RetryPolicy(base=0.01, cap=0.05, max_retries=3)
