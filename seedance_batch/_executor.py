@@ -927,7 +927,7 @@ class _Runner:
         for index, url in enumerate(urls, start=1):
             partial = run_files.download_temporary(folder, index)
             try:
-                download = await client.download(url, partial)
+                download = await client.download(url, run_files.ImageFile(partial))
             except DownloadError as exc:
                 with contextlib.suppress(OSError):
                     partial.unlink()

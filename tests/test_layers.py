@@ -187,6 +187,16 @@ def test_the_simulator_imports_nothing_of_the_client() -> None:
         assert _layer(target) in ("base", SIMULATOR), (module, target)
 
 
+def test_the_client_imports_only_the_base_and_the_rules() -> None:
+    """The client package imports itself, the shared base (not its file writing: downloads go
+    to a sink the caller passes) and the rules of status words: nothing of the run."""
+    for module, target in _edges():
+        if _top(module) != "client":
+            continue
+        assert _top(target) == "client" or target == "_rules" or _layer(target) == "base"
+        assert target not in ("_files", "_run_files"), (module, target)
+
+
 def test_only_the_cli_imports_the_simulator() -> None:
     """No library module starts a simulator: only `seedance-batch simulate` does."""
     for module, target in _edges():

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from seedance_batch.client._answers import Task
 from seedance_batch.client._client import ClientStats, CreateOutcome, SeedanceClient
-from seedance_batch.client._download import Download
+from seedance_batch.client._download import Download, ImageSink
 from seedance_batch.client._retry import RetryEvent, RetryPolicy
 
 __all__ = [
     "ClientStats",
     "CreateOutcome",
     "Download",
+    "ImageSink",
     "RetryEvent",
     "RetryPolicy",
     "SeedanceClient",

@@ -35,7 +35,6 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 from urllib.parse import quote
@@ -70,7 +69,7 @@ from seedance_batch.client._config import (
     check_key,
     origin,
 )
-from seedance_batch.client._download import MAX_REDIRECTS, Download, Redirect, fetch
+from seedance_batch.client._download import MAX_REDIRECTS, Download, ImageSink, Redirect, fetch
 from seedance_batch.client._failures import (
     MAYBE_REACHED,
     Failure,
@@ -466,18 +465,16 @@ class SeedanceClient:
     # ----------------------------------------------------------------------------------------
     # Downloads
 
-    async def download(self, url: str, dest: Path | str) -> Download:
-        """Download an image into ``dest`` and check it.
+    async def download(self, url: str, sink: ImageSink) -> Download:
+        """Download an image into ``sink`` and check it.
 
-        ``dest`` is a fresh temporary path the caller chose (in the final folder, to rename into
-        place). It is created with ``O_CREAT | O_EXCL | O_NOFOLLOW``: a file or a link already
-        there fails the download with :class:`OutputError` and is left alone. The file is
-        flushed to disk on success and removed again on failure. The image is checked against
-        its Content-Length, its magic bytes (PNG, JPEG, WEBP) and its format's end marker; the
-        SHA-256 is computed while streaming. An OSError while writing is an
-        :class:`OutputError`, not a :class:`DownloadError`.
+        The bytes go to ``sink`` as they arrive; once the whole image is in and checked (its
+        Content-Length, its magic bytes: PNG, JPEG or WEBP, and its format's end marker), the
+        sink commits. A failed attempt is discarded from the sink before the next one; when
+        the download fails for good, the sink has discarded it. The SHA-256 is computed while
+        streaming. An error the sink raises (a file that cannot be written) is raised as it
+        is, not retried.
         """
-        dest_path = Path(dest)
         try:
             start = httpx.URL(url)
         except (httpx.InvalidURL, TypeError):
@@ -487,12 +484,14 @@ class SeedanceClient:
         target = self._redact(str(start.copy_with(query=None, fragment=None)))
 
         async def attempt() -> Download | Failure:
-            return await self._download_once(start, dest_path, target)
+            return await self._download_once(start, sink, target)
 
         result, _ = await self._attempts.run("download", target, attempt)
         return result
 
-    async def _download_once(self, start: httpx.URL, dest: Path, target: str) -> Download | Failure:
+    async def _download_once(
+        self, start: httpx.URL, sink: ImageSink, target: str
+    ) -> Download | Failure:
         url = start
         trusted = True  # every hop so far on the API's origin
         for _hop in range(MAX_REDIRECTS + 1):
@@ -504,7 +503,7 @@ class SeedanceClient:
                 headers["Authorization"] = f"Bearer {self._key.reveal()}"
             try:
                 outcome = await asyncio.wait_for(
-                    self._fetch(url, headers, dest, target), self._download_timeout
+                    self._fetch(url, headers, sink, target), self._download_timeout
                 )
             except asyncio.TimeoutError:
                 return Failure(
@@ -529,7 +528,7 @@ class SeedanceClient:
         )
 
     async def _fetch(
-        self, url: httpx.URL, headers: Mapping[str, str], dest: Path, target: str
+        self, url: httpx.URL, headers: Mapping[str, str], sink: ImageSink, target: str
     ) -> Download | Redirect | Failure:
         """One hop of a download, in its turn for an image connection."""
         async with self._image_slots:
@@ -537,7 +536,7 @@ class SeedanceClient:
                 self._images,
                 url,
                 headers,
-                dest,
+                sink,
                 target,
                 limit=self._max_image_bytes,
                 now=self._wall_clock,

@@ -7,24 +7,20 @@ failure (403/404/410 are retried ``not_found_retries`` times, 408, 429, 5xx, con
 timeouts and truncated bodies ``max_retries`` times), or the image itself: its bytes streamed
 into the sink, bounded by the image cap whatever the encoding, hashed, and checked by
 :mod:`seedance_batch.client._sniff` before the sink commits them. A 2xx answer whose bytes are
-not PNG, JPEG or WEBP fails at once.
+not PNG, JPEG or WEBP fails at once. What the sink raises (a file that cannot be written) goes
+up as it is: another try would not help.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import BinaryIO, TypeVar
+from typing import Protocol
 
 import httpx
 
-from seedance_batch._errors import DownloadError, OutputError
-from seedance_batch._files import EXCLUSIVE_FLAGS
+from seedance_batch._errors import DownloadError
 from seedance_batch.client._answers import phrase
 from seedance_batch.client._bounded import BodyTooLarge, BoundedDecoder, UnsupportedEncoding
 from seedance_batch.client._failures import Failure, describe, retryable
@@ -39,14 +35,12 @@ from seedance_batch.client._sniff import (
 )
 from seedance_batch.client._transport import Pool
 
-__all__ = ["MAX_REDIRECTS", "Download", "Redirect", "fetch"]
+__all__ = ["MAX_REDIRECTS", "Download", "ImageSink", "Redirect", "fetch"]
 
 #: Image answers that most likely mean "gone", retried only a few times.
 _GONE = frozenset({403, 404, 410})
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 MAX_REDIRECTS = 5
-#: An image up to this size is held in memory and written to its file in one go.
-_IN_MEMORY = 8 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -60,6 +54,23 @@ class Download:
     url: str
 
 
+class ImageSink(Protocol):
+    """Where a download's bytes go, chosen by the caller: the client writes no file.
+
+    One sink serves every attempt of one download: a failed attempt is discarded before the
+    next one writes again from the first byte.
+    """
+
+    async def write(self, chunk: bytes) -> None:
+        """Take the next piece of the image, in order."""
+
+    async def commit(self) -> None:
+        """All bytes are in and checked: make them durable (or move them into place)."""
+
+    async def discard(self) -> None:
+        """The attempt failed (or was cancelled): drop what was written so far."""
+
+
 @dataclass(frozen=True)
 class Redirect:
     """A redirect to follow, to the absolute URL of its Location."""
@@ -71,7 +82,7 @@ async def fetch(
     pool: Pool,
     url: httpx.URL,
     headers: Mapping[str, str],
-    dest: Path,
+    sink: ImageSink,
     target: str,
     *,
     limit: int,
@@ -106,14 +117,18 @@ async def fetch(
                     status=code,
                     retry_after=retry_after,
                 )
-            return await _receive(response, dest, target, limit, redact)
+            return await _receive(response, sink, target, limit, redact)
     except (httpx.TransportError, httpx.DecodingError) as exc:
         reason = redact(describe(exc))
         return Failure(lambda s: DownloadError(f"{target}: {reason}{s}"), reason=reason, cause=exc)
 
 
 async def _receive(
-    response: httpx.Response, dest: Path, target: str, limit: int, redact: Callable[[str], str]
+    response: httpx.Response,
+    sink: ImageSink,
+    target: str,
+    limit: int,
+    redact: Callable[[str], str],
 ) -> Download | Failure:
     declared = content_length(response)
     if declared is not None and declared > limit:
@@ -122,7 +137,7 @@ async def _receive(
     head = b""
     tail = b""
     received = 0
-    sink = _ImageSink(dest)
+    committed = False
     try:
         decoder = BoundedDecoder(response.headers.get("content-encoding"), limit)
         async for raw in response.aiter_raw():
@@ -140,7 +155,8 @@ async def _receive(
         size = decoder.produced
         verdict = check_body(declared, received, head, tail, size)
         if isinstance(verdict, str):
-            await sink.commit()  # on disk before the caller renames it into place
+            await sink.commit()
+            committed = True
     except BodyTooLarge:
         return _too_large(target, f"more than {limit} bytes")
     except UnsupportedEncoding as exc:
@@ -148,11 +164,9 @@ async def _receive(
         return Failure(
             lambda _s: DownloadError(f"{target}: {problem}"), reason=problem, retryable=False
         )
-    except OSError as exc:
-        error = OutputError.from_os_error(dest, exc, "cannot write the image")
-        return Failure(lambda _s: error, reason="write failed", retryable=False, cause=exc)
     finally:
-        await sink.close()
+        if not committed:
+            await sink.discard()
     if isinstance(verdict, BadBody):
         problem = verdict.problem
         return Failure(
@@ -173,87 +187,3 @@ def _too_large(target: str, problem: str) -> Failure:
     return Failure(
         lambda _s: DownloadError(f"{target}: {problem}"), reason="too large", retryable=False
     )
-
-
-R = TypeVar("R")
-
-
-class _ImageSink:
-    """Where an image's bytes go while it downloads: memory up to :data:`_IN_MEMORY` bytes,
-    its file past that. The file is created with ``EXCLUSIVE_FLAGS`` (``O_CREAT | O_EXCL |
-    O_NOFOLLOW``): a file or a link already at the destination is an ``OSError``, never
-    followed or overwritten. A file this sink created is removed again unless committed; one it
-    did not create is never touched. The file system's work (open, write, fsync, close) happens
-    in threads, so that neither a slow disk nor the cost of creating files stalls the event
-    loop; a small image costs one thread hop in all."""
-
-    def __init__(self, dest: Path) -> None:
-        self._dest = dest
-        self._held: list[bytes] = []
-        self._size = 0
-        self._file: BinaryIO | None = None
-        self._created = False
-
-    async def write(self, chunk: bytes) -> None:
-        self._held.append(chunk)
-        self._size += len(chunk)
-        if self._size >= _IN_MEMORY:
-            data = b"".join(self._held)
-            self._held.clear()
-            self._size = 0
-            file = self._file
-            if file is None:
-                file = await _in_thread(_create, self._dest)
-                self._file, self._created = file, True
-            await _in_thread(file.write, data)
-
-    async def commit(self) -> None:
-        """Every byte in the file and on the disk (fsync), and the file closed."""
-        data = b"".join(self._held)
-        self._held.clear()
-        file = self._file
-        if file is None:
-            file = await _in_thread(_create, self._dest)
-            self._created = True
-        self._file = None
-        await _in_thread(_write_and_sync, file, data)
-        self._created = False  # kept: the caller renames it into place
-
-    async def close(self) -> None:
-        """Drop what is held, close the file and remove it if this sink made it (a failed
-        download)."""
-        self._held.clear()
-        self._file, file = None, self._file
-        created, self._created = self._created, False
-        await _in_thread(_discard, self._dest, file, created)
-
-
-def _create(dest: Path) -> BinaryIO:
-    return os.fdopen(os.open(dest, EXCLUSIVE_FLAGS, 0o644), "wb")
-
-
-def _write_and_sync(file: BinaryIO, data: bytes) -> None:
-    with file as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-
-
-def _discard(dest: Path, file: BinaryIO | None, created: bool) -> None:
-    with contextlib.suppress(OSError):
-        if file is not None:
-            file.close()
-        if created:
-            dest.unlink()
-
-
-async def _in_thread(function: Callable[..., R], *args: object) -> R:
-    """``function(*args)`` in a thread. When cancelled, it still waits for the thread, so that
-    the caller's clean-up (removing the temporary file) comes after any file it creates."""
-    future = asyncio.get_running_loop().run_in_executor(None, function, *args)
-    try:
-        return await asyncio.shield(future)
-    except asyncio.CancelledError:
-        with contextlib.suppress(Exception):
-            await future
-        raise

@@ -19,6 +19,7 @@ from client_support import (
 )
 
 from seedance_batch._errors import DownloadError
+from seedance_batch._run_files import ImageFile
 from seedance_batch.client import Download
 
 PNG = png_bytes(300, 300)  # about 270 kB: streams in many chunks
@@ -29,7 +30,7 @@ def image(data: bytes, content_type: str = "image/png", **kw: object) -> Reply:
 
 
 def fetch(harness: Harness, url: str, dest: Path, **kw: object) -> Download:
-    return using(harness, lambda c: c.download(url, dest), **kw)
+    return using(harness, lambda c: c.download(url, ImageFile(dest)), **kw)
 
 
 @pytest.mark.parametrize(
