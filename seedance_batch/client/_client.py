@@ -78,6 +78,7 @@ from seedance_batch.client._failures import (
     retryable,
     sent_nothing,
 )
+from seedance_batch.client._http import http_client, is_loopback, on_headers_sent
 from seedance_batch.client._ratelimit import RateLimiter
 from seedance_batch.client._retry import (
     RetryEvent,
@@ -85,7 +86,6 @@ from seedance_batch.client._retry import (
     parse_body_wait,
     parse_retry_after,
 )
-from seedance_batch.client._transport import Pool
 
 __all__ = ["CREATE_PATH", "TASK_PATH", "ClientStats", "CreateOutcome", "SeedanceClient"]
 
@@ -144,6 +144,8 @@ class SeedanceClient:
     - ``sleep``, ``clock`` (monotonic), ``wall_clock`` (epoch seconds, for HTTP dates) and
       ``rng`` (jitter) are injected so that tests run schedules without waiting.
     - ``on_retry``: called with a :class:`RetryEvent` before each retry's wait.
+    - ``transport``: an httpx transport for both pools instead of the aiohttp one (and then no
+      proxies), such as ``httpx.MockTransport`` for tests that need no socket.
     """
 
     def __init__(
@@ -166,6 +168,7 @@ class SeedanceClient:
         wall_clock: Callable[[], float] = time.time,
         rng: random.Random | None = None,
         on_retry: Callable[[RetryEvent], None] | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._base = check_base_url(base_url)
         self._key = check_key(api_key)
@@ -199,16 +202,21 @@ class SeedanceClient:
         self._max_answer = max_answer_bytes
         self._deadline = request_deadline
         self._requests = 0
-        self._api = Pool(
+        direct = (self._base.host,) if is_loopback(self._base.host) else ()
+        self._api = http_client(
             connections=max_connections,
             timeout=timeout,
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
+            transport=transport,
+            direct=direct,
         )
         # redirects of image URLs are followed by hand, to decide the header at every hop
-        self._images = Pool(
+        self._images = http_client(
             connections=max_image_connections,
             timeout=timeout,
             headers={"User-Agent": USER_AGENT},
+            transport=transport,
+            direct=direct,
         )
 
     @staticmethod
@@ -428,8 +436,9 @@ class SeedanceClient:
         headers: Mapping[str, str],
         on_send: Callable[[], None] | None,
     ) -> Answer:
+        extensions = {"trace": on_headers_sent(on_send)} if on_send is not None else None
         async with self._api.stream(
-            method, url, content=content, headers=headers, on_sent=on_send
+            method, url, content=content, headers=headers, extensions=extensions
         ) as response:
             body = await read_bounded(response, self._max_answer)
             return Answer(response.status_code, response.headers, body, response.reason_phrase)

@@ -14,7 +14,7 @@ import httpx
 from seedance_batch._errors import ConfigurationError
 from seedance_batch._redact import REDACTED
 from seedance_batch.client._answers import clean
-from seedance_batch.client._transport import is_loopback
+from seedance_batch.client._http import is_loopback
 
 __all__ = [
     "MAX_ANSWER_BYTES",

@@ -33,7 +33,6 @@ from seedance_batch.client._sniff import (
     check_body,
     content_length,
 )
-from seedance_batch.client._transport import Pool
 
 __all__ = ["MAX_REDIRECTS", "Download", "ImageSink", "Redirect", "fetch"]
 
@@ -79,7 +78,7 @@ class Redirect:
 
 
 async def fetch(
-    pool: Pool,
+    pool: httpx.AsyncClient,
     url: httpx.URL,
     headers: Mapping[str, str],
     sink: ImageSink,

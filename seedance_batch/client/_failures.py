@@ -8,10 +8,10 @@
 - **Possible double charges.** A create is resent with the same ``Idempotency-Key``. A resend
   counts as a possible double charge when an earlier attempt may have reached the server: a
   transport failure after the request may have left (read/write errors, read/write timeouts,
-  a reset or an early close; not connect errors or pool timeouts, where nothing was sent), or
-  a 502 or 504 answer (a gateway that lost or timed out on the origin, which may have taken
-  the request). Any other error answer (429, 408, 409, 425, 500, 503, ...) is a refusal:
-  nothing was created.
+  a reset or an early close; not connect errors, a proxy that could not be reached or refused
+  the tunnel, or pool timeouts, where nothing was sent), or a 502 or 504 answer (a gateway that
+  lost or timed out on the origin, which may have taken the request). Any other error answer
+  (429, 408, 409, 425, 500, 503, ...) is a refusal: nothing was created.
 """
 
 from __future__ import annotations
@@ -87,8 +87,11 @@ def describe(exc: BaseException) -> str:
 
 
 def sent_nothing(exc: httpx.TransportError) -> bool:
-    """True for transport failures that happen before a request leaves."""
-    return isinstance(exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout))
+    """True for transport failures that happen before a request leaves: no connection, a proxy
+    that could not be reached or refused the tunnel, no free connection in time."""
+    return isinstance(
+        exc, (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
+    )
 
 
 def attempts_text(attempts: int) -> str:

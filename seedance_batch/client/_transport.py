@@ -12,27 +12,25 @@ double-charge accounting relies on kept intact: only a failure to connect says t
 was sent. (The OpenAI Python SDK offers the same pairing, through httpx-aiohttp, for
 high-concurrency clients; its adapter maps some errors too loosely for that accounting.)
 
-:class:`Pool` adds default headers and the timeout, and skips what ``httpx.AsyncClient`` does
-on every request that this client has no use for (cookies, auth flows, URL merging).
+The moment a request's headers have left is told through httpx's own ``trace`` extension, as
+httpcore tells it (``http11.send_request_headers.complete``), so one callback serves this
+transport and httpx's own (behind a proxy) alike.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-import ipaddress
 import ssl
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, NoReturn
-from urllib.request import getproxies
 
 import httpx
 
 if TYPE_CHECKING:  # imported by the first Transport: every command but run goes without it
     import aiohttp
 
-__all__ = ["ON_HEADERS_SENT", "Pool", "Transport", "is_loopback"]
+__all__ = ["HEADERS_SENT", "Transport"]
 
 
 @functools.cache
@@ -104,15 +102,15 @@ class _Body(httpx.AsyncByteStream):
         self._response.release()
 
 
-#: A request extension: a callable run once the request's headers have been written to a
-#: connection (the moment a create may reach the server; before it, nothing was sent).
-ON_HEADERS_SENT = "seedance_batch.on_headers_sent"
+#: The ``trace`` event of a request's headers written to a connection, as httpcore names it
+#: (the moment a create may reach the server; before it, nothing was sent).
+HEADERS_SENT = "http11.send_request_headers.complete"
 
 
 async def _headers_sent(_session: object, context: Any, _params: object) -> None:
-    callback = context.trace_request_ctx
-    if callable(callback):
-        callback()
+    trace = context.trace_request_ctx
+    if callable(trace):
+        await trace(HEADERS_SENT, {"return_value": None})
 
 
 class Transport(httpx.AsyncBaseTransport):
@@ -147,7 +145,7 @@ class Transport(httpx.AsyncBaseTransport):
                 connector=connector,
                 trace_configs=[traces],
                 auto_decompress=False,  # httpx's response decodes Content-Encoding itself
-                trust_env=False,  # proxies are the Pool's business, the way httpx does them
+                trust_env=False,  # proxies are httpx's business: mounts of its own transports
                 cookie_jar=aiohttp.DummyCookieJar(),
                 skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
             )
@@ -174,7 +172,7 @@ class Transport(httpx.AsyncBaseTransport):
                 data=content or None,
                 ssl=self._ssl_context() if request.url.scheme == "https" else True,
                 allow_redirects=False,
-                trace_request_ctx=request.extensions.get(ON_HEADERS_SENT),
+                trace_request_ctx=request.extensions.get("trace"),
                 timeout=self._aiohttp.ClientTimeout(
                     total=None,
                     connect=timeout.get("pool"),
@@ -199,109 +197,3 @@ class Transport(httpx.AsyncBaseTransport):
         if self._session is not None:
             await self._session.close()
             self._session = None
-
-
-# --------------------------------------------------------------------------------------------
-# A pool that sends
-
-
-def is_loopback(host: str) -> bool:
-    """``localhost`` or a loopback IP address (``127.0.0.0/8``, ``::1``)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-class Pool:
-    """One connection pool with default headers and a timeout, sending through httpx.
-
-    A request goes straight to the pool's :class:`Transport`, skipping what
-    ``httpx.AsyncClient`` does on every request that this client has no use for (cookies, auth
-    flows, URL merging). When the environment names a proxy (``HTTP_PROXY``, ``HTTPS_PROXY``,
-    ``ALL_PROXY``), requests to hosts other than loopback go through a plain
-    ``httpx.AsyncClient`` instead (httpx's own transports), which applies the proxy and
-    ``NO_PROXY`` as httpx always does. Loopback never goes through a proxy: a key for a local
-    simulator must not travel to one, and a proxy could not reach it anyway.
-    """
-
-    def __init__(
-        self,
-        *,
-        connections: int,
-        timeout: float,
-        headers: Mapping[str, str],
-        verify: ssl.SSLContext | str | bool = True,
-    ) -> None:
-        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-        self._transport = Transport(limits=limits, verify=verify)
-        self._headers = httpx.Headers(headers)
-        self._extensions: dict[str, Any] = {"timeout": httpx.Timeout(timeout).as_dict()}
-        proxies = getproxies()
-        self._client: httpx.AsyncClient | None = None
-        if any(proxies.get(scheme) for scheme in ("http", "https", "all")):
-            self._client = httpx.AsyncClient(  # its own transports: httpx applies the
-                limits=limits,  # environment's proxies only when it makes them itself
-                timeout=httpx.Timeout(timeout),
-                headers=headers,
-                follow_redirects=False,
-                verify=verify,
-            )
-
-    @contextlib.asynccontextmanager
-    async def stream(
-        self,
-        method: str,
-        url: httpx.URL | str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        content: bytes | None = None,
-        on_sent: Callable[[], None] | None = None,
-    ) -> AsyncIterator[httpx.Response]:
-        """Send a request; the response's body is read by the caller inside the block.
-
-        ``on_sent`` runs once the request's headers are on a connection (through a proxy, when
-        it is handed over: httpx's own transports cannot say)."""
-        url = httpx.URL(url)
-        if self._client is not None and not is_loopback(url.host):
-            if on_sent is not None:
-                on_sent()
-            async with self._client.stream(method, url, headers=headers, content=content) as sent:
-                yield sent
-            return
-        merged = self._headers.copy()
-        if headers:
-            merged.update(headers)
-        extensions = self._extensions
-        if on_sent is not None:
-            extensions = {**extensions, ON_HEADERS_SENT: on_sent}
-        request = httpx.Request(method, url, headers=merged, content=content, extensions=extensions)
-        response = await self._transport.handle_async_request(request)
-        response.request = request
-        try:
-            yield response
-        finally:
-            await response.aclose()
-
-    async def request(
-        self,
-        method: str,
-        url: httpx.URL | str,
-        *,
-        headers: Mapping[str, str] | None = None,
-        content: bytes | None = None,
-    ) -> httpx.Response:
-        """Send a request and read its whole answer."""
-        async with self.stream(method, url, headers=headers, content=content) as response:
-            await response.aread()
-        return response
-
-    async def aclose(self) -> None:
-        """Close the connections (and the proxied client, if there is one)."""
-        try:
-            if self._client is not None:
-                await self._client.aclose()
-        finally:
-            await self._transport.aclose()
