@@ -21,7 +21,7 @@ from urllib.request import getproxies
 
 import httpx
 
-from seedance_batch.client._transport import HEADERS_SENT, Transport
+from seedance_batch.client._transport import HEADERS_SENT, Transport, default_ssl_context
 
 __all__ = ["Trace", "http_client", "is_loopback", "on_headers_sent", "proxy_mounts"]
 
@@ -58,6 +58,8 @@ def proxy_mounts(
     no_proxy = [host.strip() for host in found.get("no", "").split(",") if host.strip()]
     if not proxies or "*" in no_proxy:
         return {}
+    if verify is True:  # one context for every proxy transport, made once
+        verify = default_ssl_context()
     mounts: dict[str, httpx.AsyncBaseTransport | None] = {
         f"{scheme}://": httpx.AsyncHTTPTransport(
             proxy=url if "://" in url else f"http://{url}", limits=limits, verify=verify

@@ -30,7 +30,7 @@ import httpx
 if TYPE_CHECKING:  # imported by the first Transport: every command but run goes without it
     import aiohttp
 
-__all__ = ["HEADERS_SENT", "Transport"]
+__all__ = ["HEADERS_SENT", "Transport", "default_ssl_context"]
 
 
 @functools.cache
@@ -79,7 +79,7 @@ def _connector_text(exc: BaseException) -> str | None:
 
 
 @functools.cache
-def _default_ssl_context() -> ssl.SSLContext:
+def default_ssl_context() -> ssl.SSLContext:
     """httpx's default context (certifi, or ``SSL_CERT_FILE``): made once, when first needed."""
     return httpx.create_ssl_context()
 
@@ -155,7 +155,7 @@ class Transport(httpx.AsyncBaseTransport):
         """The context for https requests, made at the first one (plain http needs none)."""
         verify = self._verify
         if verify is True:
-            verify = self._verify = _default_ssl_context()
+            verify = self._verify = default_ssl_context()
         elif not isinstance(verify, ssl.SSLContext):
             verify = self._verify = httpx.create_ssl_context(verify)
         return verify

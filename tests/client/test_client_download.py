@@ -133,6 +133,7 @@ def test_too_many_redirects(harness: Harness, image_server: ScriptedServer, tmp_
     assert len(image_server.to("/loop")) == 6
 
 
+@pytest.mark.sockets
 def test_short_body_is_retried(
     harness: Harness, image_server: ScriptedServer, tmp_path: Path
 ) -> None:
@@ -146,6 +147,7 @@ def test_short_body_is_retried(
     assert all(e.operation == "download" for e in harness.events)
 
 
+@pytest.mark.sockets
 def test_truncation_without_content_length_is_caught(
     harness: Harness, image_server: ScriptedServer, tmp_path: Path
 ) -> None:
@@ -157,6 +159,7 @@ def test_truncation_without_content_length_is_caught(
 
 
 @pytest.mark.parametrize("data", [jpeg_bytes()[:-2], webp_bytes()[:-10]], ids=["jpeg", "webp"])
+@pytest.mark.sockets
 def test_truncated_jpeg_and_webp_are_caught(
     harness: Harness, image_server: ScriptedServer, tmp_path: Path, data: bytes
 ) -> None:
@@ -167,6 +170,7 @@ def test_truncated_jpeg_and_webp_are_caught(
     assert len(image_server.to("/i")) == 4  # max_retries = 3
 
 
+@pytest.mark.sockets
 def test_reset_is_retried(harness: Harness, image_server: ScriptedServer, tmp_path: Path) -> None:
     """A connection reset during a download is retried."""
     image_server.script("/r.png", reset(), image(PNG))
@@ -235,6 +239,7 @@ def test_other_4xx_fails_at_once(
     assert len(image_server.to("/b")) == 1
 
 
+@pytest.mark.sockets
 def test_size_limit(harness: Harness, image_server: ScriptedServer, tmp_path: Path) -> None:
     """An image over max_image_bytes fails, whether it declares its length or not."""
     image_server.script("/big", image(PNG), image(PNG, close_delimited=True))

@@ -111,6 +111,7 @@ def test_unresolvable_host_is_unreachable() -> None:
 # on_send
 
 
+@pytest.mark.sockets
 def test_on_send_is_called_for_every_attempt(harness: Harness, server: ScriptedServer) -> None:
     """on_send is called once for each attempt handed to the transport, retries included."""
     server.script(CREATE_PATH, Reply(503, {"error": {"message": "busy"}}), Reply(200, TASK))
@@ -119,6 +120,7 @@ def test_on_send_is_called_for_every_attempt(harness: Harness, server: ScriptedS
     assert len(sent) == 2 == len(server.to(CREATE_PATH))
 
 
+@pytest.mark.sockets
 def test_create_cancelled_on_the_rate_limiter_never_calls_on_send(server: ScriptedServer) -> None:
     """A create cancelled while it waits on the rate limiter never calls on_send: nothing left."""
     server.always(CREATE_PATH, Reply(200, TASK))

@@ -24,6 +24,8 @@ from seedance_batch._errors import (
 from seedance_batch._run_files import ImageFile
 from seedance_batch.client import SeedanceClient
 
+pytestmark = pytest.mark.sockets  # hostile servers are real sockets
+
 CREATE_PATH = "/v1/images/generations"
 MiB = 1024 * 1024
 

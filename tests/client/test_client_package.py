@@ -60,6 +60,7 @@ def test_a_download_goes_only_into_the_sink(
     assert os.listdir(tmp_path) == []
 
 
+@pytest.mark.sockets
 def test_a_failed_attempt_is_discarded_before_the_retry(
     harness: Harness, image_server: ScriptedServer
 ) -> None:

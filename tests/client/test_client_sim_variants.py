@@ -20,6 +20,8 @@ from seedance_batch.simulator._config import (
     URL_PLACEMENT_CHOICES,
 )
 
+pytestmark = pytest.mark.sockets  # the real simulator
+
 KEY = "sk-sim-variants-0123"
 
 

@@ -22,6 +22,8 @@ from seedance_batch.client._failures import sent_nothing
 from seedance_batch.client._http import http_client, on_headers_sent, proxy_mounts
 from seedance_batch.client._transport import _raise_as_httpx
 
+pytestmark = pytest.mark.sockets  # real sockets: TLS, resets, timeouts, proxies
+
 TLS = Path(__file__).parent / "tls"
 Handler = Callable[[bytes, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
