@@ -23,7 +23,8 @@ T = TypeVar("T")
 
 class RetryLoop:
     """Runs attempts as ``policy`` says, for one client (one API host): counts the retries and
-    the possible double charges, and remembers a host found unreachable."""
+    the possible double charges, and remembers a host found unreachable. Each retry's event
+    passes through ``redact`` (the client's key never shows in one)."""
 
     def __init__(
         self,
@@ -35,8 +36,10 @@ class RetryLoop:
         clock: Callable[[], float],
         rng: random.Random,
         on_retry: Callable[[RetryEvent], None] | None,
+        redact: Callable[[str], str],
     ) -> None:
         self._policy = policy
+        self._redact = redact
         self._host = host
         self._unreachable_after = unreachable_after
         self._sleep = sleep
@@ -112,10 +115,10 @@ class RetryLoop:
                 self._on_retry(
                     RetryEvent(
                         operation=operation,
-                        target=target,
+                        target=self._redact(target),
                         attempt=attempts,
                         delay=delay,
-                        reason=failure.reason,
+                        reason=self._redact(failure.reason),
                         status=failure.status,
                         possible_double_charge=failure.reached_server and operation == "create",
                     )

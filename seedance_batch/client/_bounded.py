@@ -8,11 +8,19 @@ are refused).
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 
-__all__ = ["DECODE_STEP", "BodyTooLarge", "BoundedDecoder", "UnsupportedEncoding", "read_bounded"]
+__all__ = [
+    "DECODE_STEP",
+    "BodyTooLarge",
+    "BoundedDecoder",
+    "UnsupportedEncoding",
+    "decoder_for",
+    "raw_pieces",
+    "read_bounded",
+]
 
 
 class BodyTooLarge(Exception):
@@ -103,9 +111,26 @@ async def read_bounded(response: httpx.Response, limit: int) -> bytes:
     """The whole decoded body of ``response``, read raw in the pieces the socket gives, at most
     ``limit`` bytes (:class:`BodyTooLarge` past it, having read no more than one piece
     beyond)."""
-    decoder = BoundedDecoder(response.headers.get("content-encoding"), limit)
+    decoder = decoder_for(response, limit)
     parts: list[bytes] = []
-    async for chunk in response.aiter_raw():
+    async for chunk in raw_pieces(response):
         parts.extend(decoder.feed(chunk))
     parts.append(decoder.flush())
     return b"".join(parts)
+
+
+def decoder_for(response: httpx.Response, limit: int) -> BoundedDecoder:
+    """The decoder of ``response``'s body as :func:`raw_pieces` gives it."""
+    encoding = None if response.is_stream_consumed else response.headers.get("content-encoding")
+    return BoundedDecoder(encoding, limit)
+
+
+async def raw_pieces(response: httpx.Response) -> AsyncIterator[bytes]:
+    """``response``'s body as it comes off the wire; a body httpx has already read (an answer
+    made with ``content=`` or ``json=``, as ``httpx.MockTransport`` handlers make them) comes
+    whole, already decoded."""
+    if response.is_stream_consumed:
+        yield response.content
+        return
+    async for chunk in response.aiter_raw():
+        yield chunk

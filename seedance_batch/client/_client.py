@@ -195,6 +195,7 @@ class SeedanceClient:
             clock=clock,
             rng=rng if rng is not None else random.Random(),
             on_retry=on_retry,
+            redact=self._redact,
         )
         self._wall_clock = wall_clock
         self._download_timeout = download_timeout

@@ -22,7 +22,12 @@ import httpx
 
 from seedance_batch._errors import DownloadError
 from seedance_batch.client._answers import phrase
-from seedance_batch.client._bounded import BodyTooLarge, BoundedDecoder, UnsupportedEncoding
+from seedance_batch.client._bounded import (
+    BodyTooLarge,
+    UnsupportedEncoding,
+    decoder_for,
+    raw_pieces,
+)
 from seedance_batch.client._failures import Failure, describe, retryable
 from seedance_batch.client._retry import parse_retry_after
 from seedance_batch.client._sniff import (
@@ -138,8 +143,8 @@ async def _receive(
     received = 0
     committed = False
     try:
-        decoder = BoundedDecoder(response.headers.get("content-encoding"), limit)
-        async for raw in response.aiter_raw():
+        decoder = decoder_for(response, limit)
+        async for raw in raw_pieces(response):
             received += len(raw)
             for chunk in decoder.feed(raw):
                 if len(head) < HEAD:
