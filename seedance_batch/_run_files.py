@@ -198,33 +198,35 @@ class ImageFile:
         self._size += len(chunk)
         if self._size < IN_MEMORY:
             return
-        data = b"".join(self._held)
-        self._held.clear()
-        self._size = 0
+        data = self._take_held()
         try:
-            file = self._file
-            if file is None:
-                file = await _in_thread(_create, self._dest)
-                self._file, self._created = file, True
-            await _in_thread(file.write, data)
+            await _in_thread((await self._opened()).write, data)
         except OSError as exc:
             raise self._error(exc) from exc
 
     async def commit(self) -> None:
         """Every byte in the file and on the disk (fsync), and the file closed."""
-        data = b"".join(self._held)
-        self._held.clear()
-        self._size = 0
+        data = self._take_held()
         try:
-            file = self._file
-            if file is None:
-                file = await _in_thread(_create, self._dest)
-                self._created = True
+            file = await self._opened()
             self._file = None
             await _in_thread(_write_and_sync, file, data)
         except OSError as exc:
             raise self._error(exc) from exc
         self._created = False  # kept: the caller renames it into place
+
+    def _take_held(self) -> bytes:
+        data = b"".join(self._held)
+        self._held.clear()
+        self._size = 0
+        return data
+
+    async def _opened(self) -> BinaryIO:
+        """The file, created (exclusively) at the first bytes that reach it."""
+        if self._file is None:
+            self._file = await _in_thread(_create, self._dest)
+            self._created = True
+        return self._file
 
     async def discard(self) -> None:
         """Drop what is held, close the file and remove it if this sink made it; the next write

@@ -1,4 +1,4 @@
-"""The async client of the Seedance 2.1 image API: two pools, the rate limit, the retry loop.
+"""The async client of the Seedance 2.1 image API: two pools, the rate limit, create/poll/download.
 
 One :class:`SeedanceClient` holds two connection pools (contract, section 7): one for the API's
 origin and one for image hosts, each sized for requests in flight, not tasks. Every request has
