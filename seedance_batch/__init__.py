@@ -26,13 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # what mypy and editors see; at run time __getattr__ imports on first use
     from seedance_batch._budget import Budget as Budget
-    from seedance_batch._client import ClientStats as ClientStats
-    from seedance_batch._client import CreateOutcome as CreateOutcome
-    from seedance_batch._client import Download as Download
-    from seedance_batch._client import RetryEvent as RetryEvent
-    from seedance_batch._client import RetryPolicy as RetryPolicy
-    from seedance_batch._client import SeedanceClient as SeedanceClient
-    from seedance_batch._client import Task as Task
     from seedance_batch._diff import PlanDiff as PlanDiff
     from seedance_batch._diff import diff_plans as diff_plans
     from seedance_batch._errors import ApiError as ApiError
@@ -76,6 +69,13 @@ if TYPE_CHECKING:  # what mypy and editors see; at run time __getattr__ imports 
     from seedance_batch._status import JobStatus as JobStatus
     from seedance_batch._status import Status as Status
     from seedance_batch._status import status as status
+    from seedance_batch.client import ClientStats as ClientStats
+    from seedance_batch.client import CreateOutcome as CreateOutcome
+    from seedance_batch.client import Download as Download
+    from seedance_batch.client import RetryEvent as RetryEvent
+    from seedance_batch.client import RetryPolicy as RetryPolicy
+    from seedance_batch.client import SeedanceClient as SeedanceClient
+    from seedance_batch.client import Task as Task
     from seedance_batch.lockfile import ImageRecord as ImageRecord
     from seedance_batch.lockfile import JobRecord as JobRecord
     from seedance_batch.lockfile import Lockfile as Lockfile
@@ -160,7 +160,7 @@ _FORMER: dict[str, tuple[str, str | None]] = {
         )
     },
     **{
-        name: ("seedance_batch._client", None)
+        name: ("seedance_batch.client", None)
         for name in (
             "ClientStats",
             "CreateOutcome",

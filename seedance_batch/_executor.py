@@ -23,7 +23,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from seedance_batch import _run_files as run_files
-from seedance_batch._client import SeedanceClient, Task
 from seedance_batch._errors import (
     ApiError,
     AuthenticationError,
@@ -46,7 +45,7 @@ from seedance_batch._layout import image_relpath
 from seedance_batch._manifest import Manifest
 from seedance_batch._planner import Job, Plan, plan
 from seedance_batch._results import RESULTS_NAME, result_lines, write_results
-from seedance_batch._retry import RetryPolicy
+from seedance_batch.client import RetryPolicy, SeedanceClient, Task
 from seedance_batch.lockfile import ImageRecord, JobRecord, Lockfile, default_lockfile_path
 
 __all__ = [
@@ -928,7 +927,7 @@ class _Runner:
         for index, url in enumerate(urls, start=1):
             partial = run_files.download_temporary(folder, index)
             try:
-                download = await client.download(url, partial)
+                download = await client.download(url, run_files.ImageFile(partial))
             except DownloadError as exc:
                 with contextlib.suppress(OSError):
                     partial.unlink()

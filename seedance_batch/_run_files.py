@@ -8,13 +8,21 @@ under random names, and renames never follow a link at their target.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
+from typing import BinaryIO, TypeVar
 
 from seedance_batch._errors import OutputError
-from seedance_batch._files import create_temporary, is_temporary, regular_file_size
+from seedance_batch._files import (
+    EXCLUSIVE_FLAGS,
+    create_temporary,
+    is_temporary,
+    regular_file_size,
+)
 from seedance_batch._files import temporary_path as _temporary_path
 from seedance_batch._layout import MAX_RELATIVE_PATH, image_relpath
 from seedance_batch._manifest import Manifest
@@ -23,6 +31,7 @@ from seedance_batch.lockfile import ImageRecord, JobRecord, Lockfile, LockfileSn
 
 __all__ = [
     "PROBE_NAME",
+    "ImageFile",
     "download_temporary",
     "ensure_folder",
     "images_in_place",
@@ -157,6 +166,113 @@ def download_temporary(folder: Path, index: int) -> Path:
     """A fresh, unguessable name in ``folder`` for image ``index`` to download into (not
     created: the download opens it exclusively, without following links)."""
     return _temporary_path(folder / f"{index}.part")
+
+
+#: An image up to this size is held in memory and written to its file in one go.
+IN_MEMORY = 8 * 1024 * 1024
+
+
+class ImageFile:
+    """A download's file at ``dest`` (an :class:`~seedance_batch.client.ImageSink`): memory up
+    to :data:`IN_MEMORY` bytes, the file past that.
+
+    The file is created with ``EXCLUSIVE_FLAGS`` (``O_CREAT | O_EXCL | O_NOFOLLOW``): a file or
+    a link already at ``dest`` is an :class:`OutputError`, never followed, overwritten or
+    removed. A file this sink created is removed again by :meth:`discard`; :meth:`commit` makes
+    it durable (fsync) for the caller to rename into place. Any ``OSError`` is an
+    :class:`OutputError` naming ``dest``. The file system's work (open, write, fsync, close)
+    happens in threads, so that neither a slow disk nor the cost of creating files stalls the
+    event loop; a small image costs one thread hop in all.
+    """
+
+    def __init__(self, dest: Path) -> None:
+        self._dest = dest
+        self._held: list[bytes] = []
+        self._size = 0
+        self._file: BinaryIO | None = None
+        self._created = False
+
+    async def write(self, chunk: bytes) -> None:
+        """Hold ``chunk``; past :data:`IN_MEMORY` bytes held, append them to the file."""
+        self._held.append(chunk)
+        self._size += len(chunk)
+        if self._size < IN_MEMORY:
+            return
+        data = self._take_held()
+        try:
+            await _in_thread((await self._opened()).write, data)
+        except OSError as exc:
+            raise self._error(exc) from exc
+
+    async def commit(self) -> None:
+        """Every byte in the file and on the disk (fsync), and the file closed."""
+        data = self._take_held()
+        try:
+            file = await self._opened()
+            self._file = None
+            await _in_thread(_write_and_sync, file, data)
+        except OSError as exc:
+            raise self._error(exc) from exc
+        self._created = False  # kept: the caller renames it into place
+
+    def _take_held(self) -> bytes:
+        data = b"".join(self._held)
+        self._held.clear()
+        self._size = 0
+        return data
+
+    async def _opened(self) -> BinaryIO:
+        """The file, created (exclusively) at the first bytes that reach it."""
+        if self._file is None:
+            self._file = await _in_thread(_create, self._dest)
+            self._created = True
+        return self._file
+
+    async def discard(self) -> None:
+        """Drop what is held, close the file and remove it if this sink made it; the next write
+        starts a new file."""
+        self._held.clear()
+        self._size = 0
+        self._file, file = None, self._file
+        created, self._created = self._created, False
+        await _in_thread(_discard, self._dest, file, created)
+
+    def _error(self, exc: OSError) -> OutputError:
+        return OutputError.from_os_error(self._dest, exc, "cannot write the image")
+
+
+R = TypeVar("R")
+
+
+def _create(dest: Path) -> BinaryIO:
+    return os.fdopen(os.open(dest, EXCLUSIVE_FLAGS, 0o644), "wb")
+
+
+def _write_and_sync(file: BinaryIO, data: bytes) -> None:
+    with file as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def _discard(dest: Path, file: BinaryIO | None, created: bool) -> None:
+    with contextlib.suppress(OSError):
+        if file is not None:
+            file.close()
+        if created:
+            dest.unlink()
+
+
+async def _in_thread(function: Callable[..., R], *args: object) -> R:
+    """``function(*args)`` in a thread. When cancelled, it still waits for the thread, so that
+    the caller's clean-up (removing the temporary file) comes after any file it creates."""
+    future = asyncio.get_running_loop().run_in_executor(None, function, *args)
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await future
+        raise
 
 
 def install_image(temporary: Path, final: Path) -> None:

@@ -171,5 +171,5 @@ def test_validate_command_loads_no_client() -> None:
     assert not {m for m in ours if m.startswith("seedance_batch.simulator")}
     commands = {m for m in ours if m.startswith("seedance_batch.cli.") and "._" not in m}
     assert commands == {"seedance_batch.cli.validate"}
-    assert not ours & {"seedance_batch._client", "seedance_batch.lockfile"}
+    assert not ours & {"seedance_batch.client", "seedance_batch.lockfile"}
     assert "importlib.metadata" not in loaded  # --version reads it only when asked

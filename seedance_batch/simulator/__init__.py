@@ -1,6 +1,6 @@
 """A local, faithful stand-in for the Seedance 2.1 image API, with faults on demand.
 
-It shares no code with the client (``seedance_batch._client``): it is an independent
+It shares no code with the client (``seedance_batch.client``): it is an independent
 implementation of the provider's page and of the contract's section 1, so the tests of the
 client test it against the API rather than against itself.
 

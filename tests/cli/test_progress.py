@@ -19,8 +19,8 @@ from seedance_batch._events import (
     RunStarted,
 )
 from seedance_batch._executor import RunOptions, run
-from seedance_batch._retry import RetryPolicy
 from seedance_batch.cli._progress import LINE_INTERVAL, Progress
+from seedance_batch.client import RetryPolicy
 from seedance_batch.simulator import SimulatorConfig, serve
 
 

@@ -19,13 +19,14 @@ import threading
 import time
 import zlib
 from collections import deque
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, TypeVar
 
-from seedance_batch._client import SeedanceClient
-from seedance_batch._retry import RetryEvent, RetryPolicy
+import httpx
+
+from seedance_batch.client import RetryEvent, RetryPolicy, SeedanceClient
 
 T = TypeVar("T")
 
@@ -96,21 +97,15 @@ class _QuietServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
-class ScriptedServer:
-    """A threaded HTTP/1.1 server on 127.0.0.1 answering from per-path scripts."""
+class _Scripts:
+    """Per-path scripts of answers, and the requests received, shared by both kinds of host."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._scripts: dict[str, deque[Reply]] = {}
         self._always: dict[str, Reply] = {}
         self.requests: list[Recorded] = []
-        self._httpd = _QuietServer(("127.0.0.1", 0), _make_handler(self))
-        self._httpd.daemon_threads = True
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
-        )
-        self._thread.start()
+        self.port = 0
 
     @property
     def url(self) -> str:
@@ -143,8 +138,86 @@ class ScriptedServer:
         return Reply(418, {"error": {"message": f"unscripted path {request.path}"}})
 
     def close(self) -> None:
+        """Stop answering."""
+
+
+class ScriptedServer(_Scripts):
+    """A threaded HTTP/1.1 server on 127.0.0.1 answering from per-path scripts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._httpd = _QuietServer(("127.0.0.1", 0), _make_handler(self))
+        self._httpd.daemon_threads = True
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
+        )
+        self._thread.start()
+
+    def close(self) -> None:
         self._httpd.shutdown()
         self._httpd.server_close()
+
+
+class MockHost(_Scripts):
+    """A host of a :class:`MockNetwork`: the same scripts, answered with no socket (resets,
+    bodies cut short and connection peers are the real server's)."""
+
+    async def answer(self, request: httpx.Request) -> httpx.Response:
+        body = await request.aread()
+        path = request.url.raw_path.decode("ascii")
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        reply = self._next(Recorded(request.method, path, headers, body))
+        assert not (reply.reset or reply.short is not None or reply.close_delimited), (
+            "a reset, a short body or a close-delimited body needs a real socket: mark the test "
+            "with @pytest.mark.sockets"
+        )
+        if reply.delay:
+            await asyncio.sleep(reply.delay)
+        data, content_type = reply.payload()
+        answer_headers = dict(reply.headers)
+        names = {k.lower() for k in answer_headers}
+        if content_type and "content-type" not in names:
+            answer_headers["Content-Type"] = content_type
+        if "content-length" not in names:
+            answer_headers["Content-Length"] = str(len(data))
+        return httpx.Response(reply.status, headers=answer_headers, stream=_Body(data))
+
+
+class _Body(httpx.AsyncByteStream):
+    """A body streamed as a socket would give it (httpx reads ``content=`` at once)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._data:
+            yield self._data
+
+
+class MockNetwork:
+    """Hosts on 127.0.0.1 answered through one ``httpx.MockTransport``: no socket, no thread.
+    A port no host has refuses the connection (``httpx.ConnectError``)."""
+
+    def __init__(self) -> None:
+        self._hosts: dict[int, MockHost] = {}
+
+    def host(self) -> MockHost:
+        """A new host on a port of its own."""
+        host = MockHost()
+        host.port = 40_000 + len(self._hosts)
+        self._hosts[host.port] = host
+        return host
+
+    @property
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self._handle)
+
+    async def _handle(self, request: httpx.Request) -> httpx.Response:
+        host = self._hosts.get(request.url.port or 80)
+        if request.url.host != "127.0.0.1" or host is None:
+            raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+        return await host.answer(request)
 
 
 def _make_handler(server: ScriptedServer) -> type[BaseHTTPRequestHandler]:
@@ -232,12 +305,13 @@ class FakeTime:
 
 @dataclass
 class Harness:
-    """Builds clients on the scripted server with injected time, a seeded RNG and an event log."""
+    """Builds clients on the scripted hosts with injected time, a seeded RNG and an event log."""
 
-    server: ScriptedServer
+    server: _Scripts
     time: FakeTime
     events: list[RetryEvent] = field(default_factory=list)
     seed: int = 7
+    transport: httpx.AsyncBaseTransport | None = None  # a MockNetwork's, or real sockets
 
     def client(self, **overrides: Any) -> SeedanceClient:
         options: dict[str, Any] = {
@@ -250,6 +324,8 @@ class Harness:
             "on_retry": self.events.append,
             "timeout": 5.0,
         }
+        if self.transport is not None:
+            options["transport"] = self.transport
         options.update(overrides)
         base_url = options.pop("base_url", self.server.url)
         return SeedanceClient(base_url, API_KEY, **options)

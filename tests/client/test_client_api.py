@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from client_support import API_KEY, WALL, Harness, Reply, ScriptedServer, reset, run, using
 
-from seedance_batch._client import CREATE_PATH, SeedanceClient
 from seedance_batch._errors import (
     ApiError,
     ApiProtocolError,
@@ -25,7 +24,8 @@ from seedance_batch._errors import (
     TaskNotFoundError,
     TransientApiError,
 )
-from seedance_batch._retry import RetryPolicy
+from seedance_batch.client import RetryPolicy, SeedanceClient
+from seedance_batch.client._client import CREATE_PATH
 
 BODY = {"prompt": "A premium skincare bottle, «studio» light", "model": "gpt-image-2-all", "n": 2}
 TASK = {"id": "task-1", "object": "image.generation.task", "status": "pending", "data": []}
@@ -341,6 +341,7 @@ def test_gateway_errors_on_create_are_possible_double_charges(
 # Transport failures and possible double charges
 
 
+@pytest.mark.sockets
 def test_reset_after_sending_a_create(harness: Harness, server: ScriptedServer) -> None:
     """A reset after the create was sent is retried with the same key and flagged."""
     server.script(CREATE_PATH, reset(), reset(), ok())
@@ -362,6 +363,7 @@ def test_reset_after_sending_a_create(harness: Harness, server: ScriptedServer) 
     assert stats.requests == 3
 
 
+@pytest.mark.sockets
 def test_read_timeout_on_a_create_is_a_possible_double_charge(
     harness: Harness, server: ScriptedServer
 ) -> None:
@@ -372,6 +374,7 @@ def test_read_timeout_on_a_create_is_a_possible_double_charge(
     assert harness.events[0].reason.startswith("ReadTimeout")
 
 
+@pytest.mark.sockets
 def test_may_resend_refusal_stops_the_create(harness: Harness, server: ScriptedServer) -> None:
     """When the caller's budget hook refuses a risky resend, nothing more is sent."""
     server.script(CREATE_PATH, reset(), ok())
@@ -389,6 +392,7 @@ def test_may_resend_refusal_stops_the_create(harness: Harness, server: ScriptedS
     assert len(server.to(CREATE_PATH)) == 1
 
 
+@pytest.mark.sockets
 def test_may_resend_is_asked_only_after_risky_attempts(
     harness: Harness, server: ScriptedServer
 ) -> None:
@@ -405,6 +409,7 @@ def test_may_resend_is_asked_only_after_risky_attempts(
     assert outcome.ambiguous_attempts == 1
 
 
+@pytest.mark.sockets
 def test_create_failing_after_a_reset_says_a_task_may_exist(
     harness: Harness, server: ScriptedServer
 ) -> None:
@@ -416,6 +421,7 @@ def test_create_failing_after_a_reset_says_a_task_may_exist(
     assert caught.value.task_may_exist
 
 
+@pytest.mark.sockets
 def test_create_rejected_after_a_reset_says_a_task_may_exist(
     harness: Harness, server: ScriptedServer
 ) -> None:
@@ -507,6 +513,7 @@ def test_poll_nonsense_is_a_protocol_error(
     assert len(server.to("/v1/tasks/t")) == 3
 
 
+@pytest.mark.sockets
 def test_poll_reset_is_retried(harness: Harness, server: ScriptedServer) -> None:
     """A reset during a poll is resent once at once by the pool (RFC 9112 allows it for a GET),
     and a second reset is retried by the policy, with its wait."""
@@ -516,6 +523,7 @@ def test_poll_reset_is_retried(harness: Harness, server: ScriptedServer) -> None
     assert len(harness.events) == 1
 
 
+@pytest.mark.sockets
 def test_create_reset_is_not_resent_by_the_pool(harness: Harness, server: ScriptedServer) -> None:
     """A reset during a create goes to the policy at once (a POST is never resent silently), and
     its retry counts as a possible double charge."""
@@ -601,6 +609,7 @@ def test_client_can_be_closed_without_use(harness: Harness) -> None:
     run(main())
 
 
+@pytest.mark.sockets
 def test_loopback_bypasses_environment_proxies(
     harness: Harness, server: ScriptedServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -613,6 +622,7 @@ def test_loopback_bypasses_environment_proxies(
     assert harness.events == []
 
 
+@pytest.mark.sockets
 def test_many_tasks_share_a_small_pool(harness: Harness, server: ScriptedServer) -> None:
     """Twelve concurrent polls through a pool of two connections all succeed, on two sockets."""
     server.always("/v1/tasks/t", Reply(200, {"id": "t", "status": "queued"}, delay=0.02))

@@ -6,9 +6,9 @@ import email.utils
 
 import pytest
 
-from seedance_batch._client import SeedanceClient
 from seedance_batch._errors import ConfigurationError
-from seedance_batch._retry import RetryPolicy, parse_retry_after
+from seedance_batch.client import RetryPolicy, SeedanceClient
+from seedance_batch.client._retry import parse_retry_after
 
 KEY = "sk-live-SECRET-9f8e7d6c"
 

@@ -18,8 +18,9 @@ from client_support import (
     webp_bytes,
 )
 
-from seedance_batch._client import Download
 from seedance_batch._errors import DownloadError
+from seedance_batch._run_files import ImageFile
+from seedance_batch.client import Download
 
 PNG = png_bytes(300, 300)  # about 270 kB: streams in many chunks
 
@@ -29,7 +30,7 @@ def image(data: bytes, content_type: str = "image/png", **kw: object) -> Reply:
 
 
 def fetch(harness: Harness, url: str, dest: Path, **kw: object) -> Download:
-    return using(harness, lambda c: c.download(url, dest), **kw)
+    return using(harness, lambda c: c.download(url, ImageFile(dest)), **kw)
 
 
 @pytest.mark.parametrize(
@@ -132,6 +133,7 @@ def test_too_many_redirects(harness: Harness, image_server: ScriptedServer, tmp_
     assert len(image_server.to("/loop")) == 6
 
 
+@pytest.mark.sockets
 def test_short_body_is_retried(
     harness: Harness, image_server: ScriptedServer, tmp_path: Path
 ) -> None:
@@ -145,6 +147,7 @@ def test_short_body_is_retried(
     assert all(e.operation == "download" for e in harness.events)
 
 
+@pytest.mark.sockets
 def test_truncation_without_content_length_is_caught(
     harness: Harness, image_server: ScriptedServer, tmp_path: Path
 ) -> None:
@@ -156,6 +159,7 @@ def test_truncation_without_content_length_is_caught(
 
 
 @pytest.mark.parametrize("data", [jpeg_bytes()[:-2], webp_bytes()[:-10]], ids=["jpeg", "webp"])
+@pytest.mark.sockets
 def test_truncated_jpeg_and_webp_are_caught(
     harness: Harness, image_server: ScriptedServer, tmp_path: Path, data: bytes
 ) -> None:
@@ -166,6 +170,7 @@ def test_truncated_jpeg_and_webp_are_caught(
     assert len(image_server.to("/i")) == 4  # max_retries = 3
 
 
+@pytest.mark.sockets
 def test_reset_is_retried(harness: Harness, image_server: ScriptedServer, tmp_path: Path) -> None:
     """A connection reset during a download is retried."""
     image_server.script("/r.png", reset(), image(PNG))
@@ -234,6 +239,7 @@ def test_other_4xx_fails_at_once(
     assert len(image_server.to("/b")) == 1
 
 
+@pytest.mark.sockets
 def test_size_limit(harness: Harness, image_server: ScriptedServer, tmp_path: Path) -> None:
     """An image over max_image_bytes fails, whether it declares its length or not."""
     image_server.script("/big", image(PNG), image(PNG, close_delimited=True))

@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 from client_support import API_KEY, Harness, Reply, ScriptedServer, using
 
-from seedance_batch._client import SeedanceClient
 from seedance_batch._errors import NetworkError, TransientApiError, UnreachableError
-from seedance_batch._retry import RetryPolicy
+from seedance_batch.client import RetryPolicy, SeedanceClient
 
 CREATE_PATH = "/v1/images/generations"
 TASK = {"id": "t1", "status": "pending"}
@@ -112,6 +111,7 @@ def test_unresolvable_host_is_unreachable() -> None:
 # on_send
 
 
+@pytest.mark.sockets
 def test_on_send_is_called_for_every_attempt(harness: Harness, server: ScriptedServer) -> None:
     """on_send is called once for each attempt handed to the transport, retries included."""
     server.script(CREATE_PATH, Reply(503, {"error": {"message": "busy"}}), Reply(200, TASK))
@@ -120,6 +120,7 @@ def test_on_send_is_called_for_every_attempt(harness: Harness, server: ScriptedS
     assert len(sent) == 2 == len(server.to(CREATE_PATH))
 
 
+@pytest.mark.sockets
 def test_create_cancelled_on_the_rate_limiter_never_calls_on_send(server: ScriptedServer) -> None:
     """A create cancelled while it waits on the rate limiter never calls on_send: nothing left."""
     server.always(CREATE_PATH, Reply(200, TASK))

@@ -14,7 +14,6 @@ import pytest
 from client_support import API_KEY, Harness, Reply, ScriptedServer, png_bytes, using
 from hostile_support import PeakMemory, Request, gzip_bomb, head, hostile
 
-from seedance_batch._client import SeedanceClient
 from seedance_batch._errors import (
     ApiProtocolError,
     DownloadError,
@@ -22,6 +21,10 @@ from seedance_batch._errors import (
     OutputError,
     RequestRejectedError,
 )
+from seedance_batch._run_files import ImageFile
+from seedance_batch.client import SeedanceClient
+
+pytestmark = pytest.mark.sockets  # hostile servers are real sockets
 
 CREATE_PATH = "/v1/images/generations"
 MiB = 1024 * 1024
@@ -239,7 +242,9 @@ def test_endless_image_is_cut_off_at_the_cap(harness: Harness, tmp_path: Path) -
     async def main() -> None:
         async with hostile(answer) as url, harness.client() as client:
             with pytest.raises(DownloadError, match=f"more than {64 * MiB} bytes"):
-                await asyncio.wait_for(client.download(url + "/i.png", tmp_path / "i"), 60)
+                await asyncio.wait_for(
+                    client.download(url + "/i.png", ImageFile(tmp_path / "i")), 60
+                )
 
     asyncio.run(main())
     assert list(tmp_path.iterdir()) == []
@@ -256,7 +261,9 @@ def test_gzip_bombed_image_is_bounded(harness: Harness, tmp_path: Path) -> None:
     async def main() -> None:
         async with hostile(answer) as url, harness.client() as client:
             with PeakMemory() as memory, pytest.raises(DownloadError, match="more than"):
-                await asyncio.wait_for(client.download(url + "/i.png", tmp_path / "i"), 60)
+                await asyncio.wait_for(
+                    client.download(url + "/i.png", ImageFile(tmp_path / "i")), 60
+                )
         assert memory.peak < 40 * MiB
 
     asyncio.run(main())
@@ -279,7 +286,7 @@ def test_planted_symlink_at_the_destination_is_not_followed(
     dest = out / ".1.part"
     dest.symlink_to(outside)
     with pytest.raises(OutputError) as caught:
-        using(harness, lambda c: c.download(image_server.url + "/i.png", dest))
+        using(harness, lambda c: c.download(image_server.url + "/i.png", ImageFile(dest)))
     assert str(dest) in str(caught.value)
     assert outside.read_bytes() == b"precious"
     assert dest.is_symlink()
@@ -293,7 +300,7 @@ def test_file_already_at_the_destination_is_an_error(
     dest = tmp_path / "i.tmp"
     dest.write_bytes(b"someone else's")
     with pytest.raises(OutputError):
-        using(harness, lambda c: c.download(image_server.url + "/i.png", dest))
+        using(harness, lambda c: c.download(image_server.url + "/i.png", ImageFile(dest)))
     assert dest.read_bytes() == b"someone else's"
 
 
@@ -304,7 +311,7 @@ def test_write_failure_is_an_output_error(
     image_server.always("/i.png", Reply(200, png_bytes(8, 8), {"Content-Type": "image/png"}))
     dest = tmp_path / "missing-folder" / "i.tmp"
     with pytest.raises(OutputError) as caught:
-        using(harness, lambda c: c.download(image_server.url + "/i.png", dest))
+        using(harness, lambda c: c.download(image_server.url + "/i.png", ImageFile(dest)))
     assert not isinstance(caught.value, DownloadError)
     assert len(image_server.to("/i.png")) == 1  # not retried
     assert not os.path.exists(dest)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from seedance_batch._client import parse_task
 from seedance_batch._errors import ApiProtocolError
 from seedance_batch._rules import FAILURE_WORDS, SUCCESS_WORDS
+from seedance_batch.client._answers import parse_task
 
 PAGE_EXAMPLE = {
     "id": "task_id",

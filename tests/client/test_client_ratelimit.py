@@ -8,8 +8,9 @@ import math
 import pytest
 from client_support import FakeTime, Harness, Reply, ScriptedServer, png_bytes, run, using
 
-from seedance_batch._client import SeedanceClient
-from seedance_batch._ratelimit import RateLimiter
+from seedance_batch._run_files import ImageFile
+from seedance_batch.client import SeedanceClient
+from seedance_batch.client._ratelimit import RateLimiter
 
 
 def test_slots_are_spaced_by_one_over_rate(fake_time: FakeTime) -> None:
@@ -100,11 +101,11 @@ def test_image_host_downloads_do_not_count(
     async def body(client: SeedanceClient) -> list[float]:
         marks = []
         for k in range(3):
-            await client.download(image_server.url + "/i.png", f"{tmp_path}/a{k}.tmp")
+            await client.download(image_server.url + "/i.png", ImageFile(tmp_path / f"a{k}.tmp"))
         marks.append(harness.time.now)
         await client.get_task("t")
         marks.append(harness.time.now)
-        await client.download(server.url + "/files/i.png", f"{tmp_path}/b.tmp")
+        await client.download(server.url + "/files/i.png", ImageFile(tmp_path / "b.tmp"))
         marks.append(harness.time.now)
         await client.get_task("t")
         marks.append(harness.time.now)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from seedance_batch._client import parse_task
 from seedance_batch._rules import classify_flag, classify_status, names_policy
+from seedance_batch.client._answers import parse_task
 
 URL1 = "https://cdn.example/1.png"
 URL2 = "https://cdn.example/2.png"

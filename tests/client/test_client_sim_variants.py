@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from seedance_batch._client import SeedanceClient, Task
-from seedance_batch._retry import RetryEvent, RetryPolicy
+from seedance_batch._run_files import ImageFile
+from seedance_batch.client import RetryEvent, RetryPolicy, SeedanceClient, Task
 from seedance_batch.simulator import SimulatorConfig, Variants, serve
 from seedance_batch.simulator._config import (
     ENVELOPE_CHOICES,
@@ -19,6 +19,8 @@ from seedance_batch.simulator._config import (
     STATUS_WORDS_CHOICES,
     URL_PLACEMENT_CHOICES,
 )
+
+pytestmark = pytest.mark.sockets  # the real simulator
 
 KEY = "sk-sim-variants-0123"
 
@@ -43,7 +45,7 @@ def one_task(config: SimulatorConfig, tmp_path: Path, n: int = 2) -> tuple[Task,
             task = await client.get_task(outcome.task.id)
             sizes = []
             for k, url in enumerate(task.image_urls):
-                sizes.append((await client.download(url, tmp_path / f".{k}.part")).bytes)
+                sizes.append((await client.download(url, ImageFile(tmp_path / f".{k}.part"))).bytes)
             return task, sizes
 
     with serve(config) as sim:

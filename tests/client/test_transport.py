@@ -1,4 +1,4 @@
-"""The transport under the client: httpx's models over aiohttp's pool, against real sockets.
+"""The pools under the client: httpx.AsyncClient over aiohttp's pool, against real sockets.
 
 Each test runs a small asyncio server on 127.0.0.1 (TLS with a self-signed certificate made for
 these tests where it says so) and checks what the pool sends and which httpx exception comes
@@ -18,7 +18,11 @@ import aiohttp
 import httpx
 import pytest
 
-from seedance_batch._transport import Pool, _raise_as_httpx
+from seedance_batch.client._failures import sent_nothing
+from seedance_batch.client._http import http_client, on_headers_sent, proxy_mounts
+from seedance_batch.client._transport import _raise_as_httpx
+
+pytestmark = pytest.mark.sockets  # real sockets: TLS, resets, timeouts, proxies
 
 TLS = Path(__file__).parent / "tls"
 Handler = Callable[[bytes, asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -66,11 +70,13 @@ def pool(
     timeout: float = 5.0,
     headers: dict[str, str] | None = None,
     verify: ssl.SSLContext | bool = True,
-) -> Pool:
-    return Pool(connections=connections, timeout=timeout, headers=headers or {}, verify=verify)
+) -> httpx.AsyncClient:
+    return http_client(
+        connections=connections, timeout=timeout, headers=headers or {}, verify=verify
+    )
 
 
-async def get(p: Pool, url: str) -> httpx.Response:
+async def get(p: httpx.AsyncClient, url: str) -> httpx.Response:
     try:
         return await p.request("GET", url)
     finally:
@@ -277,3 +283,105 @@ def test_aiohttp_errors_become_httpx_errors(error: Exception, expected: type) ->
     assert caught.value.__cause__ is error
     connecting = isinstance(caught.value, (httpx.ConnectError, httpx.ConnectTimeout))
     assert connecting == isinstance(error, aiohttp.ConnectionTimeoutError)
+
+
+def refusing_tunnels() -> Handler:
+    """A proxy that answers every CONNECT with 403: the tunnel is never opened."""
+
+    async def handle(_head: bytes, _r: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n")
+        await writer.drain()
+
+    return handle
+
+
+def test_a_proxy_that_refuses_the_tunnel_sent_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy refusing CONNECT is httpx.ProxyError, which counts as nothing sent: the trace of
+    on_headers_sent never fires for the CONNECT itself."""
+    sent: list[int] = []
+
+    async def main() -> tuple[BaseException, list[bytes]]:
+        async with serving(refusing_tunnels()) as (proxy_port, heads):
+            monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{proxy_port}")
+            monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{proxy_port}")
+            p = pool()
+            trace = on_headers_sent(lambda: sent.append(1))
+            try:
+                with pytest.raises(httpx.TransportError) as caught:
+                    await p.get("https://api.example.invalid/v1", extensions={"trace": trace})
+            finally:
+                await p.aclose()
+            return caught.value, heads
+
+    error, heads = asyncio.run(main())
+    assert isinstance(error, httpx.ProxyError)
+    assert sent_nothing(error)
+    assert sent == []
+    assert heads[0].startswith(b"CONNECT api.example.invalid:443 HTTP/1.1")
+
+
+def test_an_unreachable_proxy_sent_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A proxy nobody listens on fails to connect: nothing sent, and no trace of headers."""
+    sent: list[int] = []
+
+    async def main() -> BaseException:
+        async with serving(answer()) as (port, _):
+            pass  # closed again: the port is free now
+        monkeypatch.setenv("HTTPS_PROXY", f"http://127.0.0.1:{port}")
+        monkeypatch.setenv("https_proxy", f"http://127.0.0.1:{port}")
+        p = pool()
+        trace = on_headers_sent(lambda: sent.append(1))
+        try:
+            with pytest.raises(httpx.TransportError) as caught:
+                await p.get("https://api.example.invalid/v1", extensions={"trace": trace})
+        finally:
+            await p.aclose()
+        return caught.value
+
+    error = asyncio.run(main())
+    assert sent_nothing(error) and sent == []
+
+
+def test_headers_sent_is_traced_through_a_forwarding_proxy(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Through a proxy that forwards plain http, the request's headers leaving are traced once,
+    as they are on the direct (aiohttp) path."""
+    sent: list[str] = []
+
+    async def main() -> None:
+        async with (
+            serving(answer(b"via proxy")) as (proxy_port, _),
+            serving(answer(b"direct")) as (port, _),
+        ):
+            monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy_port}")
+            monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{proxy_port}")
+            p = pool()
+            try:
+                far = on_headers_sent(lambda: sent.append("far"))
+                await p.get("http://images.example.invalid/a.png", extensions={"trace": far})
+                near = on_headers_sent(lambda: sent.append("near"))
+                await p.get(f"http://127.0.0.1:{port}/b.png", extensions={"trace": near})
+            finally:
+                await p.aclose()
+
+    asyncio.run(main())
+    assert sent == ["far", "near"]
+
+
+def test_no_proxy_hosts_and_a_loopback_api_host_go_direct() -> None:
+    """NO_PROXY entries (names, suffixes, IPs) and the hosts given as direct mount to the
+    client's own transport; without a proxy in the environment there are no mounts at all."""
+    limits = httpx.Limits(max_connections=1)
+    environment = {"https": "proxy.example:3128", "no": "internal.example, 10.1.2.3, ::1"}
+    mounts = proxy_mounts(
+        limits=limits, verify=True, direct=("127.0.0.9",), environment=environment
+    )
+    direct = {pattern for pattern, transport in mounts.items() if transport is None}
+    assert direct >= {
+        "all://*internal.example", "all://10.1.2.3", "all://[::1]", "all://127.0.0.9",
+        "all://localhost", "all://127.0.0.1",
+    }  # fmt: skip
+    assert isinstance(mounts["https://"], httpx.AsyncHTTPTransport)
+    assert proxy_mounts(limits=limits, verify=True, environment={"no": "x"}) == {}
+    assert proxy_mounts(limits=limits, verify=True, environment={**environment, "no": "*"}) == {}

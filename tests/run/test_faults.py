@@ -8,7 +8,7 @@ from runkit import KEY, Campaign
 
 from seedance_batch import load_manifest
 from seedance_batch._executor import RunOptions, RunSummary, run
-from seedance_batch._retry import RetryPolicy
+from seedance_batch.client import RetryPolicy
 from seedance_batch.simulator import Counters, SimulatorConfig, Variants, serve
 
 FAST_RETRIES = RetryPolicy(base=0.01, cap=0.05, max_retries=6)

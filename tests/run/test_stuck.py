@@ -12,7 +12,7 @@ from runkit import KEY, Campaign
 from seedance_batch import load_manifest
 from seedance_batch._events import Notice
 from seedance_batch._executor import RunOptions, RunSummary, run
-from seedance_batch._retry import RetryPolicy
+from seedance_batch.client import RetryPolicy
 from seedance_batch.lockfile import JobRecord, read_lockfile
 from seedance_batch.simulator import SimulatorConfig, serve
 

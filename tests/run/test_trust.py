@@ -12,7 +12,7 @@ from runkit import KEY, Campaign, run_cli, start_cli
 
 from seedance_batch import load_manifest
 from seedance_batch._executor import RunOptions, run
-from seedance_batch._retry import RetryPolicy
+from seedance_batch.client import RetryPolicy
 from seedance_batch.lockfile import read_lockfile
 from seedance_batch.simulator import SimulatorConfig, Variants, serve
 from seedance_batch.simulator._tasks import POLICY_MESSAGES

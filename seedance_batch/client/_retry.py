@@ -76,7 +76,9 @@ class RetryEvent:
     URL for API requests, or the URL without its query for downloads; ``reason`` is what went
     wrong (``HTTP 503``, ``ReadTimeout``, ``truncated body``, ...). ``possible_double_charge``
     is True when the failed attempt was a create that may have reached the server, so that the
-    retry (sent with the same ``Idempotency-Key``) may be charged a second time.
+    retry (sent with the same ``Idempotency-Key``) may be charged a second time. ``delay`` is the
+    wait in seconds before the retry. ``target`` and ``reason`` are redacted by the client that
+    made the event, and :attr:`message` says it all in one line.
     """
 
     operation: Operation
@@ -86,6 +88,18 @@ class RetryEvent:
     reason: str
     status: int | None = None
     possible_double_charge: bool = False
+
+    @property
+    def message(self) -> str:
+        """One line for a notice: what is retried, which attempt failed and why, and the wait."""
+        charge = "; it may be charged twice" if self.possible_double_charge else ""
+        return (
+            f"retrying {_DOING[self.operation]} {self.target}: attempt {self.attempt} failed "
+            f"({self.reason}), next in {self.delay:.1f} s{charge}"
+        )
+
+
+_DOING: dict[Operation, str] = {"create": "create", "get_task": "poll", "download": "download"}
 
 
 def parse_retry_after(value: str | None, now: float) -> float | None:

@@ -1,0 +1,153 @@
+"""A connection pool as one ``httpx.AsyncClient``: the aiohttp transport, proxies as httpx mounts.
+
+Every request of the client goes through ``httpx.AsyncClient``: its models, its timeouts, its
+choice of transport by URL. Beneath it, :class:`~seedance_batch.client._transport.Transport`
+sends through aiohttp, for the CPU each request costs. When the environment names a proxy
+(``HTTP_PROXY``, ``HTTPS_PROXY``, ``ALL_PROXY``), httpx's own ``mounts`` send the hosts it
+covers through httpx's own proxy transports, and leave direct every host ``NO_PROXY`` names
+(read as httpx reads it) and loopback (``localhost``, ``127.0.0.1``, ``[::1]``, and a loopback
+API host): a key for a local simulator must not travel to a proxy, and a proxy could not
+reach it anyway. A proxy that cannot be reached, or refuses the tunnel, sent nothing of the
+request: the ``trace`` of :func:`on_headers_sent` does not fire for a proxy's ``CONNECT``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import ssl
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+from urllib.request import getproxies
+
+import httpx
+
+from seedance_batch.client._transport import HEADERS_SENT, Transport, default_ssl_context
+
+__all__ = ["Trace", "http_client", "is_loopback", "on_headers_sent", "proxy_mounts"]
+
+Trace = Callable[[str, Mapping[str, Any]], Awaitable[None]]
+
+#: Headers ``httpx.AsyncClient`` adds by default; a pool sends only those it is given.
+_HTTPX_DEFAULTS = ("Accept", "Accept-Encoding", "Connection", "User-Agent")
+_LOOPBACK = ("localhost", "127.0.0.1", "[::1]")
+
+
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback IP address (``127.0.0.0/8``, ``::1``)."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def proxy_mounts(
+    *,
+    limits: httpx.Limits,
+    verify: ssl.SSLContext | str | bool,
+    direct: tuple[str, ...] = (),
+    environment: Mapping[str, str] | None = None,
+) -> dict[str, httpx.AsyncBaseTransport | None]:
+    """httpx mounts for the proxies ``environment`` (by default the process's, as
+    :func:`urllib.request.getproxies` reads it) names: ``{}`` without a proxy. Loopback hosts,
+    the hosts in ``direct`` and those ``NO_PROXY`` names are mounted to ``None``: the client's
+    own transport."""
+    found = dict(getproxies() if environment is None else environment)
+    proxies = {scheme: found[scheme] for scheme in ("http", "https", "all") if found.get(scheme)}
+    no_proxy = [host.strip() for host in found.get("no", "").split(",") if host.strip()]
+    if not proxies or "*" in no_proxy:
+        return {}
+    if verify is True:  # one context for every proxy transport, made once
+        verify = default_ssl_context()
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {
+        f"{scheme}://": httpx.AsyncHTTPTransport(
+            proxy=url if "://" in url else f"http://{url}", limits=limits, verify=verify
+        )
+        for scheme, url in proxies.items()
+    }
+    for host in (*_LOOPBACK, *direct, *no_proxy):
+        mounts[_direct_pattern(host)] = None
+    return mounts
+
+
+def _direct_pattern(host: str) -> str:
+    """The mount pattern of a ``NO_PROXY`` entry, as httpx reads one (curl's rules)."""
+    if "://" in host:
+        return host
+    bare = host.strip("[]")
+    try:
+        address = ipaddress.ip_address(bare)
+    except ValueError:
+        return f"all://{host}" if host.lower() == "localhost" else f"all://*{host}"
+    return f"all://[{bare}]" if address.version == 6 else f"all://{bare}"
+
+
+def http_client(
+    *,
+    connections: int,
+    timeout: float,
+    headers: Mapping[str, str],
+    verify: ssl.SSLContext | str | bool = True,
+    transport: httpx.AsyncBaseTransport | None = None,
+    direct: tuple[str, ...] = (),
+) -> httpx.AsyncClient:
+    """One pool: an ``httpx.AsyncClient`` of ``connections`` connections over the aiohttp
+    :class:`Transport` (or over ``transport``, such as an ``httpx.MockTransport``, and then
+    without proxies), sending ``headers`` and no others of httpx's, following no redirect and
+    keeping no cookie. ``timeout`` is each of connect, read, write and pool wait; ``direct``
+    names hosts never sent through a proxy."""
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    client = _Pool(
+        transport=transport if transport is not None else Transport(limits=limits, verify=verify),
+        mounts=None
+        if transport is not None
+        else proxy_mounts(limits=limits, verify=verify, direct=direct),
+        headers=headers,
+        timeout=httpx.Timeout(timeout),
+        follow_redirects=False,
+        trust_env=False,
+    )
+    given = {name.lower() for name in headers}
+    for name in _HTTPX_DEFAULTS:
+        if name.lower() not in given:
+            del client.headers[name]
+    return client
+
+
+def on_headers_sent(callback: Callable[[], None]) -> Trace:
+    """A ``trace`` extension that calls ``callback`` each time the request's own headers are
+    written to a connection (never for the ``CONNECT`` that opens a proxy's tunnel)."""
+    tunnel = False
+
+    async def trace(event: str, info: Mapping[str, Any]) -> None:
+        nonlocal tunnel
+        if event.endswith(".send_request_headers.started"):
+            tunnel = getattr(info.get("request"), "method", b"") == b"CONNECT"
+        elif event == HEADERS_SENT and not tunnel:
+            callback()
+
+    return trace
+
+
+class _NoCookies(httpx.Cookies):
+    """Cookies that stay empty: the API and image hosts get no cookie back."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        """Keep no cookie of ``response`` (and spend nothing reading it)."""
+
+
+class _Pool(httpx.AsyncClient):
+    """``httpx.AsyncClient`` without a cookie jar: it keeps no cookie and reads none."""
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        """Always empty."""
+        return _NO_COOKIES
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:
+        """Cookies given are dropped."""
+
+
+_NO_COOKIES = _NoCookies()
