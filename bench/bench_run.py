@@ -34,7 +34,7 @@ import json, resource, sys, time
 from pathlib import Path
 import aiohttp  # the transport's library, imported before the clock as the bare loop's httpx is
 from seedance_batch import load_manifest
-from seedance_batch._executor import RunOptions, run
+from seedance_batch import RunOptions, run
 started = time.perf_counter()
 summary = run(load_manifest(sys.argv[1]), RunOptions(base_url=sys.argv[2]), api_key="sk-bench")
 print(json.dumps({

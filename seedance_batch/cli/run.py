@@ -27,7 +27,7 @@ from seedance_batch.cli._common import (
 )
 
 if TYPE_CHECKING:
-    from seedance_batch._executor import RunSummary
+    from seedance_batch._run_values import RunSummary
 
 #: Signals that stop a run like Ctrl-C; during the run the executor handles them itself.
 HANGUPS = (signal.SIGHUP, signal.SIGQUIT)
@@ -99,7 +99,7 @@ def _hangups_interrupt() -> Iterator[None]:
 def run_command(args: argparse.Namespace) -> RunSummary:
     # here, not at the top: `validate` builds every command's parser and must stay light
     from seedance_batch import _executor
-    from seedance_batch._executor import RunOptions
+    from seedance_batch._run_values import RunOptions
     from seedance_batch.cli._progress import Progress
 
     with _hangups_interrupt():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from seedance_batch import load_manifest
+from seedance_batch import RunOptions, load_manifest, run
 from seedance_batch._events import (
     Event,
     ImageSaved,
@@ -18,7 +18,6 @@ from seedance_batch._events import (
     Notice,
     RunStarted,
 )
-from seedance_batch._executor import RunOptions, run
 from seedance_batch._retry import RetryPolicy
 from seedance_batch.cli._progress import LINE_INTERVAL, Progress
 from seedance_batch.simulator import SimulatorConfig, serve

@@ -6,8 +6,7 @@ import pytest
 from checks import assert_charged_honestly, assert_complete
 from runkit import KEY, Campaign
 
-from seedance_batch import load_manifest
-from seedance_batch._executor import RunOptions, RunSummary, run
+from seedance_batch import RunOptions, RunSummary, load_manifest, run
 from seedance_batch._retry import RetryPolicy
 from seedance_batch.simulator import Counters, SimulatorConfig, Variants, serve
 

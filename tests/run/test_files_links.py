@@ -11,8 +11,7 @@ from pathlib import Path
 from checks import assert_complete
 from runkit import KEY, Campaign, run_cli
 
-from seedance_batch import load_manifest, plan
-from seedance_batch._executor import RunOptions, run
+from seedance_batch import RunOptions, load_manifest, plan, run
 from seedance_batch._lockfile import read_lockfile
 from seedance_batch._results import result_lines, write_results
 from seedance_batch.simulator import SimulatorConfig, serve

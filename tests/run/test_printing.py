@@ -7,9 +7,8 @@ import sys
 
 from runkit import KEY, ROOT, Campaign, cli_env
 
-from seedance_batch import load_manifest
+from seedance_batch import RunOptions, load_manifest, run
 from seedance_batch._events import Event
-from seedance_batch._executor import RunOptions, run
 from seedance_batch._lockfile import read_lockfile
 from seedance_batch.simulator import SimulatorConfig, Variants, serve
 

@@ -12,8 +12,7 @@ from pathlib import Path
 from checks import assert_charged_honestly, assert_complete
 from runkit import KEY, Campaign, cli_env, product_files, run_cli, start_cli, tree_bytes
 
-from seedance_batch import load_manifest, plan
-from seedance_batch._executor import RunOptions, run
+from seedance_batch import RunOptions, load_manifest, plan, run
 from seedance_batch._lockfile import read_lockfile
 from seedance_batch.simulator import SimulatorConfig, serve
 

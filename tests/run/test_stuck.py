@@ -9,9 +9,8 @@ from typing import Any
 from fakeapi import fake_api
 from runkit import KEY, Campaign
 
-from seedance_batch import load_manifest
+from seedance_batch import RunOptions, RunSummary, load_manifest, run
 from seedance_batch._events import Notice
-from seedance_batch._executor import RunOptions, RunSummary, run
 from seedance_batch._lockfile import JobRecord, read_lockfile
 from seedance_batch._retry import RetryPolicy
 from seedance_batch.simulator import SimulatorConfig, serve

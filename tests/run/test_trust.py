@@ -10,8 +10,7 @@ import time
 from fakeapi import fake_api
 from runkit import KEY, Campaign, run_cli, start_cli
 
-from seedance_batch import load_manifest
-from seedance_batch._executor import RunOptions, run
+from seedance_batch import RunOptions, load_manifest, run
 from seedance_batch._lockfile import read_lockfile
 from seedance_batch._retry import RetryPolicy
 from seedance_batch.simulator import SimulatorConfig, Variants, serve

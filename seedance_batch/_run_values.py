@@ -1,0 +1,103 @@
+"""What a run is given and what it gives back: its options, its summary and each job's problem."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from seedance_batch._retry import RetryPolicy
+
+__all__ = ["JobProblem", "RunOptions", "RunSummary"]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run: the manifest's ``execution`` values unless set here (command-line flags)."""
+
+    base_url: str | None = None
+    out: Path | None = None
+    lockfile: Path | None = None
+    concurrency: int | None = None
+    requests_per_second: float | None = None
+    poll_interval: float | None = None
+    poll_max: float | None = None
+    task_timeout: float | None = None
+    max_attempts: int | None = None
+    max_credits: int | None = None
+    retry_failed: bool = False
+    only: tuple[str, ...] = ()
+    limit: int | None = None
+    handle_signals: bool = False
+    seed: int | None = None
+    retry: RetryPolicy | None = None
+    adopt: bool = False
+
+
+@dataclass(frozen=True)
+class JobProblem:
+    """A job that did not succeed in this run, or succeeded with a warning, and why."""
+
+    job: str
+    job_id: str
+    outcome: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.job} {self.job_id}: {self.message}"
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """How a run ended: states of the selected jobs, credits, images and what stopped it.
+
+    ``messages`` are the jobs' problems as lines (``problems`` the same, as values);
+    ``reason`` is the one line that says why the run stopped early, when it did (a refused
+    key or credits, the budget, an unreachable host, a journal that cannot be written); it is
+    also reported as a :class:`Notice` when it happens, once. ``unrecorded`` are the tasks
+    (job id, task id) this run was given but could not write to the lockfile.
+    """
+
+    by_state: Mapping[str, int]
+    succeeded: int
+    failed: int
+    timed_out: int
+    unfinished: int
+    credits_charged: int
+    credits_charged_total: int
+    possible_double_charges: int
+    images_asked: int
+    images_delivered: int
+    images_saved: int
+    elapsed: float
+    lockfile: Path
+    results: Path
+    gallery: Path
+    stopped: str | None = None
+    messages: tuple[str, ...] = field(default_factory=tuple)
+    lockfile_bytes_written: int = 0
+    credits_first_attempts: int = 0
+    credits_resubmissions: int = 0
+    credits_spent_total: int = 0
+    max_credits: int | None = None
+    retry_failed_credits: int = 0
+    unreachable: str | None = None
+    unrecorded: tuple[tuple[str, str], ...] = ()
+    reason: str | None = None
+    problems: tuple[JobProblem, ...] = ()
+    outputs_written: bool = True
+
+    @property
+    def exit_code(self) -> int:
+        """0 all selected jobs succeeded; 1 some failed or wait, the API cannot be reached or
+        a file cannot be written; 3 refused (key, credits, or the budget reached by retries);
+        130 interrupted."""
+        if self.stopped == "interrupted":
+            return 130
+        if self.stopped in ("credits", "auth", "budget"):
+            return 3
+        if self.stopped in ("unreachable", "journal", "output"):
+            return 1
+        if set(self.by_state) - {"succeeded"}:
+            return 1
+        return 0
