@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = [
     "Event",
+    "EventCallback",
     "ImageSaved",
     "JobFinished",
     "JobSubmitted",
     "Notice",
     "RunStarted",
+    "deliver",
 ]
 
 
@@ -67,3 +70,16 @@ class Notice:
 
 
 Event = RunStarted | JobSubmitted | JobFinished | ImageSaved | Notice
+EventCallback = Callable[[Event], None]
+
+
+def deliver(on_event: EventCallback | None, event: Event) -> EventCallback | None:
+    """Give ``event`` to the callback; the callback to use from now on: None once it raised (a
+    broken pipe, anything), since printing must never change a run."""
+    if on_event is None:
+        return None
+    try:
+        on_event(event)
+    except Exception:
+        return None
+    return on_event

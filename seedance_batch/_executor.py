@@ -1,11 +1,11 @@
 """The run's scheduler: workers keep ``concurrency`` jobs in flight, stop together, and sum up.
 
-``run(manifest, options)`` locks and loads the lockfile, checks the budget and the key, then
-hands each job that needs work to a :class:`~seedance_batch._job_runner.JobRunner` (one job's
-state machine), downloads ended tasks' images off the task slots, stops on Ctrl-C or SIGTERM
-(and a refused key, an unreachable host, a journal that cannot be written), and reports events
-to a callback; it never prints. It returns a :class:`RunSummary` whose ``exit_code`` follows
-the contract's table (sections 4 and 7).
+``execute(manifest, options)`` locks and loads the lockfile, checks the budget and the key,
+then hands each job that needs work to a :class:`~seedance_batch._job_runner.JobRunner` (one
+job's state machine), downloads ended tasks' images off the task slots, stops on Ctrl-C or
+SIGTERM (and a refused key, an unreachable host, a journal that cannot be written), and reports
+events to a callback; it never prints. It returns an :class:`Execution`, its summary inside,
+for the outputs stage (:mod:`seedance_batch._outputs`) that follows.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import os
 import random
 import signal
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 
 from seedance_batch import _run_files as run_files
@@ -26,18 +26,16 @@ from seedance_batch._errors import (
     BudgetExceededError,
     ConfigurationError,
     LockfileError,
-    OutputError,
     SeedanceBatchError,
 )
 from seedance_batch._events import Event, Notice, RunStarted
-from seedance_batch._gallery import GALLERY_NAME, write_gallery
 from seedance_batch._job_runner import JobRunner
+from seedance_batch._layout import GALLERY_NAME, RESULTS_NAME
 from seedance_batch._lockfile import JobRecord, Lockfile, default_lockfile_path
 from seedance_batch._manifest import Manifest
 from seedance_batch._planner import Job, Plan, plan
-from seedance_batch._results import RESULTS_NAME, result_lines, write_results
 from seedance_batch._run_state import RunState, StopRun
-from seedance_batch._run_values import RunOptions, RunSummary
+from seedance_batch._run_values import DEFAULT_OPTIONS, Execution, RunOptions, RunSummary
 from seedance_batch._states import NEEDS_WORK, TO_SPEND, needs_work
 
 __all__ = [
@@ -45,8 +43,7 @@ __all__ = [
     "BASE_URL_VARIABLE",
     "DEFAULT_BASE_URL",
     "api_key_from_environment",
-    "run",
-    "run_async",
+    "execute",
 ]
 
 DEFAULT_BASE_URL = "https://sseedance.com"
@@ -57,8 +54,6 @@ BASE_URL_VARIABLE = "SEEDANCE_BASE_URL"
 CONNECTIONS = 8
 #: Signals that stop a run like Ctrl-C: save, print the resume command, exit 130.
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
-#: The options of a run that sets none: the manifest's ``execution`` values throughout.
-DEFAULT_OPTIONS = RunOptions()
 
 
 def api_key_from_environment() -> str:
@@ -69,24 +64,13 @@ def api_key_from_environment() -> str:
     return key
 
 
-def run(
+async def execute(
     manifest: Manifest,
     options: RunOptions = DEFAULT_OPTIONS,
     *,
     api_key: str | None = None,
     on_event: Callable[[Event], None] | None = None,
-) -> RunSummary:
-    """Run a manifest to the end (see :func:`run_async`), in a new event loop."""
-    return asyncio.run(run_async(manifest, options, api_key=api_key, on_event=on_event))
-
-
-async def run_async(
-    manifest: Manifest,
-    options: RunOptions = DEFAULT_OPTIONS,
-    *,
-    api_key: str | None = None,
-    on_event: Callable[[Event], None] | None = None,
-) -> RunSummary:
+) -> Execution:
     """Submit, poll and download every selected job that needs it; resume what a run left.
 
     Before any request: the lockfile is locked and loaded, the campaign's budget checked
@@ -97,7 +81,7 @@ async def run_async(
     base_url = options.base_url or os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL
     lock_path = options.lockfile or default_lockfile_path(manifest.path)
     before = _modified(lock_path)
-    summary: RunSummary | None = None
+    execution: Execution | None = None
     try:
         with Lockfile.open(
             lock_path,
@@ -105,15 +89,17 @@ async def run_async(
             manifest_sha256=manifest.sha256,
             adopt=options.adopt,
         ) as lock:
-            summary = await _run_locked(manifest, options, lock, key, base_url, before, on_event)
+            execution = await _run_locked(manifest, options, lock, key, base_url, before, on_event)
     except LockfileError as exc:  # closing could not fold the journal: it is still valid
-        if summary is None:
+        if execution is None:
             raise
+        summary = execution.summary
         reason = summary.reason or f"the lockfile could not be saved: {exc}"
         stopped = summary.stopped if summary.stopped == "journal" else "journal"
-        return dataclasses.replace(summary, stopped=stopped, reason=reason)
-    # closing folded the journal into the lockfile: count those bytes too
-    return dataclasses.replace(summary, lockfile_bytes_written=lock.bytes_written)
+        closed = dataclasses.replace(summary, stopped=stopped, reason=reason)
+    else:  # closing folded the journal into the lockfile: count those bytes too
+        closed = dataclasses.replace(execution.summary, lockfile_bytes_written=lock.bytes_written)
+    return dataclasses.replace(execution, summary=closed)
 
 
 async def _run_locked(
@@ -124,7 +110,7 @@ async def _run_locked(
     base_url: str,
     before: int | None,
     on_event: Callable[[Event], None] | None,
-) -> RunSummary:
+) -> Execution:
     full = plan(manifest, lock)
     selected = full.select(options.only, options.limit, retry_failed=options.retry_failed)
     budget = selected.budget_for(retry_failed=options.retry_failed, max_credits=options.max_credits)
@@ -189,7 +175,7 @@ class _Scheduler:
         self.concurrency = options.concurrency or manifest.execution.concurrency
         self.clock = MONOTONIC
         self.jobs = JobRunner(lock, state, out, options, manifest.execution)
-        self.lockfile_untouched = False
+        self.lockfile_untouched = False  # not rewritten at the start: the outputs may be current
         # jobs whose task has ended and whose images are downloading, off the task slots
         self._downloading: set[asyncio.Task[None]] = set()
         self._download_slots = asyncio.Semaphore(self.concurrency)
@@ -209,7 +195,7 @@ class _Scheduler:
                 work.append(job)
         return work
 
-    async def run(self, client: SeedanceClient | None) -> RunSummary:
+    async def run(self, client: SeedanceClient | None) -> Execution:
         """Work through :attr:`work`; ``client`` may be None only when there is none."""
         started = self.clock()
         work = self.work
@@ -324,42 +310,25 @@ class _Scheduler:
 
     # -- the end ---------------------------------------------------------------------------
 
-    def _outputs_current(self, results: Path, gallery: Path) -> bool:
-        """True when results.jsonl and index.html are as the last run left them and nothing
-        changed since: the lockfile was not rewritten at the start and no state changed."""
-        return (
-            self.lockfile_untouched
-            and not self.state.changed
-            and results.is_file()
-            and gallery.is_file()
-        )
-
-    def _outputs_unchanged(self, results: Path, gallery: Path) -> bool:
-        """True when the outputs need no rewrite: they are current, the journal cannot be
-        written, or the run was stopped (refused, unreachable) before any task or image."""
-        state = self.state
-        if state.stopped == "journal" or self._outputs_current(results, gallery):
-            return True
-        nothing_made = not state.tasks_made and not state.images_saved and not state.outcomes
-        return state.stopped in ("auth", "unreachable", "credits") and nothing_made
-
-    def _write_outputs(self, records: Mapping[str, JobRecord]) -> bool:
-        results = self.out / RESULTS_NAME
-        gallery = self.out / GALLERY_NAME
-        if self._outputs_unchanged(results, gallery):
-            return False
-        try:
-            write_results(self.out, result_lines(self.full.jobs, records))
-            write_gallery(self.out, self.manifest, self.full.jobs, records)
-        except OutputError as exc:
-            self.state.stop("output", str(exc))
-            return False
-        return True
-
-    def _finish(self, elapsed: float) -> RunSummary:
+    def _finish(self, elapsed: float) -> Execution:
         state = self.state
         records = self.lock.jobs  # in plan order since adopt_plan; close() folds the journal
-        written = self._write_outputs(records)
+        summary = self._summary(elapsed)
+        return Execution(
+            summary=summary,
+            manifest=self.manifest,
+            jobs=self.full.jobs,
+            records=records,
+            out=self.out,
+            changed=state.changed or not self.lockfile_untouched,
+            made_anything=bool(state.tasks_made or state.images_saved or state.outcomes),
+            journal_failed=state.stopped == "journal",
+        )
+
+    def _summary(self, elapsed: float) -> RunSummary:
+        """The summary of the selected jobs, from the lockfile's records and the tallies."""
+        state = self.state
+        records = self.lock.jobs
         by_state: dict[str, int] = {}
         retry_failed_credits = 0
         for job in self.selected.jobs:
@@ -396,7 +365,6 @@ class _Scheduler:
             unrecorded=tuple(state.unrecorded),
             reason=state.reason,
             problems=tuple(state.problems),
-            outputs_written=written,
         )
 
     def _untouched(self) -> int:

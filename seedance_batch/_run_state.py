@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from seedance_batch._events import Event, JobFinished, Notice
+from seedance_batch._events import Event, JobFinished, Notice, deliver
 from seedance_batch._planner import Job
 from seedance_batch._run_values import JobProblem
 
@@ -57,12 +57,7 @@ class RunState:
     def emit(self, event: Event) -> None:
         """Report ``event``; a callback that raises (a broken pipe, anything) is dropped: the
         run goes on without it, since printing must never change a run."""
-        if self._on_event is None:
-            return
-        try:
-            self._on_event(event)
-        except Exception:
-            self._on_event = None
+        self._on_event = deliver(self._on_event, event)
 
     def stop(self, stopped: str, reason: str) -> None:
         """Stop the run (once): say why in one line, now, and send nothing more."""

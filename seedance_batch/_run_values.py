@@ -6,9 +6,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from seedance_batch._lockfile import JobRecord
+from seedance_batch._manifest import Manifest
+from seedance_batch._planner import Job
 from seedance_batch._retry import RetryPolicy
 
-__all__ = ["JobProblem", "RunOptions", "RunSummary"]
+__all__ = ["DEFAULT_OPTIONS", "Execution", "JobProblem", "RunOptions", "RunSummary"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,10 @@ class RunOptions:
     seed: int | None = None
     retry: RetryPolicy | None = None
     adopt: bool = False
+
+
+#: The options of a run that sets none: the manifest's ``execution`` values throughout.
+DEFAULT_OPTIONS = RunOptions()
 
 
 @dataclass(frozen=True)
@@ -101,3 +108,24 @@ class RunSummary:
         if set(self.by_state) - {"succeeded"}:
             return 1
         return 0
+
+
+@dataclass(frozen=True)
+class Execution:
+    """A run as the executor ends it, for the outputs stage: its summary, the whole plan's jobs
+    and their records, and what decides whether ``results.jsonl`` and ``index.html`` are
+    rewritten.
+
+    ``changed``: the lockfile was rewritten at the start or a job's state changed;
+    ``made_anything``: a task was made, an image saved or a job reached an outcome;
+    ``journal_failed``: the journal could not be written during the run.
+    """
+
+    summary: RunSummary
+    manifest: Manifest
+    jobs: tuple[Job, ...]
+    records: Mapping[str, JobRecord]
+    out: Path
+    changed: bool
+    made_anything: bool
+    journal_failed: bool

@@ -98,7 +98,7 @@ def _hangups_interrupt() -> Iterator[None]:
 
 def run_command(args: argparse.Namespace) -> RunSummary:
     # here, not at the top: `validate` builds every command's parser and must stay light
-    from seedance_batch import _executor
+    from seedance_batch import _run
     from seedance_batch._run_values import RunOptions
     from seedance_batch.cli._progress import Progress
 
@@ -124,7 +124,7 @@ def run_command(args: argparse.Namespace) -> RunSummary:
         )
         show = not args.no_progress and sys.stderr.isatty()
         with Progress(enabled=show) as progress:
-            return _executor.run(manifest, options, on_event=progress.on_event)
+            return _run.run(manifest, options, on_event=progress.on_event)
 
 
 def resume_command(
