@@ -18,6 +18,8 @@ import signal
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
+from typing import Any
 
 from seedance_batch import _run_files as run_files
 from seedance_batch._client import SeedanceClient, Task
@@ -81,6 +83,7 @@ async def execute(
     base_url = options.base_url or os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL
     lock_path = options.lockfile or default_lockfile_path(manifest.path)
     before = _modified(lock_path)
+    signals = _StopSignals(options.on_interrupt_again) if options.handle_signals else None
     execution: Execution | None = None
     try:
         with Lockfile.open(
@@ -89,7 +92,13 @@ async def execute(
             manifest_sha256=manifest.sha256,
             adopt=options.adopt,
         ) as lock:
-            execution = await _run_locked(manifest, options, lock, key, base_url, before, on_event)
+            execution = await _run_locked(
+                manifest, options, lock, key, base_url, before, on_event, signals
+            )
+    except asyncio.CancelledError:
+        if signals is not None and signals.quit:
+            raise KeyboardInterrupt from None
+        raise
     except LockfileError as exc:  # closing could not fold the journal: it is still valid
         if execution is None:
             raise
@@ -99,6 +108,9 @@ async def execute(
         closed = dataclasses.replace(summary, stopped=stopped, reason=reason)
     else:  # closing folded the journal into the lockfile: count those bytes too
         closed = dataclasses.replace(execution.summary, lockfile_bytes_written=lock.bytes_written)
+    finally:
+        if signals is not None:
+            signals.restore()
     return dataclasses.replace(execution, summary=closed)
 
 
@@ -110,6 +122,7 @@ async def _run_locked(
     base_url: str,
     before: int | None,
     on_event: Callable[[Event], None] | None,
+    signals: _StopSignals | None,
 ) -> Execution:
     full = plan(manifest, lock)
     selected = full.select(options.only, options.limit, retry_failed=options.retry_failed)
@@ -122,7 +135,7 @@ async def _run_locked(
     state = RunState(
         spent_before=lock.spent.credits, max_credits=budget.max_credits, on_event=on_event
     )
-    scheduler = _Scheduler(manifest, full, selected, lock, options, state, out)
+    scheduler = _Scheduler(manifest, full, selected, lock, options, state, out, signals)
     scheduler.lockfile_untouched = before is not None and _modified(lock.path) == before
     if not scheduler.work:  # nothing to send: no connection pools (nor aiohttp) to set up
         SeedanceClient.check_settings(base_url, key)
@@ -148,8 +161,71 @@ def _modified(path: Path) -> int | None:
         return None
 
 
-def _exit_interrupted(signum: int, frame: object) -> None:
-    os._exit(130)
+class _StopSignals:
+    """Ctrl-C, SIGTERM, SIGHUP and SIGQUIT while a run executes (``handle_signals``).
+
+    The first stops the run (in the event loop: stop submitting, cancel, save); any later one,
+    until :func:`execute` returns (the lockfile's last save included), calls the options'
+    ``on_interrupt_again`` (the command line's leaves at once, exit 130), or without one makes
+    :func:`execute` raise :class:`KeyboardInterrupt` (``quit``). Then the handlers from before
+    are put back.
+    """
+
+    def __init__(self, on_again: Callable[[], None] | None) -> None:
+        self.interrupted = False
+        self.quit = False
+        self._on_again = on_again
+        self._previous: dict[int, Any] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._main: asyncio.Task[Any] | None = None
+
+    def install(self, loop: asyncio.AbstractEventLoop, on_first: Callable[[], None]) -> None:
+        """Handle the stop signals in ``loop``: the first calls ``on_first``."""
+
+        def signalled() -> None:
+            if self.interrupted:
+                self._again()
+                return
+            self.interrupted = True
+            on_first()
+
+        for signum in STOP_SIGNALS:
+            self._previous.setdefault(signum, signal.getsignal(signum))
+            loop.add_signal_handler(signum, signalled)
+        self._loop = loop
+        self._main = asyncio.current_task()
+
+    def leave_loop(self) -> None:
+        """The loop's part is over: once interrupted, a signal is now handled as it comes."""
+        loop, self._loop = self._loop, None
+        if loop is None:
+            return
+        for signum in STOP_SIGNALS:
+            loop.remove_signal_handler(signum)
+            signal.signal(signum, self._handle if self.interrupted else self._before(signum))
+
+    def restore(self) -> None:
+        """Put back the handlers from before the run."""
+        self.leave_loop()
+        for signum in list(self._previous):
+            signal.signal(signum, self._before(signum))
+        self._previous.clear()
+
+    def _before(self, signum: int) -> Any:
+        previous = self._previous.get(signum)
+        return signal.SIG_DFL if previous is None else previous
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self._again()
+
+    def _again(self) -> None:
+        if self._on_again is not None:
+            self._on_again()
+        elif self._loop is None:  # in the main thread's own code: raise there
+            raise KeyboardInterrupt
+        elif self._main is not None:  # in the loop: end the run's task, execute() raises
+            self.quit = True
+            self._main.cancel()
 
 
 class _Scheduler:
@@ -164,6 +240,7 @@ class _Scheduler:
         options: RunOptions,
         state: RunState,
         out: Path,
+        signals: _StopSignals | None = None,
     ) -> None:
         self.manifest = manifest
         self.full = full
@@ -176,6 +253,7 @@ class _Scheduler:
         self.clock = MONOTONIC
         self.jobs = JobRunner(lock, state, out, options, manifest.execution)
         self.lockfile_untouched = False  # not rewritten at the start: the outputs may be current
+        self.signals = signals
         # jobs whose task has ended and whose images are downloading, off the task slots
         self._downloading: set[asyncio.Task[None]] = set()
         self._download_slots = asyncio.Semaphore(self.concurrency)
@@ -217,7 +295,8 @@ class _Scheduler:
                 asyncio.create_task(self._worker(client, queue))
                 for _ in range(min(self.concurrency, len(queue)))
             ]
-        remove_handlers = self._install_signal_handlers()
+        if self.signals is not None:
+            self.signals.install(asyncio.get_running_loop(), self._interrupt)
         try:
             results = await asyncio.gather(*self._workers, return_exceptions=True)
             await asyncio.gather(*self._downloading, return_exceptions=True)
@@ -228,7 +307,8 @@ class _Scheduler:
                 if isinstance(result, BaseException):
                     raise result
         finally:
-            remove_handlers()
+            if self.signals is not None:
+                self.signals.leave_loop()
         return self._finish(self.clock() - started)
 
     def _cancel_all(self, *, but_creates: bool = False) -> None:
@@ -242,30 +322,13 @@ class _Scheduler:
         if stop.cancel_others:
             self._cancel_all(but_creates=True)
 
-    def _install_signal_handlers(self) -> Callable[[], None]:
-        if not self.options.handle_signals:
-            return lambda: None
-        loop = asyncio.get_running_loop()
+    def _interrupt(self) -> None:
+        """Ctrl-C or SIGTERM: stop submitting, cancel everything, save; exit 130 follows."""
         state = self.state
-
-        def interrupt() -> None:
-            if state.stopped == "interrupted":
-                os._exit(130)  # a second Ctrl-C: at once; the journal is valid
-            state.stopped = "interrupted"
-            state.stop_submitting = "interrupted"
-            state.emit(Notice("warning", "interrupted: saving the lockfile (again to quit now)"))
-            self._cancel_all()
-
-        for signum in STOP_SIGNALS:
-            loop.add_signal_handler(signum, interrupt)
-
-        def remove() -> None:
-            for signum in STOP_SIGNALS:
-                loop.remove_signal_handler(signum)
-                if state.stopped == "interrupted":  # from now on, another one quits at once
-                    signal.signal(signum, _exit_interrupted)
-
-        return remove
+        state.stopped = "interrupted"
+        state.stop_submitting = "interrupted"
+        state.emit(Notice("warning", "interrupted: saving the lockfile (again to quit now)"))
+        self._cancel_all()
 
     async def _worker(self, client: SeedanceClient, queue: deque[Job]) -> None:
         while queue and self.state.stopped is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,7 +16,12 @@ __all__ = ["DEFAULT_OPTIONS", "Execution", "JobProblem", "RunOptions", "RunSumma
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How to run: the manifest's ``execution`` values unless set here (command-line flags)."""
+    """How to run: the manifest's ``execution`` values unless set here (command-line flags).
+
+    ``handle_signals``: Ctrl-C, SIGTERM, SIGHUP and SIGQUIT stop the run (stop submitting,
+    save the lockfile; the summary says ``stopped="interrupted"``); a second one calls
+    ``on_interrupt_again``, or raises :class:`KeyboardInterrupt` when it is None.
+    """
 
     base_url: str | None = None
     out: Path | None = None
@@ -35,6 +40,7 @@ class RunOptions:
     seed: int | None = None
     retry: RetryPolicy | None = None
     adopt: bool = False
+    on_interrupt_again: Callable[[], None] | None = None
 
 
 #: The options of a run that sets none: the manifest's ``execution`` values throughout.
@@ -58,7 +64,12 @@ class JobProblem:
 class RunSummary:
     """How a run ended: states of the selected jobs, credits, images and what stopped it.
 
-    ``messages`` are the jobs' problems as lines (``problems`` the same, as values);
+    ``stopped`` is None when the run went to its end, else what stopped it: ``interrupted``
+    (Ctrl-C, SIGTERM), ``auth`` (a refused key), ``credits`` (no credits left: no more
+    submissions), ``budget``, ``unreachable``, ``journal`` (the lockfile cannot be written) or
+    ``output`` (an image folder or output file cannot be written). The command line turns it
+    into an exit code. ``messages`` are the jobs' problems as lines (``problems`` the same,
+    as values);
     ``reason`` is the one line that says why the run stopped early, when it did (a refused
     key or credits, the budget, an unreachable host, a journal that cannot be written); it is
     also reported as a :class:`Notice` when it happens, once. ``unrecorded`` are the tasks
@@ -93,21 +104,6 @@ class RunSummary:
     reason: str | None = None
     problems: tuple[JobProblem, ...] = ()
     outputs_written: bool = True
-
-    @property
-    def exit_code(self) -> int:
-        """0 all selected jobs succeeded; 1 some failed or wait, the API cannot be reached or
-        a file cannot be written; 3 refused (key, credits, or the budget reached by retries);
-        130 interrupted."""
-        if self.stopped == "interrupted":
-            return 130
-        if self.stopped in ("credits", "auth", "budget"):
-            return 3
-        if self.stopped in ("unreachable", "journal", "output"):
-            return 1
-        if set(self.by_state) - {"succeeded"}:
-            return 1
-        return 0
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,8 @@ from types import FrameType
 
 __all__ = ["EXIT_INTERRUPTED", "is_command_line", "startup_handler"]
 
+#: The contract's exit code for an interrupted command: defined here, the first module the
+#: command line runs, and taken from here by the CLI's table of codes (``cli._errors``).
 EXIT_INTERRUPTED = 130
 
 

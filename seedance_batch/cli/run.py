@@ -25,12 +25,13 @@ from seedance_batch.cli._common import (
     positive_number,
     print_diagnostics,
 )
+from seedance_batch.cli._errors import EXIT_INTERRUPTED, EXIT_OK, run_exit_code
 
 if TYPE_CHECKING:
     from seedance_batch._run_values import RunSummary
 
 #: Signals that stop a run like Ctrl-C; during the run the executor handles them itself.
-HANGUPS = (signal.SIGHUP, signal.SIGQUIT)
+OTHER_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 MAX_LISTED = 20
 
 
@@ -85,10 +86,17 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _leave_now() -> None:
+    """A second Ctrl-C while the run stops: leave at once (the journal keeps the lockfile
+    valid), exit 130."""
+    os._exit(EXIT_INTERRUPTED)
+
+
 @contextlib.contextmanager
-def _hangups_interrupt() -> Iterator[None]:
-    """SIGHUP and SIGQUIT outside the run's own handlers (start-up, the end) act as Ctrl-C."""
-    previous = {signum: signal.signal(signum, _interrupt) for signum in HANGUPS}
+def _stop_signals_interrupt() -> Iterator[None]:
+    """SIGTERM, SIGHUP and SIGQUIT outside the run's own handlers (start-up, the outputs, the
+    summary) act as Ctrl-C."""
+    previous = {signum: signal.signal(signum, _interrupt) for signum in OTHER_STOP_SIGNALS}
     try:
         yield
     finally:
@@ -102,7 +110,7 @@ def run_command(args: argparse.Namespace) -> RunSummary:
     from seedance_batch._run_values import RunOptions
     from seedance_batch.cli._progress import Progress
 
-    with _hangups_interrupt():
+    with _stop_signals_interrupt():
         manifest = load_manifest(args.manifest)
         print_diagnostics(manifest.warnings)
         options = RunOptions(
@@ -120,6 +128,7 @@ def run_command(args: argparse.Namespace) -> RunSummary:
             only=tuple(args.only),
             limit=args.limit,
             handle_signals=True,
+            on_interrupt_again=_leave_now,
             adopt=args.adopt,
         )
         show = not args.no_progress and sys.stderr.isatty()
@@ -173,7 +182,8 @@ def summary_lines(summary: RunSummary, args: argparse.Namespace) -> list[str]:
         return []  # the refusal was its one line; nothing else happened
     states = ", ".join(f"{k} {v}" for k, v in sorted(summary.by_state.items())) or "nothing"
     lines = []
-    if summary.exit_code == 0 and not summary.credits_charged and not summary.images_saved:
+    nothing_done = not summary.credits_charged and not summary.images_saved
+    if run_exit_code(summary) == EXIT_OK and nothing_done:
         jobs = sum(summary.by_state.values())
         lines.append(f"nothing to do: all {jobs} selected jobs have succeeded")
     lines += [
@@ -234,7 +244,7 @@ def _advice(summary: RunSummary, args: argparse.Namespace) -> list[str]:
 def summary_json(summary: RunSummary) -> dict[str, Any]:
     """The end-of-run summary as one JSON object (contract, section 4)."""
     return {
-        "exit_code": summary.exit_code,
+        "exit_code": run_exit_code(summary),
         "stopped": summary.stopped,
         "reason": summary.reason,
         "states": dict(summary.by_state),
@@ -300,6 +310,6 @@ def run(args: argparse.Namespace) -> int:
     if summary.stopped == "interrupted":
         # all is saved and said: a late Ctrl-C must not turn the interpreter's teardown (which
         # puts default handlers back) into a death by signal instead of exit 130
-        for signum in (signal.SIGINT, signal.SIGTERM, *HANGUPS):
+        for signum in (signal.SIGINT, *OTHER_STOP_SIGNALS):
             signal.signal(signum, signal.SIG_IGN)
-    return summary.exit_code
+    return run_exit_code(summary)

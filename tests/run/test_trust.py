@@ -13,6 +13,7 @@ from runkit import KEY, Campaign, run_cli, start_cli
 from seedance_batch import RunOptions, load_manifest, run
 from seedance_batch._lockfile import read_lockfile
 from seedance_batch._retry import RetryPolicy
+from seedance_batch.cli._errors import run_exit_code
 from seedance_batch.simulator import SimulatorConfig, Variants, serve
 from seedance_batch.simulator._tasks import POLICY_MESSAGES
 
@@ -99,7 +100,7 @@ def test_a_create_that_never_connected_is_new_and_no_double_charge(campaign: Cam
     )
     assert set(_states(campaign).values()) == {"new"}
     assert summary.possible_double_charges == 0
-    assert summary.exit_code == 1
+    assert run_exit_code(summary) == 1
     assert summary.unreachable is not None and "127.0.0.1" in summary.unreachable
     assert summary.messages == ()  # said once, in ``unreachable``, not per job
 
