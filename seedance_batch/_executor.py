@@ -23,7 +23,6 @@ from typing import Any
 
 from seedance_batch import _run_files as run_files
 from seedance_batch._client import SeedanceClient, Task
-from seedance_batch._clock import MONOTONIC
 from seedance_batch._errors import (
     BudgetExceededError,
     ConfigurationError,
@@ -150,6 +149,9 @@ async def _run_locked(
         max_image_connections=min(CONNECTIONS, max(2, scheduler.concurrency)),
         rng=random.Random(options.seed),
         retry=options.retry,
+        sleep=options.sleep,
+        clock=options.clock,
+        wall_clock=options.wall_clock,
     ) as client:
         return await scheduler.run(client)
 
@@ -250,7 +252,7 @@ class _Scheduler:
         self.state = state
         self.out = out
         self.concurrency = options.concurrency or manifest.execution.concurrency
-        self.clock = MONOTONIC
+        self.clock = options.clock
         self.jobs = JobRunner(lock, state, out, options, manifest.execution)
         self.lockfile_untouched = False  # not rewritten at the start: the outputs may be current
         self.signals = signals

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from seedance_batch import _run_files as run_files
 from seedance_batch._client import SeedanceClient, Task
-from seedance_batch._clock import MONOTONIC, SLEEP, WALL, Clock, Sleep, seconds_since, utc_timestamp
+from seedance_batch._clock import seconds_since, utc_timestamp
 from seedance_batch._errors import (
     ApiError,
     AuthenticationError,
@@ -72,9 +72,9 @@ def _dropped_urls(urls: tuple[str, ...]) -> str:
 class JobRunner:
     """Takes one job at a time from its lockfile state to its end in this run.
 
-    ``clock`` (monotonic) times the polling schedule and the task timeout, ``wall_clock``
-    stamps the lockfile and measures how long ago a resumed task was submitted, ``sleep``
-    waits between polls: all injected, so that a test runs a schedule without waiting.
+    The options' ``clock`` (monotonic) times the polling schedule and the task timeout, their
+    ``wall_clock`` stamps the lockfile and measures how long ago a resumed task was submitted,
+    their ``sleep`` waits between polls: a test runs a schedule without waiting.
     """
 
     def __init__(
@@ -84,10 +84,6 @@ class JobRunner:
         out: Path,
         options: RunOptions,
         execution: Execution,
-        *,
-        clock: Clock = MONOTONIC,
-        wall_clock: Clock = WALL,
-        sleep: Sleep = SLEEP,
     ) -> None:
         self.lock = lock
         self.state = state
@@ -97,9 +93,9 @@ class JobRunner:
         self.task_timeout = options.task_timeout or execution.task_timeout
         self.max_attempts = options.max_attempts or execution.max_attempts
         self.rng = random.Random(options.seed)
-        self.clock = clock
-        self.wall_clock = wall_clock
-        self.sleep = sleep
+        self.clock = options.clock
+        self.wall_clock = options.wall_clock
+        self.sleep = options.sleep
         self._parents: dict[str, Path] = {}
 
     def _now(self) -> str:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from seedance_batch._clock import MONOTONIC, SLEEP, WALL, Clock, Sleep
 from seedance_batch._lockfile import JobRecord
 from seedance_batch._manifest import Manifest
 from seedance_batch._planner import Job
@@ -21,6 +22,11 @@ class RunOptions:
     ``handle_signals``: Ctrl-C, SIGTERM, SIGHUP and SIGQUIT stop the run (stop submitting,
     save the lockfile; the summary says ``stopped="interrupted"``); a second one calls
     ``on_interrupt_again``, or raises :class:`KeyboardInterrupt` when it is None.
+
+    ``clock`` (monotonic seconds), ``wall_clock`` (seconds since the epoch) and ``sleep`` are
+    the run's time, the real one unless a test gives its own: the polling schedule, the task
+    timeout, the grace of a resumed task, the rate limiter, retry waits and the elapsed time
+    all follow them.
     """
 
     base_url: str | None = None
@@ -41,6 +47,9 @@ class RunOptions:
     retry: RetryPolicy | None = None
     adopt: bool = False
     on_interrupt_again: Callable[[], None] | None = None
+    clock: Clock = MONOTONIC
+    wall_clock: Clock = WALL
+    sleep: Sleep = SLEEP
 
 
 #: The options of a run that sets none: the manifest's ``execution`` values throughout.
