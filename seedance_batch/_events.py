@@ -12,6 +12,7 @@ __all__ = [
     "JobFinished",
     "JobSubmitted",
     "Notice",
+    "RequestRetried",
     "RunStarted",
     "deliver",
 ]
@@ -69,7 +70,24 @@ class Notice:
     message: str
 
 
-Event = RunStarted | JobSubmitted | JobFinished | ImageSaved | Notice
+@dataclass(frozen=True)
+class RequestRetried:
+    """A request failed and is sent again after ``delay`` seconds (a 429 or 5xx answer, a
+    connection failure, a timeout, a truncated image). ``operation`` is ``create``,
+    ``get_task`` or ``download``, ``reason`` what went wrong (``HTTP 503``, ``ReadTimeout``),
+    ``attempt`` the number of the attempt that failed; ``count`` is how many retries of this
+    kind (operation and reason) the run has made so far: 1 is the first, which the command
+    line says, the rest it counts."""
+
+    operation: str
+    reason: str
+    attempt: int
+    delay: float
+    count: int
+    possible_double_charge: bool = False
+
+
+Event = RunStarted | JobSubmitted | JobFinished | ImageSaved | Notice | RequestRetried
 EventCallback = Callable[[Event], None]
 
 

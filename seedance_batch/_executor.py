@@ -152,6 +152,7 @@ async def _run_locked(
         sleep=options.sleep,
         clock=options.clock,
         wall_clock=options.wall_clock,
+        on_retry=state.retried,
     ) as client:
         return await scheduler.run(client)
 
@@ -430,6 +431,7 @@ class _Scheduler:
             unrecorded=tuple(state.unrecorded),
             reason=state.reason,
             problems=tuple(state.problems),
+            retries=sum(state.retries.values()),
         )
 
     def _untouched(self) -> int:

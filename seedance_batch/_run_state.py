@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable
 
-from seedance_batch._events import Event, JobFinished, Notice, deliver
+from seedance_batch._client import RetryEvent
+from seedance_batch._events import Event, JobFinished, Notice, RequestRetried, deliver
 from seedance_batch._planner import Job
 from seedance_batch._run_values import JobProblem
 
@@ -53,11 +55,27 @@ class RunState:
         self.problems: list[JobProblem] = []
         self.changed = False  # a state changed in the lockfile
         self.creating: set[asyncio.Task[object]] = set()
+        self.retries: Counter[tuple[str, str]] = Counter()  # by operation and reason
 
     def emit(self, event: Event) -> None:
         """Report ``event``; a callback that raises (a broken pipe, anything) is dropped: the
         run goes on without it, since printing must never change a run."""
         self._on_event = deliver(self._on_event, event)
+
+    def retried(self, retry: RetryEvent) -> None:
+        """The client retries a request: count it by its kind and report it."""
+        kind = (retry.operation, retry.reason)
+        self.retries[kind] += 1
+        self.emit(
+            RequestRetried(
+                retry.operation,
+                retry.reason,
+                retry.attempt,
+                retry.delay,
+                self.retries[kind],
+                retry.possible_double_charge,
+            )
+        )
 
     def stop(self, stopped: str, reason: str) -> None:
         """Stop the run (once): say why in one line, now, and send nothing more."""

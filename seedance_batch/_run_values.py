@@ -82,7 +82,8 @@ class RunSummary:
     ``reason`` is the one line that says why the run stopped early, when it did (a refused
     key or credits, the budget, an unreachable host, a journal that cannot be written); it is
     also reported as a :class:`Notice` when it happens, once. ``unrecorded`` are the tasks
-    (job id, task id) this run was given but could not write to the lockfile.
+    (job id, task id) this run was given but could not write to the lockfile. ``retries``
+    counts the requests the client sent again (each reported as a ``RequestRetried`` event).
     """
 
     by_state: Mapping[str, int]
@@ -113,6 +114,7 @@ class RunSummary:
     reason: str | None = None
     problems: tuple[JobProblem, ...] = ()
     outputs_written: bool = True
+    retries: int = 0
 
 
 @dataclass(frozen=True)

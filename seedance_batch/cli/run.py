@@ -194,8 +194,10 @@ def summary_lines(summary: RunSummary, args: argparse.Namespace) -> list[str]:
         f"{summary.images_asked} asked)",
         _credits_line(summary),
         f"possible double charges: {summary.possible_double_charges}",
-        f"elapsed: {summary.elapsed:.1f} s",
     ]
+    if summary.retries:
+        lines.append(f"retries: {summary.retries} requests sent again")
+    lines.append(f"elapsed: {summary.elapsed:.1f} s")
     if summary.outputs_written or summary.gallery.is_file():
         lines.append(f"gallery: {summary.gallery}")
     lines += [f"  {message}" for message in summary.messages[:MAX_LISTED]]
@@ -263,6 +265,7 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
             "retry_failed": summary.retry_failed_credits,
         },
         "possible_double_charges": summary.possible_double_charges,
+        "retries": summary.retries,
         "images": {
             "asked": summary.images_asked,
             "delivered": summary.images_delivered,
