@@ -53,7 +53,7 @@ BASE_URL_VARIABLE = "SEEDANCE_BASE_URL"
 #: Connections in each pool (API, images): sized for requests, not tasks. A hundred tasks in
 #: flight keep eight connections busy; more gain nothing while the client's CPU is the limit.
 CONNECTIONS = 8
-#: Signals that stop a run like Ctrl-C: save, print the resume command, exit 130.
+#: Signals that stop a run like Ctrl-C: stop submitting, save; the summary says "interrupted".
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 
 
