@@ -4,7 +4,7 @@
 then hands each job that needs work to a :class:`~seedance_batch._job_runner.JobRunner` (one
 job's state machine), downloads ended tasks' images off the task slots, stops on Ctrl-C or
 SIGTERM (and a refused key, an unreachable host, a journal that cannot be written), and reports
-events to a callback; it never prints. It returns an :class:`Execution`, its summary inside,
+events to a callback; it never prints. It returns a :class:`FinishedRun`, its summary inside,
 for the outputs stage (:mod:`seedance_batch._outputs`) that follows.
 """
 
@@ -36,7 +36,7 @@ from seedance_batch._lockfile import JobRecord, Lockfile, default_lockfile_path
 from seedance_batch._manifest import Manifest
 from seedance_batch._planner import Job, Plan, plan
 from seedance_batch._run_state import RunState, StopRun
-from seedance_batch._run_values import DEFAULT_OPTIONS, Execution, RunOptions, RunSummary
+from seedance_batch._run_values import DEFAULT_OPTIONS, FinishedRun, RunOptions, RunSummary
 from seedance_batch._states import NEEDS_WORK, TO_SPEND, needs_work
 
 __all__ = [
@@ -71,7 +71,7 @@ async def execute(
     *,
     api_key: str | None = None,
     on_event: Callable[[Event], None] | None = None,
-) -> Execution:
+) -> FinishedRun:
     """Submit, poll and download every selected job that needs it; resume what a run left.
 
     Before any request: the lockfile is locked and loaded, the campaign's budget checked
@@ -83,7 +83,7 @@ async def execute(
     lock_path = options.lockfile or default_lockfile_path(manifest.path)
     before = _modified(lock_path)
     signals = _StopSignals(options.on_interrupt_again) if options.handle_signals else None
-    execution: Execution | None = None
+    finished: FinishedRun | None = None
     try:
         with Lockfile.open(
             lock_path,
@@ -91,7 +91,7 @@ async def execute(
             manifest_sha256=manifest.sha256,
             adopt=options.adopt,
         ) as lock:
-            execution = await _run_locked(
+            finished = await _run_locked(
                 manifest, options, lock, key, base_url, before, on_event, signals
             )
     except asyncio.CancelledError:
@@ -99,18 +99,18 @@ async def execute(
             raise KeyboardInterrupt from None
         raise
     except LockfileError as exc:  # closing could not fold the journal: it is still valid
-        if execution is None:
+        if finished is None:
             raise
-        summary = execution.summary
+        summary = finished.summary
         reason = summary.reason or f"the lockfile could not be saved: {exc}"
         stopped = summary.stopped if summary.stopped == "journal" else "journal"
         closed = dataclasses.replace(summary, stopped=stopped, reason=reason)
     else:  # closing folded the journal into the lockfile: count those bytes too
-        closed = dataclasses.replace(execution.summary, lockfile_bytes_written=lock.bytes_written)
+        closed = dataclasses.replace(finished.summary, lockfile_bytes_written=lock.bytes_written)
     finally:
         if signals is not None:
             signals.restore()
-    return dataclasses.replace(execution, summary=closed)
+    return dataclasses.replace(finished, summary=closed)
 
 
 async def _run_locked(
@@ -122,7 +122,7 @@ async def _run_locked(
     before: int | None,
     on_event: Callable[[Event], None] | None,
     signals: _StopSignals | None,
-) -> Execution:
+) -> FinishedRun:
     full = plan(manifest, lock)
     selected = full.select(options.only, options.limit, retry_failed=options.retry_failed)
     budget = selected.budget_for(retry_failed=options.retry_failed, max_credits=options.max_credits)
@@ -276,7 +276,7 @@ class _Scheduler:
                 work.append(job)
         return work
 
-    async def run(self, client: SeedanceClient | None) -> Execution:
+    async def run(self, client: SeedanceClient | None) -> FinishedRun:
         """Work through :attr:`work`; ``client`` may be None only when there is none."""
         started = self.clock()
         work = self.work
@@ -376,11 +376,11 @@ class _Scheduler:
 
     # -- the end ---------------------------------------------------------------------------
 
-    def _finish(self, elapsed: float) -> Execution:
+    def _finish(self, elapsed: float) -> FinishedRun:
         state = self.state
         records = self.lock.jobs  # in plan order since adopt_plan; close() folds the journal
         summary = self._summary(elapsed)
-        return Execution(
+        return FinishedRun(
             summary=summary,
             manifest=self.manifest,
             jobs=self.full.jobs,

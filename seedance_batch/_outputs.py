@@ -14,7 +14,7 @@ from seedance_batch._errors import OutputError
 from seedance_batch._events import EventCallback, Notice, deliver
 from seedance_batch._gallery import write_gallery
 from seedance_batch._results import result_lines, write_results
-from seedance_batch._run_values import Execution, RunSummary
+from seedance_batch._run_values import FinishedRun, RunSummary
 
 __all__ = ["outputs_due", "write_outputs"]
 
@@ -25,26 +25,26 @@ _SUBMISSIONS_ONLY = (None, "budget", "credits")
 _REFUSED = ("auth", "unreachable")
 
 
-def outputs_due(execution: Execution) -> bool:
+def outputs_due(finished: FinishedRun) -> bool:
     """True when ``results.jsonl`` and ``index.html`` are to be rewritten after this run."""
-    summary = execution.summary
-    if execution.journal_failed:
+    summary = finished.summary
+    if finished.journal_failed:
         return False
-    current = not execution.changed and summary.results.is_file() and summary.gallery.is_file()
+    current = not finished.changed and summary.results.is_file() and summary.gallery.is_file()
     if current:
         return False
-    return not (summary.stopped in _REFUSED and not execution.made_anything)
+    return not (summary.stopped in _REFUSED and not finished.made_anything)
 
 
-def write_outputs(execution: Execution, on_event: EventCallback | None = None) -> RunSummary:
+def write_outputs(finished: FinishedRun, on_event: EventCallback | None = None) -> RunSummary:
     """Rewrite the run's outputs when due; the summary, saying whether they were written."""
-    summary = execution.summary
-    if not outputs_due(execution):
+    summary = finished.summary
+    if not outputs_due(finished):
         return dataclasses.replace(summary, outputs_written=False)
-    out, jobs, records = execution.out, execution.jobs, execution.records
+    out, jobs, records = finished.out, finished.jobs, finished.records
     try:
         write_results(out, result_lines(jobs, records))
-        write_gallery(out, execution.manifest, jobs, records)
+        write_gallery(out, finished.manifest, jobs, records)
     except OutputError as exc:
         if summary.stopped not in _SUBMISSIONS_ONLY:  # the run's own stop was said already
             return dataclasses.replace(summary, outputs_written=False)

@@ -38,5 +38,5 @@ async def run_async(
     (:class:`BudgetExceededError`), the key found (:class:`ConfigurationError`). A lockfile
     that cannot be written mid-run stops the run; the summary lists what it could not record.
     """
-    execution = await execute(manifest, options, api_key=api_key, on_event=on_event)
-    return write_outputs(execution, on_event)
+    finished = await execute(manifest, options, api_key=api_key, on_event=on_event)
+    return write_outputs(finished, on_event)

@@ -12,7 +12,7 @@ from seedance_batch._manifest import Manifest
 from seedance_batch._planner import Job
 from seedance_batch._retry import RetryPolicy
 
-__all__ = ["DEFAULT_OPTIONS", "Execution", "JobProblem", "RunOptions", "RunSummary"]
+__all__ = ["DEFAULT_OPTIONS", "FinishedRun", "JobProblem", "RunOptions", "RunSummary"]
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ class RunSummary:
 
 
 @dataclass(frozen=True)
-class Execution:
+class FinishedRun:
     """A run as the executor ends it, for the outputs stage: its summary, the whole plan's jobs
     and their records, and what decides whether ``results.jsonl`` and ``index.html`` are
     rewritten.
