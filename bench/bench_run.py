@@ -33,15 +33,15 @@ _RUN = """
 import json, resource, sys, time
 from pathlib import Path
 import aiohttp  # the transport's library, imported before the clock as the bare loop's httpx is
-from seedance_batch import load_manifest
-from seedance_batch._executor import RunOptions, run
+from seedance_batch import RunOptions, load_manifest, run
+from seedance_batch.cli._errors import run_exit_code
 started = time.perf_counter()
 summary = run(load_manifest(sys.argv[1]), RunOptions(base_url=sys.argv[2]), api_key="sk-bench")
 print(json.dumps({
     "wall": time.perf_counter() - started,
     "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
     "bytes_written": summary.lockfile_bytes_written,
-    "exit_code": summary.exit_code,
+    "exit_code": run_exit_code(summary),
 }))
 """
 

@@ -50,10 +50,6 @@ if TYPE_CHECKING:  # what mypy and editors see; at run time __getattr__ imports 
     from seedance_batch._events import JobSubmitted as JobSubmitted
     from seedance_batch._events import Notice as Notice
     from seedance_batch._events import RunStarted as RunStarted
-    from seedance_batch._executor import RunOptions as RunOptions
-    from seedance_batch._executor import RunSummary as RunSummary
-    from seedance_batch._executor import run as run
-    from seedance_batch._executor import run_async as run_async
     from seedance_batch._gallery import render_gallery as render_gallery
     from seedance_batch._gallery import write_gallery as write_gallery
     from seedance_batch._manifest import Execution as Execution
@@ -66,6 +62,10 @@ if TYPE_CHECKING:  # what mypy and editors see; at run time __getattr__ imports 
     from seedance_batch._planner import plan as plan
     from seedance_batch._prune import PruneResult as PruneResult
     from seedance_batch._prune import prune as prune
+    from seedance_batch._run import run as run
+    from seedance_batch._run import run_async as run_async
+    from seedance_batch._run_values import RunOptions as RunOptions
+    from seedance_batch._run_values import RunSummary as RunSummary
     from seedance_batch._status import JobStatus as JobStatus
     from seedance_batch._status import Status as Status
     from seedance_batch._status import status as status
@@ -126,16 +126,16 @@ _PUBLIC: dict[str, str] = {
     "ManifestError": "seedance_batch._errors",
     "Notice": "seedance_batch._events",
     "Plan": "seedance_batch._planner",
-    "RunOptions": "seedance_batch._executor",
+    "RunOptions": "seedance_batch._run_values",
     "RunStarted": "seedance_batch._events",
-    "RunSummary": "seedance_batch._executor",
+    "RunSummary": "seedance_batch._run_values",
     "SeedanceBatchError": "seedance_batch._errors",
     "diff_plans": "seedance_batch._diff",
     "load_manifest": "seedance_batch._manifest",
     "plan": "seedance_batch._planner",
     "prune": "seedance_batch._prune",
-    "run": "seedance_batch._executor",
-    "run_async": "seedance_batch._executor",
+    "run": "seedance_batch._run",
+    "run_async": "seedance_batch._run",
     "status": "seedance_batch._status",
     "write_gallery": "seedance_batch._gallery",
 }

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 __all__ = [
     "Event",
+    "EventCallback",
     "ImageSaved",
     "JobFinished",
     "JobSubmitted",
     "Notice",
+    "RequestRetried",
     "RunStarted",
+    "deliver",
 ]
 
 
@@ -66,4 +70,34 @@ class Notice:
     message: str
 
 
-Event = RunStarted | JobSubmitted | JobFinished | ImageSaved | Notice
+@dataclass(frozen=True)
+class RequestRetried:
+    """A request failed and is sent again after ``delay`` seconds (a 429 or 5xx answer, a
+    connection failure, a timeout, a truncated image). ``operation`` is ``create``,
+    ``get_task`` or ``download``, ``reason`` what went wrong (``HTTP 503``, ``ReadTimeout``),
+    ``attempt`` the number of the attempt that failed; ``count`` is how many retries of this
+    kind (operation and reason) the run has made so far: 1 is the first, which the command
+    line says, the rest it counts."""
+
+    operation: str
+    reason: str
+    attempt: int
+    delay: float
+    count: int
+    possible_double_charge: bool = False
+
+
+Event = RunStarted | JobSubmitted | JobFinished | ImageSaved | Notice | RequestRetried
+EventCallback = Callable[[Event], None]
+
+
+def deliver(on_event: EventCallback | None, event: Event) -> EventCallback | None:
+    """Give ``event`` to the callback; the callback to use from now on: None once it raised (a
+    broken pipe, anything), since printing must never change a run."""
+    if on_event is None:
+        return None
+    try:
+        on_event(event)
+    except Exception:
+        return None
+    return on_event

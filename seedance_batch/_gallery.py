@@ -25,15 +25,15 @@ from typing import BinaryIO, Final
 from urllib.parse import quote
 
 from seedance_batch._labels import job_size, variant_text
+from seedance_batch._layout import GALLERY_NAME
 from seedance_batch._manifest import Manifest
 from seedance_batch._planner import Job
 from seedance_batch._results import write_atomic
 from seedance_batch._run_files import ensure_folder, is_plain_relpath, recorded_size
 from seedance_batch.lockfile import JobRecord
 
-__all__ = ["GALLERY_NAME", "image_size", "probe_images", "render_gallery", "write_gallery"]
+__all__ = ["image_size", "probe_images", "render_gallery", "write_gallery"]
 
-GALLERY_NAME: Final = "index.html"
 #: At most this many failed (and pending) jobs are listed one by one in the header.
 LIST_LIMIT: Final = 200
 #: Width given to a thumbnail's ``width`` attribute when only the aspect ratio is known.

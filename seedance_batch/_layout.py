@@ -14,8 +14,10 @@ from pathlib import Path
 from seedance_batch._errors import ConfigurationError
 
 __all__ = [
+    "GALLERY_NAME",
     "IMAGE_EXTENSIONS",
     "MAX_RELATIVE_PATH",
+    "RESULTS_NAME",
     "image_relpath",
     "job_dir",
     "resolve_inside",
@@ -24,6 +26,9 @@ __all__ = [
     "variant_slug",
 ]
 
+#: The run's outputs in ``<out>``: one line per image, and the contact sheet.
+RESULTS_NAME = "results.jsonl"
+GALLERY_NAME = "index.html"
 MAX_RELATIVE_PATH = 179  # "under 180 characters"
 IMAGE_EXTENSIONS = ("png", "jpg", "webp")
 _LONGEST_FILE = len("/4.webp")  # k is 1, 2 or 4

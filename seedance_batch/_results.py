@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from seedance_batch._files import atomic_write, regular_file_size
+from seedance_batch._layout import RESULTS_NAME
 from seedance_batch._planner import Job
 from seedance_batch._run_files import ensure_folder, recorded_size
 from seedance_batch.lockfile import JobRecord
 
-__all__ = ["RESULTS_NAME", "ResultLine", "result_lines", "write_atomic", "write_results"]
-
-RESULTS_NAME = "results.jsonl"
+__all__ = ["ResultLine", "result_lines", "write_atomic", "write_results"]
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(", ", ": ")).encode
 

@@ -14,6 +14,8 @@ from types import FrameType  # loaded already: runpy and the console script impo
 
 __all__ = ["EXIT_INTERRUPTED", "is_command_line", "startup_handler"]
 
+#: The contract's exit code for an interrupted command: defined here, the first module the
+#: command line runs, and taken from here by the CLI's table of codes (``cli._errors``).
 EXIT_INTERRUPTED = 130
 
 

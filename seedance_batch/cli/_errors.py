@@ -1,8 +1,8 @@
-"""One place that turns errors into one line on stderr and an exit code (contract, section 4).
+"""The exit codes, and the one place that turns errors and runs into them (contract, section 4).
 
 Expected errors are one line and their code; Ctrl-C is 130; anything else is a bug: one line
 saying so and naming the file in the system's temporary folder that holds its traceback (with
-the API key redacted), exit 70.
+the API key redacted), exit 70. A run's summary has its code too (:func:`run_exit_code`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from seedance_batch._errors import (
     AuthenticationError,
@@ -30,7 +31,11 @@ from seedance_batch._errors import (
 )
 from seedance_batch._files import EXCLUSIVE_FLAGS
 from seedance_batch._redact import redact
+from seedance_batch._startup import EXIT_INTERRUPTED
 from seedance_batch.cli._common import say
+
+if TYPE_CHECKING:
+    from seedance_batch._run_values import RunSummary
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -38,7 +43,24 @@ EXIT_BAD_INPUT = 2
 EXIT_REFUSED = 3
 EXIT_LOCKED = 4
 EXIT_BUG = 70
-EXIT_INTERRUPTED = 130
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_BUG",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",  # 130, defined by _startup: Ctrl-C while the command line starts
+    "EXIT_LOCKED",
+    "EXIT_OK",
+    "EXIT_REFUSED",
+    "Outcome",
+    "exit_code_for",
+    "handle_errors",
+    "report_bug",
+    "run_exit_code",
+    "write_crash_report",
+]
+#: How a run stopped early, by exit code: refused (3), or could not go on (1).
+_REFUSED_STOPS = ("credits", "auth", "budget")
+_FAILED_STOPS = ("unreachable", "journal", "output")
 
 #: The environment variable that holds the API key (redacted from every crash report).
 KEY_VARIABLE = "SEEDANCE_API_KEY"
@@ -56,6 +78,21 @@ def exit_code_for(exc: SeedanceBatchError) -> int:
     if isinstance(exc, (BudgetExceededError, AuthenticationError, CreditsExhaustedError)):
         return EXIT_REFUSED
     return EXIT_FAILED
+
+
+def run_exit_code(summary: RunSummary) -> int:
+    """A run's exit code: 0 every selected job succeeded; 1 some failed or wait, the API
+    cannot be reached or a file cannot be written; 3 refused (key, credits, or the budget
+    reached by retries); 130 interrupted."""
+    if summary.stopped == "interrupted":
+        return EXIT_INTERRUPTED
+    if summary.stopped in _REFUSED_STOPS:
+        return EXIT_REFUSED
+    if summary.stopped in _FAILED_STOPS:
+        return EXIT_FAILED
+    if set(summary.by_state) - {"succeeded"}:
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 @dataclass

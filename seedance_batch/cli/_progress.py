@@ -1,5 +1,8 @@
 """Progress on stderr, drawn from the executor's events: tqdm bars on a terminal, else a line
-every 30 seconds (contract, section 7). Printing never raises into the run."""
+every 30 seconds (contract, section 7). Printing never raises into the run.
+
+Retries are said without flooding: the first of each kind (operation and reason) at once, the
+rest counted in the bars' and the progress line's ``N retries``."""
 
 from __future__ import annotations
 
@@ -12,10 +15,31 @@ from typing import TextIO
 
 from tqdm import tqdm
 
-from seedance_batch._events import Event, ImageSaved, JobFinished, JobSubmitted, Notice, RunStarted
+from seedance_batch._events import (
+    Event,
+    ImageSaved,
+    JobFinished,
+    JobSubmitted,
+    Notice,
+    RequestRetried,
+    RunStarted,
+)
 
 #: Seconds between two progress lines when there are no bars (off a terminal, --no-progress).
 LINE_INTERVAL = 30.0
+#: How each operation a retry can repeat is named in its line.
+_REQUESTS = {"create": "a create", "get_task": "a poll", "download": "an image download"}
+
+
+def retry_line(event: RequestRetried) -> str:
+    """The one line that says the first retry of its kind."""
+    what = _REQUESTS.get(event.operation, event.operation)
+    doubt = " (it may have reached the API: a possible double charge)"
+    return (
+        f"retrying {what} after {event.reason} in {event.delay:.1f} s"
+        f"{doubt if event.possible_double_charge else ''}; "
+        "further retries like it are counted, not shown"
+    )
 
 
 class Progress:
@@ -37,6 +61,7 @@ class Progress:
         self.clock = clock
         self.bars: list[tqdm] = []
         self.credits = 0
+        self.retries = 0
         self.totals = (0, 0, 0)
         self._submitted: set[str] = set()
         self._finished: set[str] = set()
@@ -86,6 +111,10 @@ class Progress:
     def _draw(self, event: Event) -> None:
         if isinstance(event, Notice):
             self._write(f"{event.level}: {event.message}")
+        elif isinstance(event, RequestRetried):
+            self.retries += 1
+            if event.count == 1:
+                self._write(f"warning: {retry_line(event)}")
         elif isinstance(event, RunStarted):
             self._start(event)
         elif isinstance(event, JobSubmitted):
@@ -118,7 +147,10 @@ class Progress:
         for bar, count in zip(self.bars, self.counts, strict=True):
             if bar.n != count:
                 bar.update(count - bar.n)
-        self.bars[0].set_postfix_str(f"{self.credits} credits", refresh=False)
+        self.bars[0].set_postfix_str(f"{self.credits} credits{self._retries()}", refresh=False)
+
+    def _retries(self) -> str:
+        return f", {self.retries} retries" if self.retries else ""
 
     def _tick(self) -> None:
         while not self._stop.wait(self.interval):
@@ -130,7 +162,7 @@ class Progress:
         elapsed = max(self.clock() - self._started, 1e-9)
         return (
             f"{submitted}/{to_submit} submitted, {finished}/{to_finish} finished, "
-            f"{images}/{to_save} images, {self.credits} credits, "
+            f"{images}/{to_save} images, {self.credits} credits{self._retries()}, "
             f"{finished / elapsed * 60:.1f} jobs/min, {elapsed:.0f} s"
         )
 

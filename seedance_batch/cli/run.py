@@ -25,12 +25,13 @@ from seedance_batch.cli._common import (
     positive_number,
     print_diagnostics,
 )
+from seedance_batch.cli._errors import EXIT_INTERRUPTED, EXIT_OK, run_exit_code
 
 if TYPE_CHECKING:
-    from seedance_batch._executor import RunSummary
+    from seedance_batch._run_values import RunSummary
 
 #: Signals that stop a run like Ctrl-C; during the run the executor handles them itself.
-HANGUPS = (signal.SIGHUP, signal.SIGQUIT)
+OTHER_STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
 MAX_LISTED = 20
 
 
@@ -85,10 +86,17 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _leave_now() -> None:
+    """A second Ctrl-C while the run stops: leave at once (the journal keeps the lockfile
+    valid), exit 130."""
+    os._exit(EXIT_INTERRUPTED)
+
+
 @contextlib.contextmanager
-def _hangups_interrupt() -> Iterator[None]:
-    """SIGHUP and SIGQUIT outside the run's own handlers (start-up, the end) act as Ctrl-C."""
-    previous = {signum: signal.signal(signum, _interrupt) for signum in HANGUPS}
+def _stop_signals_interrupt() -> Iterator[None]:
+    """SIGTERM, SIGHUP and SIGQUIT outside the run's own handlers (start-up, the outputs, the
+    summary) act as Ctrl-C."""
+    previous = {signum: signal.signal(signum, _interrupt) for signum in OTHER_STOP_SIGNALS}
     try:
         yield
     finally:
@@ -98,11 +106,11 @@ def _hangups_interrupt() -> Iterator[None]:
 
 def run_command(args: argparse.Namespace) -> RunSummary:
     # here, not at the top: `validate` builds every command's parser and must stay light
-    from seedance_batch import _executor
-    from seedance_batch._executor import RunOptions
+    from seedance_batch import _run
+    from seedance_batch._run_values import RunOptions
     from seedance_batch.cli._progress import Progress
 
-    with _hangups_interrupt():
+    with _stop_signals_interrupt():
         manifest = load_manifest(args.manifest)
         print_diagnostics(manifest.warnings)
         options = RunOptions(
@@ -120,11 +128,12 @@ def run_command(args: argparse.Namespace) -> RunSummary:
             only=tuple(args.only),
             limit=args.limit,
             handle_signals=True,
+            on_interrupt_again=_leave_now,
             adopt=args.adopt,
         )
         show = not args.no_progress and sys.stderr.isatty()
         with Progress(enabled=show) as progress:
-            return _executor.run(manifest, options, on_event=progress.on_event)
+            return _run.run(manifest, options, on_event=progress.on_event)
 
 
 def resume_command(
@@ -173,7 +182,8 @@ def summary_lines(summary: RunSummary, args: argparse.Namespace) -> list[str]:
         return []  # the refusal was its one line; nothing else happened
     states = ", ".join(f"{k} {v}" for k, v in sorted(summary.by_state.items())) or "nothing"
     lines = []
-    if summary.exit_code == 0 and not summary.credits_charged and not summary.images_saved:
+    nothing_done = not summary.credits_charged and not summary.images_saved
+    if run_exit_code(summary) == EXIT_OK and nothing_done:
         jobs = sum(summary.by_state.values())
         lines.append(f"nothing to do: all {jobs} selected jobs have succeeded")
     lines += [
@@ -184,8 +194,10 @@ def summary_lines(summary: RunSummary, args: argparse.Namespace) -> list[str]:
         f"{summary.images_asked} asked)",
         _credits_line(summary),
         f"possible double charges: {summary.possible_double_charges}",
-        f"elapsed: {summary.elapsed:.1f} s",
     ]
+    if summary.retries:
+        lines.append(f"retries: {summary.retries} requests sent again")
+    lines.append(f"elapsed: {summary.elapsed:.1f} s")
     if summary.outputs_written or summary.gallery.is_file():
         lines.append(f"gallery: {summary.gallery}")
     lines += [f"  {message}" for message in summary.messages[:MAX_LISTED]]
@@ -234,7 +246,7 @@ def _advice(summary: RunSummary, args: argparse.Namespace) -> list[str]:
 def summary_json(summary: RunSummary) -> dict[str, Any]:
     """The end-of-run summary as one JSON object (contract, section 4)."""
     return {
-        "exit_code": summary.exit_code,
+        "exit_code": run_exit_code(summary),
         "stopped": summary.stopped,
         "reason": summary.reason,
         "states": dict(summary.by_state),
@@ -253,6 +265,7 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
             "retry_failed": summary.retry_failed_credits,
         },
         "possible_double_charges": summary.possible_double_charges,
+        "retries": summary.retries,
         "images": {
             "asked": summary.images_asked,
             "delivered": summary.images_delivered,
@@ -300,6 +313,6 @@ def run(args: argparse.Namespace) -> int:
     if summary.stopped == "interrupted":
         # all is saved and said: a late Ctrl-C must not turn the interpreter's teardown (which
         # puts default handlers back) into a death by signal instead of exit 130
-        for signum in (signal.SIGINT, signal.SIGTERM, *HANGUPS):
+        for signum in (signal.SIGINT, *OTHER_STOP_SIGNALS):
             signal.signal(signum, signal.SIG_IGN)
-    return summary.exit_code
+    return run_exit_code(summary)

@@ -9,17 +9,18 @@ from pathlib import Path
 
 import pytest
 
-from seedance_batch import load_manifest
+from seedance_batch import RunOptions, load_manifest, run
 from seedance_batch._events import (
     Event,
     ImageSaved,
     JobFinished,
     JobSubmitted,
     Notice,
+    RequestRetried,
     RunStarted,
 )
-from seedance_batch._executor import RunOptions, run
 from seedance_batch.cli._progress import LINE_INTERVAL, Progress
+from seedance_batch.cli.run import summary_json
 from seedance_batch.client import RetryPolicy
 from seedance_batch.simulator import SimulatorConfig, serve
 
@@ -102,6 +103,44 @@ def test_no_bar_passes_its_total_on_a_run_with_resubmissions(tmp_path: Path) -> 
     assert seen
     for counts, totals in seen:
         assert all(n <= total for n, total in zip(counts, totals, strict=True)), (counts, totals)
+
+
+def test_retries_are_said_once_per_kind_and_counted_in_the_line_and_the_summary(
+    tmp_path: Path,
+) -> None:
+    """Against a simulator failing 60% of requests with 5xx (--error-rate 0.6): every retry is
+    an event, the first of each kind (operation and reason) is one line on stderr, the rest
+    are only counted: in the progress line, and in the summary (text and JSON)."""
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(RESUBMITTED)
+    stream = io.StringIO()
+    events: list[Event] = []
+
+    def on_event(event: Event) -> None:
+        events.append(event)
+        progress.on_event(event)
+
+    retry = RetryPolicy(base=0.001, cap=0.01, max_retries=30)
+    with serve(SimulatorConfig(seed=31, error_rate=0.6)) as sim:
+        with Progress(enabled=False, interval=0, file=stream) as progress:
+            summary = run(
+                load_manifest(manifest),
+                RunOptions(base_url=sim.base_url, retry=retry, seed=3),
+                api_key="sk-progress-2",
+                on_event=on_event,
+            )
+        statuses = sim.counters.statuses
+    retries = [e for e in events if isinstance(e, RequestRetried)]
+    kinds = {(e.operation, e.reason) for e in retries}
+    said = [line for line in stream.getvalue().splitlines() if line.startswith("warning: retry")]
+    assert summary.by_state == {"succeeded": 6}
+    assert len(retries) == sum(statuses.get(code, 0) for code in (500, 502, 503))  # each 5xx
+    assert len(kinds) <= 9 < len(retries)  # 3 operations x 3 statuses, far fewer than retries
+    assert len(said) == len(kinds)  # the first of each kind, once
+    assert all("further retries like it are counted" in line for line in said)
+    assert summary.retries == len(retries) == progress.retries
+    assert f", {len(retries)} retries, " in progress.line()
+    assert summary_json(summary)["retries"] == len(retries)
 
 
 RESUBMITTED = """\

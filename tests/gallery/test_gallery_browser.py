@@ -214,8 +214,7 @@ def test_gallery_of_a_real_run_against_the_simulator(
     page_of: Any, tmp_path: Path, artifacts: Path
 ) -> None:
     """demo.yaml run end to end against the simulator: its gallery shows every image, loaded."""
-    from seedance_batch import load_manifest
-    from seedance_batch._executor import RunOptions, run
+    from seedance_batch import RunOptions, load_manifest, run
     from seedance_batch.simulator import SimulatorConfig, serve
 
     manifest_path = tmp_path / "demo.yaml"

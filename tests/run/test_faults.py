@@ -6,8 +6,8 @@ import pytest
 from checks import assert_charged_honestly, assert_complete
 from runkit import KEY, Campaign
 
-from seedance_batch import load_manifest
-from seedance_batch._executor import RunOptions, RunSummary, run
+from seedance_batch import RunOptions, RunSummary, load_manifest, run
+from seedance_batch.cli._errors import run_exit_code
 from seedance_batch.client import RetryPolicy
 from seedance_batch.simulator import Counters, SimulatorConfig, Variants, serve
 
@@ -59,10 +59,10 @@ def _run_until_done(
                 api_key=KEY,
             )
             summaries.append(summary)
-            if summary.exit_code == 0:
+            if run_exit_code(summary) == 0:
                 break
         counters = sim.counters
-    assert summaries[-1].exit_code == 0, [s.messages for s in summaries]
+    assert run_exit_code(summaries[-1]) == 0, [s.messages for s in summaries]
     assert_complete(campaign.manifest, campaign.out)
     assert_charged_honestly(campaign.manifest, counters, KEY)
     return summaries, counters
@@ -86,16 +86,16 @@ def test_exit_1_when_jobs_fail_and_a_plain_rerun_leaves_them(campaign: Campaign)
         creates = sim.counters.create_requests
         plain = run(load_manifest(campaign.manifest), options, api_key=KEY)
         assert sim.counters.create_requests == creates
-    assert first.exit_code == 1 and first.failed == 12
+    assert run_exit_code(first) == 1 and first.failed == 12
     assert creates == 24  # max_attempts submissions per job within the run
-    assert plain.exit_code == 1
+    assert run_exit_code(plain) == 1
     with serve(SimulatorConfig(seed=22)) as sim:
         retried = run(
             load_manifest(campaign.manifest),
             RunOptions(base_url=sim.base_url, retry_failed=True, retry=FAST_RETRIES),
             api_key=KEY,
         )
-    assert retried.exit_code == 0
+    assert run_exit_code(retried) == 0
     assert_complete(campaign.manifest, campaign.out)
 
 
@@ -114,8 +114,8 @@ def test_task_timeout_leaves_the_task_for_the_next_run(campaign: Campaign) -> No
             api_key=KEY,
         )
         assert sim.counters.creates == creates
-    assert first.exit_code == 1 and first.timed_out == 12
-    assert second.exit_code == 0
+    assert run_exit_code(first) == 1 and first.timed_out == 12
+    assert run_exit_code(second) == 0
     assert_complete(campaign.manifest, campaign.out)
 
 
@@ -128,7 +128,7 @@ def test_retries_never_take_the_run_past_its_budget(campaign: Campaign) -> None:
             api_key=KEY,
         )
         charged = sim.counters.charges[KEY]
-    assert summary.exit_code == 3
+    assert run_exit_code(summary) == 3
     assert summary.stopped == "budget"
     assert 32 <= charged <= 40
     assert summary.credits_charged == charged

@@ -11,9 +11,9 @@ from pathlib import Path
 from checks import assert_complete
 from runkit import KEY, Campaign, run_cli
 
-from seedance_batch import load_manifest, plan
-from seedance_batch._executor import RunOptions, run
+from seedance_batch import RunOptions, load_manifest, plan, run
 from seedance_batch._results import result_lines, write_results
+from seedance_batch.cli._errors import run_exit_code
 from seedance_batch.lockfile import read_lockfile
 from seedance_batch.simulator import SimulatorConfig, serve
 
@@ -59,7 +59,7 @@ def test_links_at_guessable_temporary_names_leave_their_targets_untouched(
         summary = run(
             load_manifest(campaign.manifest), RunOptions(base_url=sim.base_url), api_key=KEY
         )
-    assert summary.exit_code == 0, summary.messages
+    assert run_exit_code(summary) == 0, summary.messages
     assert victim.read_bytes() == PRECIOUS
     for link in planted:
         assert link.is_symlink()

@@ -7,9 +7,9 @@ import sys
 
 from runkit import KEY, ROOT, Campaign, cli_env
 
-from seedance_batch import load_manifest
+from seedance_batch import RunOptions, load_manifest, run
 from seedance_batch._events import Event
-from seedance_batch._executor import RunOptions, run
+from seedance_batch.cli._errors import run_exit_code
 from seedance_batch.lockfile import read_lockfile
 from seedance_batch.simulator import SimulatorConfig, Variants, serve
 
@@ -34,7 +34,7 @@ def test_an_on_event_that_raises_is_dropped_and_the_run_goes_on(campaign: Campai
             api_key=KEY,
             on_event=broken,
         )
-    assert summary.exit_code == 0
+    assert run_exit_code(summary) == 0
     assert summary.succeeded == 12 and summary.images_saved == 14
     assert len(calls) == 3
 

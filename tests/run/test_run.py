@@ -12,8 +12,8 @@ from pathlib import Path
 from checks import assert_charged_honestly, assert_complete
 from runkit import KEY, Campaign, cli_env, product_files, run_cli, start_cli, tree_bytes
 
-from seedance_batch import load_manifest, plan
-from seedance_batch._executor import RunOptions, run
+from seedance_batch import RunOptions, load_manifest, plan, run
+from seedance_batch.cli._errors import run_exit_code
 from seedance_batch.lockfile import read_lockfile
 from seedance_batch.simulator import SimulatorConfig, serve
 
@@ -234,7 +234,7 @@ def test_library_run_reports_events_and_summary(campaign: Campaign) -> None:
             api_key=KEY,
             on_event=events.append,
         )
-    assert summary.exit_code == 0
+    assert run_exit_code(summary) == 0
     assert summary.succeeded == 12 and summary.images_saved == 14
     kinds = [type(e).__name__ for e in events]
     assert kinds[0] == "RunStarted"

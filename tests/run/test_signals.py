@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
 from checks import assert_charged_honestly, assert_complete
-from runkit import KEY, Campaign, run_cli, start_cli
+from runkit import KEY, ROOT, Campaign, cli_env, run_cli, start_cli
 
 from seedance_batch.lockfile import read_lockfile
 from seedance_batch.simulator import SimulatorConfig, serve
@@ -53,4 +55,56 @@ def test_two_quick_ctrl_c_exit_130_without_a_traceback(campaign: Campaign, gap: 
         _, stderr = process.communicate(timeout=30)
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
+    assert read_lockfile(campaign.lockfile) is not None
+
+
+#: A program that calls run() with handle_signals, as a user's script would.
+_SCRIPT = """
+import signal, sys, time
+from seedance_batch import Notice, RunOptions, load_manifest, run
+options = RunOptions(base_url=sys.argv[2], handle_signals=True)
+before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+
+def slow_to_stop(event):  # the run stops for half a second: a second signal finds it stopping
+    if isinstance(event, Notice) and event.message.startswith("interrupted"):
+        time.sleep(0.5)
+
+print("started", flush=True)
+try:
+    summary = run(load_manifest(sys.argv[1]), options, api_key=sys.argv[3], on_event=slow_to_stop)
+    print("returned", summary.stopped, flush=True)
+except KeyboardInterrupt:
+    print("KeyboardInterrupt", flush=True)
+after = {s: signal.getsignal(s) for s in before}
+print("handlers restored" if after == before else f"handlers changed: {after}", flush=True)
+"""
+
+
+@pytest.mark.parametrize("signals", [1, 2])
+def test_a_program_calling_run_is_never_exited_by_a_second_signal(
+    campaign: Campaign, signals: int
+) -> None:
+    """run() with handle_signals in a user's program: one Ctrl-C returns a summary saying
+    "interrupted", a second raises KeyboardInterrupt (no os._exit); either way the program goes
+    on with its own signal handlers back and a lockfile that reads."""
+    with serve(SimulatorConfig(seed=102, latency=2.0)) as sim:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _SCRIPT, str(campaign.manifest), sim.base_url, KEY],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=cli_env(None),
+            stdin=subprocess.DEVNULL,
+            cwd=ROOT,
+        )
+        deadline = time.monotonic() + 30
+        while sim.counters.creates < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        for _ in range(signals):
+            process.send_signal(signal.SIGINT)
+            time.sleep(0.1)
+        out, err = process.communicate(timeout=30)
+    assert process.returncode == 0, err
+    ended = "returned interrupted" if signals == 1 else "KeyboardInterrupt"
+    assert out.splitlines() == ["started", ended, "handlers restored"], err
     assert read_lockfile(campaign.lockfile) is not None

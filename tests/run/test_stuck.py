@@ -9,9 +9,9 @@ from typing import Any
 from fakeapi import fake_api
 from runkit import KEY, Campaign
 
-from seedance_batch import load_manifest
+from seedance_batch import RunOptions, RunSummary, load_manifest, run
 from seedance_batch._events import Notice
-from seedance_batch._executor import RunOptions, RunSummary, run
+from seedance_batch.cli._errors import run_exit_code
 from seedance_batch.client import RetryPolicy
 from seedance_batch.lockfile import JobRecord, read_lockfile
 from seedance_batch.simulator import SimulatorConfig, serve
@@ -41,7 +41,7 @@ def test_a_task_missing_on_two_runs_is_failed_and_retry_failed_submits_it(
     a message saying so, and ``--retry-failed`` then submits the job again and succeeds."""
     with serve(SimulatorConfig(seed=110, latency=60.0)) as slow:
         first = _run_pair(campaign, slow.base_url, task_timeout=0.3, poll_max=0.1)
-    assert first.exit_code == 1 and _pair(campaign).state == "submitted"
+    assert run_exit_code(first) == 1 and _pair(campaign).state == "submitted"
     with serve(SimulatorConfig(seed=111)) as other:  # a new API: it knows no earlier task
         second = _run_pair(campaign, other.base_url)
         assert _pair(campaign).state == "submitted"
@@ -54,9 +54,9 @@ def test_a_task_missing_on_two_runs_is_failed_and_retry_failed_submits_it(
         creates = other.counters.creates
         fourth = _run_pair(campaign, other.base_url, retry_failed=True)
         assert other.counters.creates == creates + 1
-    assert second.exit_code == third.exit_code == 1
+    assert run_exit_code(second) == run_exit_code(third) == 1
     assert third.failed == 1 and "no longer knows task" in third.messages[0]
-    assert fourth.exit_code == 0
+    assert run_exit_code(fourth) == 0
     assert _pair(campaign).state == "succeeded" and _pair(campaign).task_missing == 0
 
 
@@ -77,9 +77,9 @@ def test_a_create_answered_409_keeps_its_key_for_the_next_attempt(campaign: Camp
         third = _run_pair(campaign, api.base_url)
     assert len(keys_first) == 1
     assert set(api.creates) == keys_first  # every create of the three runs: the same key
-    assert first.exit_code == second.exit_code == 1
+    assert run_exit_code(first) == run_exit_code(second) == 1
     assert "409" in first.messages[0]
-    assert third.exit_code == 0, third.messages
+    assert run_exit_code(third) == 0, third.messages
     assert _pair(campaign).attempts == 1
 
 
@@ -98,7 +98,7 @@ def test_at_most_n_images_are_taken_from_a_task(campaign: Campaign) -> None:
             on_event=events.append,
         )
         requested = list(api.image_requests)
-    assert summary.exit_code == 0
+    assert run_exit_code(summary) == 0
     assert summary.images_saved == 2
     assert requested == ["/img/a.png", "/img/b.png"]
     record = _pair(campaign)

@@ -10,8 +10,8 @@ import time
 from fakeapi import fake_api
 from runkit import KEY, Campaign, run_cli, start_cli
 
-from seedance_batch import load_manifest
-from seedance_batch._executor import RunOptions, run
+from seedance_batch import RunOptions, load_manifest, run
+from seedance_batch.cli._errors import run_exit_code
 from seedance_batch.client import RetryPolicy
 from seedance_batch.lockfile import read_lockfile
 from seedance_batch.simulator import SimulatorConfig, Variants, serve
@@ -100,7 +100,7 @@ def test_a_create_that_never_connected_is_new_and_no_double_charge(campaign: Cam
     )
     assert set(_states(campaign).values()) == {"new"}
     assert summary.possible_double_charges == 0
-    assert summary.exit_code == 1
+    assert run_exit_code(summary) == 1
     assert summary.unreachable is not None and "127.0.0.1" in summary.unreachable
     assert summary.messages == ()  # said once, in ``unreachable``, not per job
 

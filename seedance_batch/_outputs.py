@@ -1,0 +1,54 @@
+"""The outputs stage: after a run, ``results.jsonl`` and ``index.html`` rewritten from its records.
+
+They are rewritten when what they show may have changed (contract, section 6), and left as
+they are when the last run's are current, when the journal could not be written, or when the
+run was stopped (a refused key, an unreachable host) before it made any task or image. A file
+that cannot be written stops the run as any other: one line, exit 1.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from seedance_batch._errors import OutputError
+from seedance_batch._events import EventCallback, Notice, deliver
+from seedance_batch._gallery import write_gallery
+from seedance_batch._results import result_lines, write_results
+from seedance_batch._run_values import FinishedRun, RunSummary
+
+__all__ = ["outputs_due", "write_outputs"]
+
+#: Stops after which the run still ended its tasks in flight: a file that cannot be written
+#: is then what stopped it.
+_SUBMISSIONS_ONLY = (None, "budget", "credits")
+#: Stops that come before anything is made: with nothing made, nothing changed to show.
+_REFUSED = ("auth", "unreachable")
+
+
+def outputs_due(finished: FinishedRun) -> bool:
+    """True when ``results.jsonl`` and ``index.html`` are to be rewritten after this run."""
+    summary = finished.summary
+    if finished.journal_failed:
+        return False
+    current = not finished.changed and summary.results.is_file() and summary.gallery.is_file()
+    if current:
+        return False
+    return not (summary.stopped in _REFUSED and not finished.made_anything)
+
+
+def write_outputs(finished: FinishedRun, on_event: EventCallback | None = None) -> RunSummary:
+    """Rewrite the run's outputs when due; the summary, saying whether they were written."""
+    summary = finished.summary
+    if not outputs_due(finished):
+        return dataclasses.replace(summary, outputs_written=False)
+    out, jobs, records = finished.out, finished.jobs, finished.records
+    try:
+        write_results(out, result_lines(jobs, records))
+        write_gallery(out, finished.manifest, jobs, records)
+    except OutputError as exc:
+        if summary.stopped not in _SUBMISSIONS_ONLY:  # the run's own stop was said already
+            return dataclasses.replace(summary, outputs_written=False)
+        reason = str(exc)
+        deliver(on_event, Notice("error", reason))
+        return dataclasses.replace(summary, stopped="output", reason=reason, outputs_written=False)
+    return dataclasses.replace(summary, outputs_written=True)
