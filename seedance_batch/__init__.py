@@ -60,6 +60,7 @@ if TYPE_CHECKING:  # what mypy and editors see; at run time __getattr__ imports 
     from seedance_batch._executor import run_async as run_async
     from seedance_batch._gallery import render_gallery as render_gallery
     from seedance_batch._gallery import write_gallery as write_gallery
+    from seedance_batch._job_spec import JobSpec as JobSpec
     from seedance_batch._lockfile import ImageRecord as ImageRecord
     from seedance_batch._lockfile import JobRecord as JobRecord
     from seedance_batch._lockfile import Lockfile as Lockfile
@@ -67,7 +68,6 @@ if TYPE_CHECKING:  # what mypy and editors see; at run time __getattr__ imports 
     from seedance_batch._lockfile import default_lockfile_path as default_lockfile_path
     from seedance_batch._lockfile import read_lockfile as read_lockfile
     from seedance_batch._manifest import Execution as Execution
-    from seedance_batch._manifest import JobSpec as JobSpec
     from seedance_batch._manifest import Manifest as Manifest
     from seedance_batch._manifest import load_manifest as load_manifest
     from seedance_batch._planner import Budget as Budget
@@ -183,7 +183,7 @@ _FORMER: dict[str, tuple[str, str | None]] = {
     "Budget": ("seedance_batch._planner", None),
     "Execution": ("seedance_batch._manifest", None),
     "Job": ("seedance_batch._planner", None),
-    "JobSpec": ("seedance_batch._manifest", None),
+    "JobSpec": ("seedance_batch._job_spec", None),
     "JobStatus": ("seedance_batch._status", None),
     "PlanDiff": ("seedance_batch._diff", None),
     "PruneResult": ("seedance_batch._prune", None),

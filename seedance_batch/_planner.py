@@ -23,8 +23,9 @@ from typing import NamedTuple, Protocol
 from seedance_batch import _rules
 from seedance_batch._budget import Budget, campaign_budget
 from seedance_batch._errors import Diagnostic, ManifestError, SelectionError
+from seedance_batch._job_spec import Combination, JobSpec, Origin, Scalar
 from seedance_batch._layout import slug_part
-from seedance_batch._manifest import Combination, JobSpec, Manifest, Origin, Scalar
+from seedance_batch._manifest import Manifest
 from seedance_batch._states import STATES, TO_SPEND, needs_work
 
 __all__ = [
