@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from seedance_batch._layout import slug_room
 from seedance_batch._yaml import Pos
 
-__all__ = ["FIELD_AXES", "Axis", "Combination", "JobSpec", "Origin", "Scalar"]
+__all__ = ["FIELD_AXES", "Axis", "Combination", "JobSpec", "Origin", "Row", "Rows", "Scalar"]
 
 Scalar = str | int | float
 #: Axes (and row keys) that set a request field; any other axis is a variable.
@@ -18,10 +18,13 @@ FIELD_AXES = ("model", "provider", "size", "resolution", "n")
 
 @dataclass(frozen=True)
 class Origin:
-    """Where a value is written: its path in the manifest and its position."""
+    """Where a value is written: its path and position, in the manifest or in ``file`` (a rows
+    file or a fragment, brought in where ``via`` says)."""
 
     path: str
     pos: Pos
+    file: str = ""
+    via: str = ""
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,28 @@ class Axis:
     values: tuple[Scalar, ...]
     labels: tuple[str, ...]
     origins: tuple[Origin, ...]
+    #: The axis is a mapping of names to values: include and exclude match its names.
+    named: bool = False
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of a job's ``rows``: its ``id`` (or None) and its values, paired with the keys."""
+
+    id: str | None
+    values: tuple[Scalar, ...]
+    origins: tuple[Origin, ...]
+    origin: Origin
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A job's rows, in file order: the keys each row sets (fields and the variables its
+    prompts name; other columns are not sent) and the rows themselves."""
+
+    keys: tuple[str, ...]
+    rows: tuple[Row, ...]
+    has_id: bool
 
 
 @dataclass(frozen=True)
@@ -60,6 +85,7 @@ class JobSpec:
     include: tuple[Combination, ...]
     exclude: tuple[Combination, ...]
     origin: Origin
+    rows: Rows | None = None
 
     @property
     def slug_room(self) -> int:

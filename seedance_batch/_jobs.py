@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
+from pathlib import Path as FsPath
 from typing import Any
 
 from seedance_batch import _rules
 from seedance_batch._job_spec import FIELD_AXES, Axis, Combination, JobSpec, Origin, Scalar
-from seedance_batch._problems import Problems, unknown_model
-from seedance_batch._yaml import Loaded, Path, format_path
+from seedance_batch._problems import Problems, did_you_mean, unknown_model
+from seedance_batch._rows import build_rows, rows_source
+from seedance_batch._yaml import Path
 
 __all__ = ["IDENTIFIER", "build_job", "placeholders"]
 
@@ -30,11 +32,6 @@ def placeholders(text: str) -> list[tuple[str, str]]:
     return found
 
 
-def origin(loaded: Loaded, path: Path) -> Origin:
-    """The origin of the value at ``path``."""
-    return Origin(format_path(path), loaded.value_pos(path))
-
-
 def build_job(
     index: int,
     job: dict[str, Any],
@@ -42,9 +39,10 @@ def build_job(
     manifest_vars: Mapping[str, Scalar],
     out: Problems,
     used_manifest_vars: set[str],
+    folder: FsPath,
 ) -> JobSpec | None:
-    """The job at ``jobs[index]``, or None when it cannot be built (its problems are in ``out``)."""
-    loaded = out.loaded
+    """The job at ``jobs[index]``, or None when it cannot be built (its problems are in ``out``);
+    ``folder`` is the manifest's, where rows files lie."""
     here: Path = ("jobs", index)
     # A job's own field replaces the default's whole; prompt and prompts are one slot.
     own_prompt = "prompt" in job or "prompts" in job
@@ -72,7 +70,7 @@ def build_job(
             continue
         if key in FIELD_AXES:
             fields[key] = inherited[key]
-            field_origins[key] = origin(loaded, source)
+            field_origins[key] = out.origin(source)
     job_vars: dict[str, Scalar] = inherited.get("vars", {})
     vars_path: Path = (*here, "vars") if "vars" in job else ("defaults", "vars")
 
@@ -83,10 +81,8 @@ def build_job(
                 name="prompt",
                 values=tuple(prompts),
                 labels=tuple(prompts),
-                origins=tuple(
-                    Origin(format_path(p), loaded.key_pos(p))
-                    for p in ((*prompt_path, "prompts", k) for k in prompts)
-                ),
+                origins=tuple(out.key_origin((*prompt_path, "prompts", k)) for k in prompts),
+                named=True,
             )
         )
     axes.extend(_matrix_axes(here, job.get("matrix", {}), out))
@@ -99,8 +95,15 @@ def build_job(
         templates = [((*prompt_path, "prompt"), prompt)]
     occurrences = _plain_placeholders(templates, out)
     named = {name for name, _ in occurrences}
+    rows = None
+    if "rows" in job:
+        rows_from = rows_source(job["rows"], here, out, folder)
+        rows = build_rows(rows_from, named, axis_names) if rows_from is not None else None
+        if rows is None:
+            return None
+    row_keys = set(rows.keys) if rows is not None else set()
     for name, template_path in occurrences:
-        known = name in job_vars or name in manifest_vars
+        known = name in job_vars or name in manifest_vars or name in row_keys
         in_axes = name in axis_names and name not in FIELD_AXES
         if not (known or in_axes):
             out.at_value(
@@ -119,9 +122,12 @@ def build_job(
         if var not in named:
             out.at_key((*vars_path, var), f"variable {var!r} is not named by any prompt of the job")
 
+    if rows is not None:
+        axis_names |= row_keys | ({"id"} if rows.has_id else set())
+    names = {axis.name: axis.labels for axis in axes if axis.named and axis.name != "prompt"}
     include, exclude = (
         tuple(
-            _combination(out, (*here, kind, i), entry, prompts, axis_names, named, kind)
+            _combination(out, (*here, kind, i), entry, prompts, axis_names, named, kind, names)
             for i, entry in enumerate(job.get(kind, []))
         )
         for kind in ("include", "exclude")
@@ -140,7 +146,8 @@ def build_job(
         axes=tuple(axes),
         include=include,
         exclude=exclude,
-        origin=origin(loaded, here),
+        origin=out.origin(here),
+        rows=rows,
     )
 
 
@@ -154,6 +161,17 @@ def _matrix_axes(here: Path, matrix: dict[str, Any], out: Problems) -> list[Axis
         if axis_name not in FIELD_AXES and not IDENTIFIER.match(axis_name):
             out.at_key(axis_path, f"{axis_name!r} is not a variable name: use letters, digits, '_'")
             continue
+        if isinstance(values, dict):
+            axes.append(
+                Axis(
+                    name=axis_name,
+                    values=tuple(values.values()),
+                    labels=tuple(values),
+                    origins=tuple(out.origin((*axis_path, name)) for name in values),
+                    named=True,
+                )
+            )
+            continue
         seen_values: dict[Scalar, int] = {}
         for i, value in enumerate(values):
             if value in seen_values:
@@ -164,7 +182,7 @@ def _matrix_axes(here: Path, matrix: dict[str, Any], out: Problems) -> list[Axis
                 name=axis_name,
                 values=tuple(values),
                 labels=tuple(str(v) for v in values),
-                origins=tuple(origin(out.loaded, (*axis_path, i)) for i in range(len(values))),
+                origins=tuple(out.origin((*axis_path, i)) for i in range(len(values))),
             )
         )
     return axes
@@ -207,9 +225,16 @@ def _combination(
     axis_names: set[str],
     named: set[str],
     kind: str,
+    names: Mapping[str, Collection[str]],
 ) -> Combination:
     for key, value in entry.items():
-        if key == "prompt":
+        if key in names and value not in names[key]:
+            out.at_value(
+                (*path, key),
+                f"{value!r} is not a name of axis {key!r}"
+                f"{did_you_mean(str(value), names[key])}; names: {', '.join(names[key])}",
+            )
+        elif key == "prompt":
             if prompts is None:
                 out.at_key((*path, key), f"'prompt' in {kind} needs named prompts ('prompts')")
             elif value not in prompts:
@@ -218,18 +243,21 @@ def _combination(
                     f"{value!r} is not a prompt variant; known: {', '.join(prompts)}",
                 )
         elif kind == "exclude" and key not in axis_names:
-            out.at_key((*path, key), f"{key!r} is not an axis of this job's matrix")
+            hint = did_you_mean(key, axis_names)
+            out.at_key((*path, key), f"{key!r} is not an axis of this job's matrix{hint}")
         elif kind == "include" and not (key in axis_names or key in FIELD_AXES or key in named):
+            hint = did_you_mean(key, {*axis_names, *FIELD_AXES, *named})
             out.at_key(
                 (*path, key),
-                f"{key!r} is neither an axis, a request field nor a variable of this job's prompts",
+                f"{key!r} is neither an axis, a request field nor a variable of this job's "
+                f"prompts{hint}",
             )
     if kind == "include" and prompts is not None and "prompt" not in entry:
         out.at_value(path, "an include entry of a job with named prompts must name its 'prompt'")
     return Combination(
         values=dict(entry),
-        origins={k: origin(out.loaded, (*path, k)) for k in entry},
-        origin=origin(out.loaded, path),
+        origins={k: out.origin((*path, k)) for k in entry},
+        origin=out.origin(path),
     )
 
 
@@ -244,7 +272,7 @@ def _warn_unknown_models(
     """Warn about unknown models, wherever a model is written for this job."""
     models: list[tuple[Origin, Scalar]] = []
     if "model" in fields and "model" in job:
-        models.append((origin(out.loaded, (*here, "model")), fields["model"]))
+        models.append((out.origin((*here, "model")), fields["model"]))
     for axis in axes:
         if axis.name == "model":
             models.extend(zip(axis.origins, axis.values, strict=True))

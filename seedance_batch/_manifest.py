@@ -124,7 +124,9 @@ def _build(
                 f"job name {name!r} is already used by jobs[{seen_names[name]}]",
             )
         seen_names.setdefault(name, index)
-        spec = build_job(index, job, defaults, manifest_vars, out, used_manifest_vars)
+        spec = build_job(
+            index, job, defaults, manifest_vars, out, used_manifest_vars, fs_path.parent
+        )
         if spec is None:
             continue
         jobs.append(spec)
@@ -160,7 +162,9 @@ def _build(
 def _most_jobs(spec: JobSpec) -> int:
     """The jobs a job may plan (before exclude and duplicates): its product, its includes,
     times its repeats; computed from the sizes, never expanded."""
-    return (math.prod(len(axis.values) for axis in spec.axes) + len(spec.include)) * spec.repeat
+    rows = len(spec.rows.rows) if spec.rows is not None else 1
+    product = rows * math.prod(len(axis.values) for axis in spec.axes)
+    return (product + len(spec.include)) * spec.repeat
 
 
 def _check_output_dir(data: dict[str, Any], out: Problems) -> None:

@@ -65,9 +65,9 @@ def describe(value: object) -> str:
     return type(value).__name__
 
 
-def close_match(word: str, known: Iterable[str]) -> str | None:
+def close_match(word: str, known: Iterable[str], cutoff: float = 0.6) -> str | None:
     """The known word ``word`` most likely misspells, if one is close enough."""
-    close = difflib.get_close_matches(word, list(known), n=1)
+    close = difflib.get_close_matches(word, list(known), n=1, cutoff=cutoff)
     return close[0] if close else None
 
 
@@ -87,20 +87,43 @@ def unknown_model(model: object) -> str:
 class Problems:
     """The diagnostics of one file, each at the position of the value (or key) it is about."""
 
-    def __init__(self, file: str, loaded: Loaded) -> None:
+    def __init__(
+        self, file: str, loaded: Loaded, via: str = "", items: list[Diagnostic] | None = None
+    ) -> None:
         self.file = file
         self.loaded = loaded
-        self.items: list[Diagnostic] = list(loaded.errors)
+        #: Where the manifest brings this file in (``m.yaml:9:11: jobs[0].rows``), or "".
+        self.via = via
+        self.items: list[Diagnostic] = items if items is not None else []
+        self.items.extend(_brought_in(d, via) if via else d for d in loaded.errors)
+
+    def child(self, file: str, loaded: Loaded, via: str) -> Problems:
+        """The problems of a file this one brings in (a rows file, a fragment), kept here."""
+        return Problems(file, loaded, via, self.items)
 
     def add(self, pos: Pos, path: Path, message: str, severity: Severity = "error") -> None:
+        if self.via:
+            message = f"{message} (brought in by {self.via})"
         self.items.append(
             Diagnostic(self.file, pos.line, pos.col, format_path(path), message, severity)
         )
 
     def at_origin(self, where: Origin, message: str, severity: Severity = "error") -> None:
-        self.items.append(
-            Diagnostic(self.file, where.pos.line, where.pos.col, where.path, message, severity)
-        )
+        if where.via:
+            message = f"{message} (brought in by {where.via})"
+        file = where.file or self.file
+        pos = where.pos
+        self.items.append(Diagnostic(file, pos.line, pos.col, where.path, message, severity))
+
+    def origin(self, path: Path) -> Origin:
+        """The origin of the value at ``path`` of this file."""
+        file = self.file if self.via else ""
+        return Origin(format_path(path), self.loaded.value_pos(path), file, self.via)
+
+    def key_origin(self, path: Path) -> Origin:
+        """The origin of the key of the value at ``path`` of this file."""
+        file = self.file if self.via else ""
+        return Origin(format_path(path), self.loaded.key_pos(path), file, self.via)
 
     def at_value(self, path: Path, message: str) -> None:
         self.add(self.loaded.value_pos(path), path, message)
@@ -118,6 +141,18 @@ class Problems:
     @property
     def warnings(self) -> list[Diagnostic]:
         return sorted(d for d in self.items if d.severity == "warning")
+
+
+def _brought_in(diagnostic: Diagnostic, via: str) -> Diagnostic:
+    message = f"{diagnostic.message} (brought in by {via})"
+    return Diagnostic(
+        diagnostic.file,
+        diagnostic.line,
+        diagnostic.col,
+        diagnostic.path,
+        message,
+        diagnostic.severity,
+    )
 
 
 _TYPE_WORDS = {
@@ -138,16 +173,23 @@ _PATTERN_WORDS = {
 
 
 def schema_errors(
-    validator: Draft202012Validator, data: object, out: Problems, skip: Collection[str] = ()
+    validator: Draft202012Validator,
+    data: object,
+    out: Problems,
+    skip: Collection[str] = (),
+    prefix: Path = (),
 ) -> None:
-    """The schema's errors, but none at a value already reported (``skip``: its paths)."""
+    """The schema's errors, but none at a value already reported (``skip``: its paths); the
+    paths of ``data`` are under ``prefix`` in ``out``'s file."""
     errors = [
-        e for e in validator.iter_errors(data) if format_path(tuple(e.absolute_path)) not in skip
+        e
+        for e in validator.iter_errors(data)
+        if format_path((*prefix, *e.absolute_path)) not in skip
     ]
     # A value of the wrong type says so once, not also that it is not among the allowed values.
-    mistyped = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
+    mistyped = {(*prefix, *e.absolute_path) for e in errors if e.validator == "type"}
     for error in errors:
-        path: Path = tuple(error.absolute_path)
+        path: Path = (*prefix, *error.absolute_path)
         if path in mistyped and error.validator != "type":
             continue
         for leaf, message in _explain(error):
