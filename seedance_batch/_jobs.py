@@ -106,10 +106,11 @@ def build_job(
         known = name in job_vars or name in manifest_vars or name in row_keys
         in_axes = name in axis_names and name not in FIELD_AXES
         if not (known or in_axes):
+            hint = did_you_mean(name, {*job_vars, *manifest_vars, *row_keys, *axis_names})
             out.at_value(
                 template_path,
                 f"placeholder {{{name}}} has no value: not a matrix axis, "
-                "nor in the job's or the manifest's vars",
+                f"nor in the job's or the manifest's vars{hint}",
             )
     used_manifest_vars.update(named)
     for axis in axes:
@@ -118,8 +119,9 @@ def build_job(
                 (*here, "matrix", axis.name),
                 f"matrix axis {axis.name!r} is not named by any prompt of job {job['name']!r}",
             )
+    kit_vars = out.owner_of(vars_path) is not out  # a fragment's serve many manifests
     for var in job_vars:
-        if var not in named:
+        if var not in named and not kit_vars:
             out.at_key((*vars_path, var), f"variable {var!r} is not named by any prompt of the job")
 
     if rows is not None:

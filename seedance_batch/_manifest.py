@@ -8,7 +8,6 @@ the expansion (size rules per combination, duplicate requests) are the planner's
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import math
 import re
@@ -17,24 +16,22 @@ from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from seedance_batch import _rules
 from seedance_batch._errors import Diagnostic, ManifestError
+from seedance_batch._fragments import manifest_validator, merge_fragments
 from seedance_batch._job_spec import JobSpec, Scalar
 from seedance_batch._jobs import build_job
 from seedance_batch._problems import (
     Problems,
     describe,
     schema_errors,
-    strict_validator,
     unknown_model,
 )
 from seedance_batch._schemas import load_schema
 from seedance_batch._sources import SourceError, read_source_bytes, read_source_text
-from seedance_batch._yaml import load_yaml
+from seedance_batch._yaml import Path, load_yaml
 
-__all__ = ["MAX_JOBS", "Execution", "Manifest", "load_manifest", "manifest_schema"]
+__all__ = ["MAX_JOBS", "Execution", "Manifest", "load_manifest", "manifest_schema", "read_manifest"]
 
 #: Jobs one manifest may plan, counted from its axis sizes before anything is expanded.
 MAX_JOBS = 1_000_000
@@ -75,36 +72,118 @@ def manifest_schema() -> dict[str, Any]:
     return load_schema("manifest")
 
 
-@functools.cache
-def _validator() -> Draft202012Validator:
-    return strict_validator(manifest_schema())
-
-
 def load_manifest(path: str | FsPath) -> Manifest:
     """Read, validate and check a manifest; raise :class:`ManifestError` with every problem."""
+    manifest, diagnostics = read_manifest(path)
+    errors = [d for d in diagnostics if d.severity == "error"]
+    if errors or manifest is None:
+        raise ManifestError(errors)
+    return manifest
+
+
+def read_manifest(path: str | FsPath) -> tuple[Manifest | None, list[Diagnostic]]:
+    """Every problem of a manifest in one pass (its fragments' and rows' too), in file order,
+    and the manifest built from its jobs that have none (None when nothing can be built: bad
+    YAML, or a problem outside the jobs that every job depends on).
+
+    Values the schema refuses are left out, so that the rest is still checked: a job with such
+    a value in its matrix, prompts, rows, include or exclude is left out whole.
+    """
     fs_path = FsPath(path)
     file = str(path)
     try:
         raw = read_source_bytes(path)
         text = read_source_text(raw)
     except SourceError as exc:
-        raise ManifestError([Diagnostic(file, exc.line, exc.col, "", exc.message)]) from exc
+        return None, [Diagnostic(file, exc.line, exc.col, "", exc.message)]
     loaded = load_yaml(text, file)
     out = Problems(file, loaded)
     if loaded.errors:
-        raise ManifestError(out.errors)
+        return None, out.errors
     if not isinstance(loaded.data, dict):
         got = describe(loaded.data)
         out.at_value((), f"a manifest is a mapping (version, name, jobs), got {got}")
-        raise ManifestError(out.errors)
-    out.items.extend(loaded.problems)
-    schema_errors(_validator(), loaded.data, out, skip={d.path for d in loaded.problems})
-    if out.errors:
-        raise ManifestError(out.errors)
-    manifest = _build(fs_path, file, loaded.data, out, hashlib.sha256(raw).hexdigest())
-    if out.errors:
-        raise ManifestError(out.errors)
-    return manifest
+        return None, out.errors
+    out.take(loaded.problems)
+    data = loaded.data
+    before = len(out.items)
+    schema_errors(manifest_validator(), data, out, skip={d.path for d in loaded.problems})
+    refused = _refused_paths(loaded.problems, out.items[before:])
+    if "extends" in data and not any(p[:1] == ("extends",) for p in refused):
+        merged = merge_fragments(data, out, fs_path.parent)
+        out.owners = merged.owners
+        data = {**data, **merged.sections}
+    if any(d.severity == "error" and d.file != file for d in out.items):
+        return None, sorted(out.items)  # a fragment's problem: its values cannot be trusted
+    usable = _without(data, refused)
+    if usable is None:
+        return None, sorted(out.items)
+    manifest = _build(fs_path, file, usable, out, hashlib.sha256(raw).hexdigest())
+    return manifest, sorted(out.items)
+
+
+#: The values of a job the builder can do without: left out, the job is still checked.
+_PLAIN_FIELDS = ("description", "model", "provider", "size", "resolution", "n", "repeat")
+
+
+def _refused_paths(*groups: list[Diagnostic]) -> set[Path]:
+    """The paths of the values the diagnostics refuse, as tuples (``jobs[0].n``)."""
+    found: set[Path] = set()
+    for diagnostics in groups:
+        for diagnostic in diagnostics:
+            if diagnostic.severity == "error":
+                found.add(_parse_path(diagnostic.path))
+    return found
+
+
+def _parse_path(text: str) -> Path:
+    parts: list[str | int] = []
+    for match in re.finditer(r"([^.\[\]]+)|\[(\d+)\]", text):
+        parts.append(int(match[2]) if match[2] is not None else match[1])
+    return tuple(parts)
+
+
+def _without(data: dict[str, Any], refused: set[Path]) -> dict[str, Any] | None:
+    """``data`` without the values the schema refused (None when what is left cannot be
+    built); a job that would lose more than a plain field is marked to be left out."""
+    usable = dict(data)
+    for path in sorted(refused, key=len):
+        head = path[0] if path else None
+        if head is None or head == "name" or path == ("jobs",):
+            if head is None and "jobs" in data and "name" in data:
+                continue  # a missing version: nothing depends on it
+            return None  # the jobs, or the name every job's folder is under
+        if head == "jobs":
+            index = path[1]
+            if not isinstance(index, int):
+                return None
+            jobs = usable["jobs"] = list(usable["jobs"])
+            field = path[2] if len(path) > 2 else None
+            if jobs[index] is _LEFT_OUT:
+                continue
+            if not isinstance(jobs[index], dict):
+                jobs[index] = _LEFT_OUT
+            elif field in _PLAIN_FIELDS and len(path) == 3:
+                jobs[index] = {k: v for k, v in jobs[index].items() if k != field}
+            else:  # a needed value, or an unknown key that may misspell one
+                jobs[index] = _LEFT_OUT
+        elif head in ("execution", "budget", "output") or (
+            head == "defaults" and len(path) == 2 and path[1] in _PLAIN_FIELDS
+        ):
+            section = usable.get(head)
+            if len(path) == 1 or not isinstance(section, dict):
+                usable.pop(head, None)
+            else:
+                usable[head] = {k: v for k, v in section.items() if k != path[1]}
+        elif head in ("defaults", "vars"):
+            return None  # every job reads them: left out, each would report a false problem
+    if not isinstance(usable.get("jobs"), list) or not isinstance(usable.get("name"), str):
+        return None
+    return usable
+
+
+#: A job whose values the schema refused where the builder needs them: not built.
+_LEFT_OUT: dict[str, Any] = {}
 
 
 def _build(
@@ -117,6 +196,8 @@ def _build(
     used_manifest_vars: set[str] = set()
     planned = 0
     for index, job in enumerate(data["jobs"]):
+        if job is _LEFT_OUT:
+            continue
         name = job["name"]
         if name in seen_names:
             out.at_value(
@@ -124,11 +205,12 @@ def _build(
                 f"job name {name!r} is already used by jobs[{seen_names[name]}]",
             )
         seen_names.setdefault(name, index)
+        errors_before = _error_count(out)
         spec = build_job(
             index, job, defaults, manifest_vars, out, used_manifest_vars, fs_path.parent
         )
-        if spec is None:
-            continue
+        if spec is None or _error_count(out) > errors_before:
+            continue  # its problems are reported; the planner would only repeat them
         jobs.append(spec)
         before, planned = planned, planned + _most_jobs(spec)
         if before <= MAX_JOBS < planned:
@@ -137,9 +219,12 @@ def _build(
                 f"this job brings the manifest to up to {planned:,} jobs, more than "
                 f"{MAX_JOBS:,}; split the campaign into several manifests",
             )
-    for var in manifest_vars:
-        if var not in used_manifest_vars:
-            out.at_key(("vars", var), f"variable {var!r} is not named by any prompt")
+            jobs = []  # nothing is planned past the limit
+            break
+    if not any(job is _LEFT_OUT for job in data["jobs"]):  # a job left out may name them
+        for var in manifest_vars:
+            if var not in used_manifest_vars and out.owner_of(("vars", var)) is out:
+                out.at_key(("vars", var), f"variable {var!r} is not named by any prompt")
     default_model = defaults.get("model")
     if default_model is not None and default_model not in _rules.KNOWN_MODELS:
         out.warn(("defaults", "model"), unknown_model(default_model))
@@ -157,6 +242,10 @@ def _build(
         sha256=sha256,
         warnings=tuple(out.warnings),
     )
+
+
+def _error_count(out: Problems) -> int:
+    return sum(1 for d in out.items if d.severity == "error")
 
 
 def _most_jobs(spec: JobSpec) -> int:

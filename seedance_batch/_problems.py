@@ -96,10 +96,23 @@ class Problems:
         self.via = via
         self.items: list[Diagnostic] = items if items is not None else []
         self.items.extend(_brought_in(d, via) if via else d for d in loaded.errors)
+        #: For a manifest: the fragment (its problems) that set each key of a merged section.
+        self.owners: dict[Path, Problems] = {}
 
     def child(self, file: str, loaded: Loaded, via: str) -> Problems:
         """The problems of a file this one brings in (a rows file, a fragment), kept here."""
         return Problems(file, loaded, via, self.items)
+
+    def owner_of(self, path: Path) -> Problems:
+        """The problems of the file that wrote the value at ``path``: a fragment's, for a key
+        of a merged section it set (see :attr:`owners`), else this file's."""
+        if self.owners and len(path) >= 2:
+            return self.owners.get(path[:2], self)
+        return self
+
+    def take(self, diagnostics: Iterable[Diagnostic]) -> None:
+        """Keep diagnostics found in this file by others (the YAML reader)."""
+        self.items.extend(_brought_in(d, self.via) if self.via else d for d in diagnostics)
 
     def add(self, pos: Pos, path: Path, message: str, severity: Severity = "error") -> None:
         if self.via:
@@ -116,23 +129,28 @@ class Problems:
         self.items.append(Diagnostic(file, pos.line, pos.col, where.path, message, severity))
 
     def origin(self, path: Path) -> Origin:
-        """The origin of the value at ``path`` of this file."""
-        file = self.file if self.via else ""
-        return Origin(format_path(path), self.loaded.value_pos(path), file, self.via)
+        """The origin of the value at ``path``."""
+        owner = self.owner_of(path)
+        file = owner.file if owner.via else ""
+        return Origin(format_path(path), owner.loaded.value_pos(path), file, owner.via)
 
     def key_origin(self, path: Path) -> Origin:
-        """The origin of the key of the value at ``path`` of this file."""
-        file = self.file if self.via else ""
-        return Origin(format_path(path), self.loaded.key_pos(path), file, self.via)
+        """The origin of the key of the value at ``path``."""
+        owner = self.owner_of(path)
+        file = owner.file if owner.via else ""
+        return Origin(format_path(path), owner.loaded.key_pos(path), file, owner.via)
 
     def at_value(self, path: Path, message: str) -> None:
-        self.add(self.loaded.value_pos(path), path, message)
+        owner = self.owner_of(path)
+        owner.add(owner.loaded.value_pos(path), path, message)
 
     def at_key(self, path: Path, message: str) -> None:
-        self.add(self.loaded.key_pos(path), path, message)
+        owner = self.owner_of(path)
+        owner.add(owner.loaded.key_pos(path), path, message)
 
     def warn(self, path: Path, message: str) -> None:
-        self.add(self.loaded.value_pos(path), path, message, "warning")
+        owner = self.owner_of(path)
+        owner.add(owner.loaded.value_pos(path), path, message, "warning")
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -220,12 +238,19 @@ def _explain(error: ValidationError) -> Iterator[tuple[Path, str]]:
         types: list[str] = expected if isinstance(expected, list) else [expected]
         words = " or ".join(_TYPE_WORDS.get(t, t) for t in types)
         hint = ""
-        if expected == "string" and isinstance(value, int) and error.absolute_path:
+        if "string" in types and isinstance(value, bool):
+            hint = (
+                " (YAML reads yes, no, on, off, true and false as booleans: quote the text, "
+                "as in 'yes')"
+            )
+        elif "string" in types and isinstance(value, int) and "size" in error.absolute_path:
             hint = " (quote ratios: YAML reads a bare 1:1 as the number 61)"
         yield (), f"expected {words}, got {describe(value)}{hint}"
     elif kind == "enum":
         allowed = ", ".join(str(v) for v in rule)
         yield (), f"{value!r} is not one of {allowed}"
+    elif kind == "const" and isinstance(value, str) and value.strip() == str(rule):
+        yield (), f"expected the integer {rule}, got the string {value!r}: write version: {rule}"
     elif kind == "const":
         yield (), f"unsupported version {value!r}: this tool reads version 1"
     elif kind == "pattern":
