@@ -11,15 +11,13 @@ from seedance_batch.cli._errors import EXIT_OK
 
 
 def add_parser(subparsers: Any) -> None:
+    description = (
+        "Print a JSON Schema, with its $id: the manifest's (fragments too) or the lockfile's."
+    )
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "schema",
-        help="print the manifest's or the lockfile's JSON Schema",
-        description="Print a JSON Schema (with its $id), as shipped: the manifest's (which "
-        "covers fragments too) or the lockfile's.",
+        "schema", help="print a JSON Schema", description=description
     )
-    parser.add_argument(
-        "name", nargs="?", choices=SCHEMA_NAMES, default="manifest", help="default: manifest"
-    )
+    parser.add_argument("name", nargs="?", choices=SCHEMA_NAMES, default="manifest")
 
 
 def run(args: argparse.Namespace) -> int:
