@@ -15,7 +15,7 @@ from seedance_batch._problems import Problems, did_you_mean, unknown_model
 from seedance_batch._rows import build_rows, rows_source
 from seedance_batch._yaml import Path
 
-__all__ = ["IDENTIFIER", "build_job", "placeholders"]
+__all__ = ["IDENTIFIER", "build_job", "check_sizes", "placeholders"]
 
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _INHERITABLE = ("description", "model", "provider", "size", "resolution", "n", "repeat", "vars")
@@ -284,3 +284,22 @@ def _warn_unknown_models(
     for where, model in models:
         if model not in _rules.KNOWN_MODELS:
             out.at_origin(where, unknown_model(model), "warning")
+
+
+def check_sizes(spec: JobSpec, out: Problems) -> None:
+    """The API's size rules for a job the planner will not expand (it has other problems), so
+    that they come in the same pass: its size field and size axis, at its one resolution (none
+    when resolution is an axis: the planner pairs those)."""
+    if any(axis.name == "resolution" for axis in spec.axes):
+        return
+    resolution = str(spec.fields.get("resolution", _rules.DEFAULT_RESOLUTION)).lower()
+    sizes: list[tuple[Scalar, Origin]] = []
+    if "size" in spec.fields:
+        sizes.append((spec.fields["size"], spec.field_origins["size"]))
+    for axis in spec.axes:
+        if axis.name == "size":
+            sizes.extend(zip(axis.values, axis.origins, strict=True))
+    for size, where in sizes:
+        check = _rules.check_size(str(size), resolution)
+        if check.outcome != "ok":
+            out.at_origin(where, check.message, check.outcome)

@@ -20,7 +20,7 @@ from seedance_batch import _rules
 from seedance_batch._errors import Diagnostic, ManifestError
 from seedance_batch._fragments import manifest_validator, merge_fragments
 from seedance_batch._job_spec import JobSpec, Scalar
-from seedance_batch._jobs import build_job
+from seedance_batch._jobs import build_job, check_sizes
 from seedance_batch._problems import (
     Problems,
     describe,
@@ -209,6 +209,8 @@ def _build(
         spec = build_job(
             index, job, defaults, manifest_vars, out, used_manifest_vars, fs_path.parent
         )
+        if spec is not None and _error_count(out) > errors_before:
+            check_sizes(spec, out)  # the planner's rule, for it will not expand this job
         if spec is None or _error_count(out) > errors_before:
             continue  # its problems are reported; the planner would only repeat them
         jobs.append(spec)

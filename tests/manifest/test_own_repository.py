@@ -91,14 +91,14 @@ def test_strict_checks_the_campaign_budget(write_manifest: Write, capsys: Captur
 
 def test_every_problem_of_a_file_in_one_pass(write_manifest: Write, capsys: Capture) -> None:
     """The schema's, the placeholders', the include/exclude keys' and the API rules' problems
-    of one file come in one run of validate, in file order, with their hints."""
+    of one file come in one run of validate, in file order, with their hints (the size rule
+    too for a job that has another problem, and so is not expanded)."""
     path = write_manifest(
         'version: "1"\nname: t\nvars: {brand: Lumen}\njobs:\n'
         "  - name: a\n    prompt: 'A jar by {brnd}'\n    n: 3\n"  # 6: placeholder, 7: schema
         "  - name: b\n    prompt: '{colour}'\n    resolution: 4k\n    size: 1024x1024\n"
-        "    matrix: {colour: [red]}\n"  # 11: the API's rules
-        "  - name: c\n    prompt: p\n    description: yes\n"  # 15: a YAML boolean
-        "    exclude: [{color: red}]\n",  # 16: an exclude key
+        "    matrix: {colour: [red]}\n    exclude: [{color: red}]\n"  # 11: rules, 13: key
+        "  - name: c\n    prompt: p\n    description: yes\n",  # 16: a YAML boolean
     )
     assert main(["validate", str(path)]) == 2
     lines = capsys.readouterr().err.splitlines()
@@ -108,14 +108,14 @@ def test_every_problem_of_a_file_in_one_pass(write_manifest: Write, capsys: Capt
         [f"{path}:6:13", "jobs[0].prompt"],
         [f"{path}:7:8", "jobs[0].n"],
         [f"{path}:11:11", "jobs[1].size"],
-        [f"{path}:15:18", "jobs[2].description"],
-        [f"{path}:16:16", "jobs[2].exclude[0].color"],
+        [f"{path}:13:16", "jobs[1].exclude[0].color"],
+        [f"{path}:16:18", "jobs[2].description"],
     ]
     assert "expected the integer 1, got the string '1'" in lines[0]
     assert "placeholder {brnd} has no value" in lines[2] and "did you mean 'brand'?" in lines[2]
     assert "pixel size '1024x1024' is not allowed at 4k" in lines[4]
-    assert "YAML reads yes, no, on, off, true and false as booleans" in lines[5]
-    assert "is not an axis of this job's matrix" in lines[6]
+    assert "'color' is not an axis of this job's matrix; did you mean 'colour'?" in lines[5]
+    assert "YAML reads yes, no, on, off, true and false as booleans" in lines[6]
 
 
 def test_the_ratio_hint_only_where_a_ratio_was_meant(
