@@ -52,8 +52,8 @@ if TYPE_CHECKING:  # what mypy and editors see; at run time __getattr__ imports 
     from seedance_batch._events import RunStarted as RunStarted
     from seedance_batch._gallery import render_gallery as render_gallery
     from seedance_batch._gallery import write_gallery as write_gallery
+    from seedance_batch._job_spec import JobSpec as JobSpec
     from seedance_batch._manifest import Execution as Execution
-    from seedance_batch._manifest import JobSpec as JobSpec
     from seedance_batch._manifest import Manifest as Manifest
     from seedance_batch._manifest import load_manifest as load_manifest
     from seedance_batch._planner import Job as Job
@@ -185,7 +185,7 @@ _FORMER: dict[str, tuple[str, str | None]] = {
     "Budget": ("seedance_batch._budget", None),
     "Execution": ("seedance_batch._manifest", None),
     "Job": ("seedance_batch._planner", None),
-    "JobSpec": ("seedance_batch._manifest", None),
+    "JobSpec": ("seedance_batch._job_spec", None),
     "JobStatus": ("seedance_batch._status", None),
     "PlanDiff": ("seedance_batch._diff", None),
     "PruneResult": ("seedance_batch._prune", None),

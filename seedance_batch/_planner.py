@@ -1,9 +1,10 @@
 """The planner: a manifest expanded into jobs, ids and credits (contract, section 3).
 
-Expansion order is fixed: jobs as written; within a job the cartesian product of its axes (the
-last fastest), minus ``exclude``, then ``include`` as written; each combination followed by its
-repeats. A job's id is the first 16 hex digits of SHA-256 over the canonical JSON of
-``{"request": <body>, "repeat": <index>}``; the same id twice is planned once, with a warning.
+Expansion order is fixed: jobs as written; within a job its rows (in file order) times the
+cartesian product of its axes (the last fastest), minus ``exclude``, then ``include`` as
+written; each combination followed by its repeats. A job's id is the first 16 hex digits of
+SHA-256 over the canonical JSON of ``{"request": <body>, "repeat": <index>}``; the same id
+twice is planned once, with a warning.
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from typing import NamedTuple, Protocol
 from seedance_batch import _rules
 from seedance_batch._budget import Budget, campaign_budget
 from seedance_batch._errors import Diagnostic, ManifestError, SelectionError
+from seedance_batch._job_spec import Axis, Combination, JobSpec, Origin, Scalar
 from seedance_batch._labels import variant_text
 from seedance_batch._layout import slug_part
-from seedance_batch._manifest import Combination, JobSpec, Manifest, Origin, Scalar
+from seedance_batch._manifest import Manifest
 from seedance_batch._states import STATES, TO_SPEND, needs_work
 
 __all__ = [
@@ -284,43 +286,50 @@ class _Expansion:
         self.manifest = manifest
         self.jobs: dict[str, Job] = {}
         self.diagnostics: list[Diagnostic] = []
-        self._reported: set[tuple[str, str]] = set()
+        self._reported: set[tuple[str, str, str]] = set()
         self._shapes: dict[tuple[int, tuple[tuple[str, Scalar], ...]], _Shape] = {}
 
     def report(self, origin: Origin, message: str, severity: str = "error") -> None:
-        if (origin.path, message) in self._reported:
+        file = origin.file or self.manifest.file
+        if (file, origin.path, message) in self._reported:
             return
-        self._reported.add((origin.path, message))
+        self._reported.add((file, origin.path, message))
+        if origin.via:
+            message = f"{message} (brought in by {origin.via})"
         pos = origin.pos
         self.diagnostics.append(
-            Diagnostic(self.manifest.file, pos.line, pos.col, origin.path, message, severity)  # type: ignore[arg-type]
+            Diagnostic(file, pos.line, pos.col, origin.path, message, severity)  # type: ignore[arg-type]
         )
 
     def add_job(self, spec: JobSpec) -> None:
         base_vars = {**self.manifest.vars, **spec.vars}
         choices = [
             [
-                _Choice(axis.name, value, label, slug_part(label), _kind(axis.name), origin)
+                _Choice(
+                    axis.name,
+                    value,
+                    label,
+                    slug_part(label),
+                    _kind(axis.name),
+                    origin,
+                    label if axis.named else value,
+                )
                 for value, label, origin in zip(axis.values, axis.labels, axis.origins, strict=True)
             ]
             for axis in spec.axes
         ]
-        for picks in itertools.product(*choices):
-            if spec.exclude and _excluded(picks, spec.exclude):
-                continue
-            self._add_combination(spec, picks, base_vars, None)
+        for row in _row_choices(spec) or ((),):
+            for product in itertools.product(*choices):
+                picks = row + product if row else product
+                if spec.exclude and _excluded(picks, spec.exclude):
+                    continue
+                self._add_combination(spec, picks, base_vars, None)
         axis_order = {axis.name: k for k, axis in enumerate(spec.axes)}
+        named = {axis.name: axis for axis in spec.axes if axis.named and axis.name != "prompt"}
         for entry in spec.include:
             ordered = sorted(entry.values, key=lambda n: axis_order.get(n, len(axis_order)))
             picks = tuple(
-                _Choice(
-                    name,
-                    entry.values[name],
-                    str(entry.values[name]),
-                    slug_part(str(entry.values[name])),
-                    _kind(name),
-                    entry.origins[name],
-                )
+                _included(name, entry.values[name], entry.origins[name], named.get(name))
                 for name in ordered
             )
             self._add_combination(spec, picks, base_vars, entry)
@@ -375,14 +384,15 @@ class _Expansion:
         template = spec.prompt
         for choice in picks:
             name, label, kind = choice.name, choice.label, choice.kind
-            variant[name] = label
+            if label is not None:
+                variant[name] = label
             if choice.slug:
                 slugs.append(choice.slug)
             if kind == _VARIABLE:
                 variables[name] = choice.value
             elif kind == _FIELD:
                 field_items.append((name, choice.value))
-            else:
+            elif kind == _PROMPT:
                 template = spec.prompt_text(label)
         where = entry.origin if entry is not None else spec.origin
         try:
@@ -461,7 +471,7 @@ def _describe(first: Job) -> str:
     return f"the same request and repeat index {first.repeat} as {where}"
 
 
-_FIELD, _VARIABLE, _PROMPT = 0, 1, 2
+_FIELD, _VARIABLE, _PROMPT, _ROW_ID = 0, 1, 2, 3
 
 
 def _kind(name: str) -> int:
@@ -471,19 +481,66 @@ def _kind(name: str) -> int:
 
 
 class _Choice(NamedTuple):
+    """One value of a combination: what it sets (``kind``), its label in the variant (None: it
+    shows under its row's id), its slug, and ``key``, what ``exclude`` matches (a name, for
+    named values; else the value)."""
+
     name: str
     value: Scalar
-    label: str
+    label: str | None
     slug: str
     kind: int
     origin: Origin
+    key: Scalar
+
+
+def _row_choices(spec: JobSpec) -> list[tuple[_Choice, ...]]:
+    """Each row of the job as its choices: the id (when the rows have one) names the row, and
+    its values go to the request unseen; without an id, the values name it."""
+    rows = spec.rows
+    if rows is None:
+        return []
+    kinds = [_kind(key) for key in rows.keys]
+    found = []
+    for row in rows.rows:
+        shown = row.id is None
+        picks = [
+            _Choice(
+                key,
+                value,
+                str(value) if shown else None,
+                slug_part(str(value)) if shown else "",
+                kind,
+                origin,
+                value,
+            )
+            for key, value, kind, origin in zip(
+                rows.keys, row.values, kinds, row.origins, strict=True
+            )
+        ]
+        if row.id is not None:
+            picks.insert(
+                0, _Choice("id", row.id, row.id, slug_part(row.id), _ROW_ID, row.origin, row.id)
+            )
+        found.append(tuple(picks))
+    return found
+
+
+def _included(name: str, value: Scalar, origin: Origin, axis: Axis | None) -> _Choice:
+    """An ``include`` entry's value as a choice; for a named axis, ``value`` is a name."""
+    if axis is None:
+        label = str(value)
+        return _Choice(name, value, label, slug_part(label), _kind(name), origin, value)
+    label = str(value)
+    text = axis.values[axis.labels.index(label)]
+    return _Choice(name, text, label, slug_part(label), _kind(name), origin, label)
 
 
 _FIELDS = frozenset({"model", "provider", "size", "resolution", "n"})
 
 
 def _excluded(picks: tuple[_Choice, ...], exclude: Sequence[Combination]) -> bool:
-    values = {choice.name: choice.value for choice in picks}
+    values = {choice.name: choice.key for choice in picks}
     return any(
         all(values.get(key) == value for key, value in combination.values.items())
         for combination in exclude

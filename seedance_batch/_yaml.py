@@ -265,6 +265,14 @@ def load_yaml(text: str, file: str) -> Loaded:
         where = format_path(exc.path[:8]) + ("..." if len(exc.path) > 8 else "")
         loaded.errors.append(Diagnostic(file, line, col, where, exc.message))
     except yaml.MarkedYAMLError as exc:
+        if exc.context == "while scanning a quoted scalar" and exc.context_mark is not None:
+            opened = exc.context_mark  # point at the quote that never closes, not at the end
+            message = (
+                "invalid YAML: this quote is never closed (a quoted string ends with its quote)"
+            )
+            line, col = opened.line + 1, opened.column + 1
+            loaded.errors.append(Diagnostic(file, line, col, "", message))
+            return loaded
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         problem = exc.problem or exc.context or "invalid YAML"

@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from seedance_batch._budget import Budget, budget_line
+from seedance_batch._job_spec import JobSpec
 from seedance_batch._labels import job_size
-from seedance_batch._manifest import JobSpec
 from seedance_batch._planner import Job, Plan
 from seedance_batch._states import TO_SPEND
 from seedance_batch.reports._markdown import MarkdownDocument, md_code, md_table, md_text

@@ -33,7 +33,7 @@ CASES: list[tuple[str, str, list[tuple[int, int, str, str]]]] = [
     (
         "unclosed-quote",
         HEAD + 'jobs:\n  - name: a\n    prompt: "open\n',
-        [(6, 1, "", "invalid YAML")],
+        [(5, 13, "", "this quote is never closed")],
     ),
     ("missing-version", "name: t\njobs: [{name: a, prompt: p}]\n", [(1, 1, "", "'version'")]),
     ("missing-jobs", HEAD, [(1, 1, "", "missing required field 'jobs'")]),
