@@ -42,7 +42,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "_run_files",
         "_executor",
     ),
-    "outputs": ("_results", "_gallery", "_status", "_prune"),
+    "outputs": ("_results", "_gallery", "_status", "_prune", "_thumbs", "_decisions"),
+    "review": ("review",),  # the review app: serves the outputs and the decisions
     "api": ("", "errors"),  # the package's __init__ and the public error tree
     "cli": ("cli", "__main__"),
 }

@@ -19,7 +19,7 @@ from seedance_batch.cli._errors import EXIT_INTERRUPTED, handle_errors
 
 __all__ = ["main"]
 
-COMMANDS = ("validate", "plan", "run", "status", "simulate", "gallery", "diff", "prune")
+COMMANDS = ("validate", "plan", "run", "status", "simulate", "gallery", "diff", "prune", "review")
 
 
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:

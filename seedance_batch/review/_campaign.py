@@ -1,0 +1,240 @@
+"""The campaign as the review app sees it: every recorded image in plan order, filtered and paged.
+
+Built from the manifest's plan and the lockfile (read with its public reader, without the run
+lock, so a run may go on meanwhile), in the output folder the lockfile records. The images are
+those of ``results.jsonl`` (each succeeded planned job's, in plan order; orphans left out).
+:class:`CampaignSource` reads it again when the manifest, the lockfile or its journal changes.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from seedance_batch._decisions import APPROVING, Entry, Located
+from seedance_batch._thumbs import Source
+
+if TYPE_CHECKING:
+    from seedance_batch._results import ResultLine
+
+__all__ = ["MAX_LIMIT", "Campaign", "CampaignSource", "Image", "Page", "load_campaign"]
+
+#: The most images one answer of ``/api/images`` holds (the grid view asks for many).
+MAX_LIMIT: Final = 5_000
+DEFAULT_LIMIT: Final = 120
+#: Query parameters naming an axis start so: ``v.product=serum``.
+AXIS_PREFIX: Final = "v."
+UNDECIDED: Final = "undecided"
+
+
+@dataclass(frozen=True, slots=True)
+class Image:
+    """One recorded image of a planned job, with what the app shows and filters on."""
+
+    sha256: str
+    path: str
+    bytes: int
+    job: str
+    job_id: str
+    variant: Mapping[str, str]
+    repeat: int
+    index: int
+    prompt: str
+    model: str
+    size: str | None
+    resolution: str
+
+    @property
+    def source(self) -> Source:
+        return Source(self.path, self.sha256, self.bytes)
+
+    def to_json(self, entry: Entry | None) -> dict[str, Any]:
+        return {
+            "sha256": self.sha256,
+            "path": self.path,
+            "job": self.job,
+            "job_id": self.job_id,
+            "variant": dict(self.variant),
+            "repeat": self.repeat,
+            "index": self.index,
+            "prompt": self.prompt,
+            "model": self.model,
+            "size": self.size,
+            "resolution": self.resolution,
+            "bytes": self.bytes,
+            "decision": entry.decision if entry else None,
+            "note": entry.note if entry else None,
+            "by": entry.by if entry else None,
+        }
+
+
+@dataclass(frozen=True)
+class Page:
+    """One answer of ``/api/images``: the matching images from ``offset``, and how many match."""
+
+    total: int
+    offset: int
+    limit: int
+    images: tuple[Image, ...]
+
+
+def _first_seen(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """A campaign's images in plan order, looked up by hash and by path."""
+
+    name: str
+    manifest: Path
+    out: Path
+    images: tuple[Image, ...]
+    by_sha256: Mapping[str, Image] = field(init=False)
+    by_path: Mapping[str, Image] = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_sha256", {i.sha256: i for i in reversed(self.images)})
+        object.__setattr__(self, "by_path", {i.path: i for i in self.images})
+
+    @functools.cached_property
+    def located(self) -> dict[str, Located]:
+        """Each hash -> its first image's job id and path, in plan order (for the review file)."""
+        return {sha: Located(i.job_id, i.path) for sha, i in self.by_sha256.items()}
+
+    @functools.cached_property
+    def facets(self) -> dict[str, Any]:
+        """Every value each filter can take, in plan order."""
+        axes: dict[str, list[str]] = {}
+        for image in self.images:
+            for name, value in image.variant.items():
+                axes.setdefault(name, []).append(value)
+        return {
+            "jobs": _first_seen(i.job for i in self.images),
+            "models": _first_seen(i.model for i in self.images),
+            "resolutions": _first_seen(i.resolution for i in self.images),
+            "axes": {name: _first_seen(values) for name, values in axes.items()},
+            "decisions": ["approved", "favourite", "rejected", UNDECIDED],
+        }
+
+    def select(
+        self, query: Mapping[str, Sequence[str]], decisions: Mapping[str, Entry]
+    ) -> list[Image]:
+        """The images every filter of ``query`` lets through (one filter's values: any of them).
+
+        ``job``, ``model``, ``resolution``, ``decision`` (``approved`` includes favourites,
+        ``undecided``), ``v.<axis>`` and ``q`` (words the prompt or path must all contain).
+        """
+        fields = {n: set(query[n]) for n in ("job", "model", "resolution") if query.get(n)}
+        axes = {
+            name[len(AXIS_PREFIX) :]: set(values)
+            for name, values in query.items()
+            if name.startswith(AXIS_PREFIX) and values
+        }
+        words = " ".join(query.get("q", ())).lower().split()
+        chosen = set(query.get("decision", ()))
+
+        def keep(image: Image) -> bool:
+            if any(getattr(image, n) not in wanted for n, wanted in fields.items()):
+                return False
+            if any(image.variant.get(a) not in wanted for a, wanted in axes.items()):
+                return False
+            text = f"{image.prompt} {image.path}".lower() if words else ""
+            if not all(word in text for word in words):
+                return False
+            return not chosen or _decision_matches(decisions.get(image.sha256), chosen)
+
+        return [image for image in self.images if keep(image)]
+
+    def page(self, query: Mapping[str, Sequence[str]], decisions: Mapping[str, Entry]) -> Page:
+        """``select`` from ``offset`` (default 0), at most ``limit`` (default 120) images."""
+        matching = self.select(query, decisions)
+        offset = _number(query, "offset", 0, len(matching))
+        limit = _number(query, "limit", DEFAULT_LIMIT, MAX_LIMIT)
+        return Page(len(matching), offset, limit, tuple(matching[offset : offset + limit]))
+
+
+def _decision_matches(entry: Entry | None, chosen: set[str]) -> bool:
+    if entry is None:
+        return UNDECIDED in chosen
+    return entry.decision in chosen or ("approved" in chosen and entry.decision in APPROVING)
+
+
+def _number(query: Mapping[str, Sequence[str]], name: str, default: int, most: int) -> int:
+    """A query parameter as a whole number in [0, most]; ValueError for anything else."""
+    values = query.get(name) or ()
+    if not values:
+        return min(default, most)
+    text = values[-1]
+    if not text.isascii() or not text.isdigit():
+        raise ValueError(f"{name} must be a whole number >= 0, not {text!r}")
+    return min(int(text), most)
+
+
+def load_campaign(
+    manifest_path: Path, *, lockfile: Path | None = None, out: Path | None = None
+) -> Campaign:
+    """The campaign of ``manifest_path``: its plan, its lockfile's images, its output folder.
+
+    Raises what ``load_manifest`` and ``read_lockfile`` raise (ManifestError, LockfileError).
+    """
+    from seedance_batch._lockfile import default_lockfile_path, read_lockfile
+    from seedance_batch._manifest import load_manifest
+    from seedance_batch._planner import plan
+    from seedance_batch._results import result_lines
+    from seedance_batch._run_files import output_folder
+
+    manifest = load_manifest(manifest_path)
+    lockfile_path = lockfile or default_lockfile_path(manifest.path)
+    snapshot = read_lockfile(lockfile_path, manifest.name)
+    jobs = plan(manifest, snapshot).jobs
+    records = snapshot.jobs if snapshot is not None else {}
+    folder = output_folder(manifest, lockfile_path, snapshot, out)
+    images = tuple(_image(line) for line in result_lines(jobs, records))
+    return Campaign(manifest.name, Path(manifest.path), Path(folder), images)
+
+
+def _image(line: ResultLine) -> Image:
+    fields = (line.job, line.job_id, line.variant, line.repeat, line.index, line.prompt)
+    return Image(
+        line.sha256, line.path, line.bytes, *fields, line.model, line.size, line.resolution
+    )
+
+
+def _fingerprint(paths: Iterable[Path]) -> tuple[tuple[int, int, int] | None, ...]:
+    marks: list[tuple[int, int, int] | None] = []
+    for path in paths:
+        try:
+            info = os.stat(path)
+        except OSError:
+            marks.append(None)
+        else:
+            marks.append((info.st_ino, info.st_size, info.st_mtime_ns))
+    return tuple(marks)
+
+
+class CampaignSource:
+    """The campaign, read again when its manifest, lockfile or journal has changed on disk."""
+
+    def __init__(
+        self, manifest: Path, *, lockfile: Path | None = None, out: Path | None = None
+    ) -> None:
+        from seedance_batch._lockfile import default_lockfile_path, journal_path
+
+        self._manifest, self._lockfile, self._out = Path(manifest), lockfile, out
+        lock = lockfile or default_lockfile_path(manifest)
+        self._watched = (self._manifest, Path(lock), Path(journal_path(lock)))
+        self._mark = _fingerprint(self._watched)
+        self.campaign = load_campaign(self._manifest, lockfile=lockfile, out=out)
+
+    def current(self) -> Campaign:
+        """The campaign as the files say now (read again only when they changed)."""
+        mark = _fingerprint(self._watched)
+        if mark != self._mark:
+            self.campaign = load_campaign(self._manifest, lockfile=self._lockfile, out=self._out)
+            self._mark = mark
+        return self.campaign
