@@ -91,6 +91,10 @@ async def _page(request: web.Request) -> web.Response:
     )
 
 
+async def _no_icon(request: web.Request) -> web.Response:
+    return web.Response(status=204, headers={"Cache-Control": "max-age=86400"})
+
+
 def _query(request: web.Request) -> dict[str, list[str]]:
     query: dict[str, list[str]] = {}
     for name, value in request.rel_url.query.items():
@@ -213,6 +217,7 @@ def create_app(state: ReviewApp) -> web.Application:
     app = web.Application(middlewares=[_own_origin_only], client_max_size=64 * 1024)
     app[_APP_KEY] = state
     app.router.add_get("/", _page)
+    app.router.add_get("/favicon.ico", _no_icon)
     app.router.add_get("/api/images", _images)
     app.router.add_post("/api/decisions", _decide)
     app.router.add_get("/thumbs/{sha256}", _thumb)

@@ -98,7 +98,10 @@ class Campaign:
     by_path: Mapping[str, Image] = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "by_sha256", {i.sha256: i for i in reversed(self.images)})
+        first: dict[str, Image] = {}
+        for image in self.images:  # the same bytes twice: the first one stands for both
+            first.setdefault(image.sha256, image)
+        object.__setattr__(self, "by_sha256", first)
         object.__setattr__(self, "by_path", {i.path: i for i in self.images})
 
     @functools.cached_property
