@@ -28,8 +28,10 @@ from seedance_batch._errors import OutputError
 from seedance_batch._files import atomic_write
 
 __all__ = [
+    "QUALITY",
     "THUMBS_DIR",
     "THUMB_SIDE",
+    "WEBP_METHOD",
     "Source",
     "ThumbMaker",
     "ThumbStats",
@@ -46,7 +48,7 @@ THUMBS_DIR: Final = ".thumbs"
 THUMB_SIDE: Final = 384
 QUALITY: Final = 75
 #: WebP's encoder effort (0 fastest .. 6 smallest): 2 is within a few per cent of 4's size.
-_METHOD: Final = 2
+WEBP_METHOD: Final = 2
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
@@ -164,7 +166,7 @@ def _encode(handle: io.BufferedReader) -> bytes | None:
                 alpha = "A" in image.getbands() or "transparency" in image.info
                 image = image.convert("RGBA" if alpha else "RGB")
             buffer = io.BytesIO()
-            image.save(buffer, "WEBP", quality=QUALITY, method=_METHOD)
+            image.save(buffer, "WEBP", quality=QUALITY, method=WEBP_METHOD)
     except (OSError, ValueError, UnidentifiedImageError, Image.DecompressionBombError):
         return None
     return buffer.getvalue()

@@ -175,10 +175,13 @@ async def _send_file(
                 "Cache-Control": cache,
             }
         )
-        await response.prepare(request)
-        while chunk := await loop.run_in_executor(None, handle.read, _CHUNK):
-            await response.write(chunk)
-        await response.write_eof()
+        try:
+            await response.prepare(request)
+            while chunk := await loop.run_in_executor(None, handle.read, _CHUNK):
+                await response.write(chunk)
+            await response.write_eof()
+        except ConnectionResetError:  # the browser went away (a page closed, a tab scrolled on)
+            pass
     return response
 
 
