@@ -174,7 +174,7 @@ def _browser(url: str) -> None:
 
 
 def main() -> None:
-    from seedance_batch.review import load_campaign, serve
+    from seedance_batch.review import ReviewServer, load_campaign, serve
 
     with tempfile.TemporaryDirectory(prefix="bench-review-") as temporary:
         started = time.perf_counter()
@@ -189,7 +189,8 @@ def main() -> None:
         print(
             f"   campaign read (plan + lockfile): {(time.perf_counter() - started) * 1000:.0f} ms"
         )
-        with serve(manifest, prefill=False) as server, httpx.Client(base_url=server.url) as client:
+        server = ReviewServer(manifest, prefill=False)
+        with serve(server), httpx.Client(base_url=server.url) as client:
             rounds = []
             for _ in range(5):
                 started = time.perf_counter()

@@ -1,8 +1,8 @@
 """The review app: a campaign's images served on 127.0.0.1 to approve, reject or favourite.
 
-    from seedance_batch.review import serve
+    from seedance_batch.review import ReviewServer, serve
 
-    with serve(Path("spring.yaml")) as server:
+    with serve(ReviewServer(Path("spring.yaml"))) as server:
         ...  # open server.url; decisions land in spring.review.yaml
 
 ``seedance-batch review MANIFEST`` runs :func:`serve_until_signalled` on a :class:`ReviewServer`.

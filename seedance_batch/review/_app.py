@@ -21,7 +21,7 @@ from aiohttp import web
 from seedance_batch._decisions import DECISIONS, ReviewFile
 from seedance_batch._errors import SeedanceBatchError
 from seedance_batch._thumbs import THUMBS_DIR, ThumbMaker, open_recorded
-from seedance_batch.review._campaign import CampaignSource
+from seedance_batch.review._campaign import CampaignSource, image_json, source_of
 from seedance_batch.review._page import PAGE, PAGE_CSP
 
 __all__ = ["LOOPBACK", "ReviewApp", "create_app"]
@@ -123,7 +123,7 @@ async def _images(request: web.Request) -> web.Response:
             "total": page.total,
             "offset": page.offset,
             "limit": page.limit,
-            "images": [image.to_json(entries.get(image.sha256)) for image in page.images],
+            "images": [image_json(image, entries.get(image.sha256)) for image in page.images],
             "facets": campaign.facets,
             "counts": counts,
         },
@@ -159,7 +159,7 @@ async def _decide(request: web.Request) -> web.Response:
         )
     except SeedanceBatchError as exc:  # an unreadable or unwritable review file
         return web.json_response({"error": str(exc)}, status=409)
-    return web.json_response(image.to_json(entry))
+    return web.json_response(image_json(image, entry))
 
 
 async def _send_file(
@@ -191,7 +191,7 @@ async def _thumb(request: web.Request) -> web.StreamResponse:
     if image is None:
         raise web.HTTPNotFound()
     try:
-        await asyncio.wrap_future(state.thumbs.ensure(image.source))
+        await asyncio.wrap_future(state.thumbs.ensure(source_of(image)))
     except SeedanceBatchError as exc:  # the thumbnails' folder cannot be written
         return web.json_response({"error": str(exc)}, status=500)
     fd = open_recorded(state.source.campaign.out, f"{THUMBS_DIR}/{image.sha256}.webp")

@@ -13,15 +13,22 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, NamedTuple
 
 from seedance_batch._decisions import APPROVING, Entry, Located
+from seedance_batch._results import ResultLine, result_lines
 from seedance_batch._thumbs import Source
 
-if TYPE_CHECKING:
-    from seedance_batch._results import ResultLine
-
-__all__ = ["MAX_LIMIT", "Campaign", "CampaignSource", "Image", "Page", "load_campaign"]
+__all__ = [
+    "MAX_LIMIT",
+    "Campaign",
+    "CampaignSource",
+    "Image",
+    "Page",
+    "image_json",
+    "load_campaign",
+    "source_of",
+]
 
 #: The most images one answer of ``/api/images`` holds (the grid view asks for many).
 MAX_LIMIT: Final = 5_000
@@ -31,49 +38,31 @@ AXIS_PREFIX: Final = "v."
 UNDECIDED: Final = "undecided"
 
 
-@dataclass(frozen=True, slots=True)
-class Image:
-    """One recorded image of a planned job, with what the app shows and filters on."""
+#: What ``/api/images`` tells of each image (its URL and task id stay out).
+_SHOWN: Final = (
+    "sha256", "path", "bytes", "job", "job_id", "variant", "repeat", "index", "prompt", "model",
+    "size", "resolution",
+)  # fmt: skip
 
-    sha256: str
-    path: str
-    bytes: int
-    job: str
-    job_id: str
-    variant: Mapping[str, str]
-    repeat: int
-    index: int
-    prompt: str
-    model: str
-    size: str | None
-    resolution: str
-
-    @property
-    def source(self) -> Source:
-        return Source(self.path, self.sha256, self.bytes)
-
-    def to_json(self, entry: Entry | None) -> dict[str, Any]:
-        return {
-            "sha256": self.sha256,
-            "path": self.path,
-            "job": self.job,
-            "job_id": self.job_id,
-            "variant": dict(self.variant),
-            "repeat": self.repeat,
-            "index": self.index,
-            "prompt": self.prompt,
-            "model": self.model,
-            "size": self.size,
-            "resolution": self.resolution,
-            "bytes": self.bytes,
-            "decision": entry.decision if entry else None,
-            "note": entry.note if entry else None,
-            "by": entry.by if entry else None,
-        }
+#: An image of the campaign: a line of ``results.jsonl``.
+Image = ResultLine
 
 
-@dataclass(frozen=True)
-class Page:
+def image_json(image: Image, entry: Entry | None) -> dict[str, Any]:
+    """The image as ``/api/images`` answers it: its fields, then its decision, note and by."""
+    fields: dict[str, Any] = {name: getattr(image, name) for name in _SHOWN}
+    fields["variant"] = dict(image.variant)
+    for name in ("decision", "note", "by"):
+        fields[name] = getattr(entry, name) if entry else None
+    return fields
+
+
+def source_of(image: Image) -> Source:
+    """What the thumbnails need of an image."""
+    return Source(image.path, image.sha256, image.bytes)
+
+
+class Page(NamedTuple):
     """One answer of ``/api/images``: the matching images from ``offset``, and how many match."""
 
     total: int
@@ -188,7 +177,6 @@ def load_campaign(
     from seedance_batch._lockfile import default_lockfile_path, read_lockfile
     from seedance_batch._manifest import load_manifest
     from seedance_batch._planner import plan
-    from seedance_batch._results import result_lines
     from seedance_batch._run_files import output_folder
 
     manifest = load_manifest(manifest_path)
@@ -197,15 +185,8 @@ def load_campaign(
     jobs = plan(manifest, snapshot).jobs
     records = snapshot.jobs if snapshot is not None else {}
     folder = output_folder(manifest, lockfile_path, snapshot, out)
-    images = tuple(_image(line) for line in result_lines(jobs, records))
+    images = tuple(result_lines(jobs, records))
     return Campaign(manifest.name, Path(manifest.path), Path(folder), images)
-
-
-def _image(line: ResultLine) -> Image:
-    fields = (line.job, line.job_id, line.variant, line.repeat, line.index, line.prompt)
-    return Image(
-        line.sha256, line.path, line.bytes, *fields, line.model, line.size, line.resolution
-    )
 
 
 def _fingerprint(paths: Iterable[Path]) -> tuple[tuple[int, int, int] | None, ...]:

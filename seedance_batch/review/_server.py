@@ -20,7 +20,7 @@ from aiohttp import web
 from seedance_batch._decisions import ReviewFile, default_review_path, who_decides
 from seedance_batch._thumbs import ThumbMaker
 from seedance_batch.review._app import LOOPBACK, ReviewApp, create_app
-from seedance_batch.review._campaign import CampaignSource
+from seedance_batch.review._campaign import CampaignSource, source_of
 
 __all__ = ["ReviewServer", "serve", "serve_until_signalled"]
 
@@ -72,7 +72,7 @@ class ReviewServer:
         self.state.port = self.port = int(bound)
         self.url = f"http://{LOOPBACK}:{self.port}/"
         if self._prefill:
-            self.state.thumbs.prefill([image.source for image in self.state.source.campaign.images])
+            self.state.thumbs.prefill([source_of(i) for i in self.state.source.campaign.images])
 
     async def close(self) -> None:
         """Stop listening; drop the queued thumbnails, wait for those being made."""
@@ -101,21 +101,9 @@ async def serve_until_signalled(
 
 
 @contextmanager
-def serve(
-    manifest: Path,
-    *,
-    port: int = 0,
-    lockfile: Path | None = None,
-    out: Path | None = None,
-    review: Path | None = None,
-    by: str | None = None,
-    prefill: bool = True,
-) -> Iterator[ReviewServer]:
-    """A :class:`ReviewServer` running in a background thread with its own event loop, for
-    tests and scripts (``with serve(path) as server: server.url``)."""
-    server = ReviewServer(
-        manifest, port=port, lockfile=lockfile, out=out, review=review, by=by, prefill=prefill
-    )
+def serve(server: ReviewServer) -> Iterator[ReviewServer]:
+    """``server`` running in a background thread with its own event loop, for tests and
+    scripts: ``with serve(ReviewServer(path)) as running: running.url``."""
     loop = asyncio.new_event_loop()
     started = threading.Event()
     failure: list[BaseException] = []

@@ -29,7 +29,7 @@ def campaign(ran_campaign: Campaign, tmp_path: Path) -> Campaign:
 @pytest.fixture
 def server(campaign: Campaign) -> Iterator[ReviewServer]:
     """A review server over the test's campaign, on 127.0.0.1 and a free port."""
-    with serve(campaign.manifest, by="Ada Tester") as running:
+    with serve(ReviewServer(campaign.manifest, by="Ada Tester")) as running:
         yield running
 
 

@@ -219,7 +219,7 @@ def test_a_recorded_image_replaced_by_a_link_is_not_served(
     folder = (campaign.out / second.path).parent
     os.replace(folder, tmp_path / "real-folder")
     os.symlink(tmp_path / "real-folder", folder)
-    with serve(campaign.manifest, prefill=False) as server, _client(server) as client:
+    with serve(ReviewServer(campaign.manifest, prefill=False)) as server, _client(server) as client:
         for image in (first, second):
             assert client.get(f"/images/{image.path}").status_code == 404
             assert client.get(f"/thumbs/{image.sha256}").status_code == 404
