@@ -61,6 +61,13 @@ def _ready(open_browser: bool) -> Any:
             file=sys.stderr,
             flush=True,
         )
+        if not server.state.source.campaign.images:
+            print(
+                "warning: the campaign has no image yet: run it first (the app shows new ones "
+                "as the lockfile records them)",
+                file=sys.stderr,
+                flush=True,
+            )
         if open_browser:
             import webbrowser
 

@@ -102,3 +102,18 @@ def test_without_no_open_the_browser_is_opened_at_the_url(
         process.send_signal(signal.SIGTERM)
         process.communicate(timeout=30)
     assert process.returncode == 0
+
+
+def test_a_campaign_not_run_yet_is_served_with_a_warning(campaign: Campaign) -> None:
+    """No lockfile yet: the app serves an empty campaign and stderr says to run it first."""
+    campaign.manifest.with_name("review-test.lock.json").unlink()
+    process = _start(str(campaign.manifest), "--port", "0", "--no-open")
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        assert httpx.get(url + "api/images", timeout=10).json()["total"] == 0
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 0, stderr
+    assert "no image yet: run it first" in stderr
