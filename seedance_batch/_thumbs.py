@@ -13,6 +13,7 @@ that is not a regular file of its recorded size is skipped. The thumbnail is wri
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -220,6 +221,13 @@ def _stats(outcomes: Iterable[bool | None]) -> ThumbStats:
     return ThumbStats(made, present, skipped)
 
 
+def _yield() -> None:
+    """Lower this thread's priority (Linux sets it per thread): the background thumbnails give
+    way to the pages and thumbnails being asked for, and to the browser showing them."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+
+
 class ThumbMaker:
     """Thumbnails made on demand for a server, each hash at most once at a time.
 
@@ -234,7 +242,7 @@ class ThumbMaker:
         self._futures: dict[str, Future[bool | None]] = {}
         self._urgent = ThreadPoolExecutor(2, thread_name_prefix="thumbs-now")
         self._background = ThreadPoolExecutor(
-            max(1, _workers(workers) - 1), thread_name_prefix="thumbs-later"
+            max(1, _workers(workers) - 1), thread_name_prefix="thumbs-later", initializer=_yield
         )
 
     def _submit(self, pool: ThreadPoolExecutor, source: Source) -> Future[bool | None]:
