@@ -52,7 +52,17 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "_job_runner",
         "_executor",
     ),
-    "outputs": ("_results", "_gallery", "_outputs", "_status", "_prune", "reports"),
+    "outputs": (
+        "_results",
+        "_gallery",
+        "_outputs",
+        "_status",
+        "_prune",
+        "reports",
+        "_thumbs",
+        "_decisions",
+    ),
+    "review": ("review",),  # the review app: serves the outputs and the decisions
     # the package's __init__, the public error tree, and run(): the run, then its outputs
     "api": ("", "errors", "_run"),
     "cli": ("cli", "__main__"),

@@ -30,6 +30,7 @@ COMMANDS = (
     "gallery",
     "diff",
     "prune",
+    "review",
 )
 
 
