@@ -108,3 +108,43 @@ def test_a_program_calling_run_is_never_exited_by_a_second_signal(
     ended = "returned interrupted" if signals == 1 else "KeyboardInterrupt"
     assert out.splitlines() == ["started", ended, "handlers restored"], err
     assert read_lockfile(campaign.lockfile) is not None
+
+
+BIG = """
+version: 1
+name: big
+defaults: {model: gpt-image-2-all, size: "1:1"}
+execution: {poll_interval: 0.05, poll_max: 0.2}
+jobs:
+  - name: grid
+    prompt: "A {a} {b} {c}"
+    matrix:
+      a: [AXIS_A]
+      b: [AXIS_B]
+      c: [AXIS_C]
+"""
+
+
+@pytest.mark.parametrize("moment", [0.0, 0.15, 0.3])
+def test_ctrl_c_while_the_run_plans_stops_before_any_create(
+    campaign: Campaign, moment: float
+) -> None:
+    """Ctrl-C after the run has locked the lockfile but before its workers start (a big plan
+    expanding): exit 130 with the resume line, and no create was sent."""
+    values = ", ".join(f"v{i}" for i in range(40))
+    campaign.write(
+        BIG.replace("AXIS_A", values).replace("AXIS_B", values).replace("AXIS_C", values[:80])
+    )
+    journal = campaign.lockfile.with_name(campaign.lockfile.name + ".journal")
+    with serve(SimulatorConfig(seed=90)) as sim:
+        process = start_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
+        deadline = time.monotonic() + 60
+        while not journal.exists() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(moment)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+        creates = sim.counters.create_requests
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert creates == 0 or "Resume with:" in stderr, stderr
