@@ -7,6 +7,7 @@ campaign job, variant and image it is. Every path stays under 180 characters fro
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -24,6 +25,7 @@ __all__ = [
     "fit_slug",
     "image_relpath",
     "job_dir",
+    "readable_part",
     "resolve_inside",
     "slug_part",
     "slug_room",
@@ -73,6 +75,17 @@ def slug_part(value: str) -> str:
     text = _UNSAFE.sub("-", text)
     text = _REPEATS.sub("-", text)
     return text.strip("-.")
+
+
+def readable_part(label: str, name: str) -> str:
+    """``label``'s slug part; for a value with nothing readable left (``!!!``), the axis's name
+    and four hex digits of the value, so that it still names the variant and differs from the
+    other values: ``product-3f2a``."""
+    part = slug_part(label)
+    if part or not label:
+        return part
+    digest = hashlib.sha256(label.encode("utf-8", "surrogatepass")).hexdigest()[:4]
+    return f"{slug_part(name) or 'value'}-{digest}"
 
 
 def fit_slug(parts: Sequence[str], room: int) -> str:

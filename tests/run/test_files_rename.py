@@ -100,3 +100,39 @@ def test_the_output_folder_is_the_flag_then_the_lockfiles_then_the_manifests(
     assert output_folder(manifest, lockfile, recorded) == campaign.folder / "locks/../shared/outs"
     assert output_folder(manifest, lockfile, SimpleNamespace(output=None)) == manifest.output_dir
     assert output_folder(manifest, lockfile, None) == manifest.output_dir
+
+
+def test_a_lockfile_of_numbered_files_moves_them_to_readable_names(campaign: Campaign) -> None:
+    """Images recorded as ``<folder>/1.png`` (as runs before readable names left them) move to
+    ``<folder>/<job>-<variant>-<id8>-1.png`` on the next run: no create, no download."""
+    with serve(SimulatorConfig(seed=83)) as sim:
+        assert run_cli("run", str(campaign.manifest), "--base-url", sim.base_url).returncode == 0
+        data = json.loads(campaign.lockfile.read_text())
+        contents = {}
+        for entry in data["jobs"].values():
+            for index, image in enumerate(entry["images"], start=1):
+                folder, _, name = image["path"].rpartition("/")
+                old = f"{folder}/{index}.{name.rpartition('.')[2]}"
+                (campaign.out / image["path"]).rename(campaign.out / old)
+                contents[old] = (campaign.out / old).read_bytes()
+                image["path"] = old
+        campaign.lockfile.write_text(json.dumps(data, indent=2) + "\n")
+        counters = sim.counters
+        again = run_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
+        after = sim.counters
+    assert again.returncode == 0, again.stderr
+    assert after.create_requests == counters.create_requests
+    assert len(after.image_requests) == len(counters.image_requests)
+    snapshot = read_lockfile(campaign.lockfile)
+    assert snapshot is not None
+    moved = 0
+    for record in snapshot.jobs.values():
+        for index, image in enumerate(record.images, start=1):
+            folder = image.path.rpartition("/")[0]
+            assert image.path == f"{folder}/{folder.replace('/', '-')}-{index}.png"
+            old = f"{folder}/{index}.png"
+            assert not (campaign.out / old).exists()
+            assert (campaign.out / image.path).read_bytes() == contents[old]
+            moved += 1
+    assert moved == len(contents) > 0
+    assert_complete(campaign.manifest, campaign.out)
