@@ -10,6 +10,7 @@ from checks import assert_complete
 from runkit import Campaign, run_cli
 
 from seedance_batch import load_manifest, plan
+from seedance_batch._layout import image_relpath
 from seedance_batch._run_files import output_folder
 from seedance_batch.lockfile import read_lockfile
 from seedance_batch.simulator import SimulatorConfig, serve
@@ -22,7 +23,7 @@ def test_a_renamed_job_moves_its_files_without_a_create_or_a_download(campaign: 
         assert run_cli("run", str(campaign.manifest), "--base-url", sim.base_url).returncode == 0
         before = plan(load_manifest(campaign.manifest)).jobs
         old = next(job for job in before if job.job == "pair")
-        old_bytes = {p.name: p.read_bytes() for p in (campaign.out / old.output).iterdir()}
+        old_bytes = sorted(p.read_bytes() for p in (campaign.out / old.output).iterdir())
         campaign.manifest.write_text(
             campaign.manifest.read_text().replace("name: pair", "name: duo")
         )
@@ -34,16 +35,16 @@ def test_a_renamed_job_moves_its_files_without_a_create_or_a_download(campaign: 
     assert again.returncode == 0, again.stderr
     assert after.create_requests == counters.create_requests
     assert len(after.image_requests) == len(counters.image_requests)
-    assert {p.name: p.read_bytes() for p in (campaign.out / new.output).iterdir()} == old_bytes
+    assert sorted(p.read_bytes() for p in (campaign.out / new.output).iterdir()) == old_bytes
     assert not (campaign.out / "pair").exists()
     snapshot = read_lockfile(campaign.lockfile)
     assert snapshot is not None
     assert [i.path for i in snapshot.jobs[new.id].images] == [
-        f"{new.output}/1.png",
-        f"{new.output}/2.png",
+        image_relpath(new.output, 1, "png"),
+        image_relpath(new.output, 2, "png"),
     ]
     results = (campaign.out / "results.jsonl").read_text()
-    assert f'"path": "{new.output}/1.png"' in results and "pair/" not in results
+    assert f'"path": "{image_relpath(new.output, 1, "png")}"' in results and "pair/" not in results
     assert_complete(campaign.manifest, campaign.out)
 
 
@@ -57,7 +58,7 @@ def test_a_renamed_job_whose_new_place_is_taken_downloads_again(campaign: Campai
         )
         new = next(job for job in plan(load_manifest(campaign.manifest)).jobs if job.job == "duo")
         (campaign.out / new.output).mkdir(parents=True)
-        squatter = campaign.out / new.output / "1.png"
+        squatter = campaign.out / image_relpath(new.output, 1, "png")
         squatter.write_bytes(b"someone else's")
         creates = sim.counters.create_requests
         again = run_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
