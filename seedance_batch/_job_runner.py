@@ -410,7 +410,7 @@ class JobRunner:
         """Every recorded image is in place: a regular file (no link) of its recorded size (a
         stat, not a hash). Images left at an old path (the job renamed) are moved first."""
         folder = job.output + "/"
-        if any(not image.path.startswith(folder) for image in record.images):
+        if not run_files.in_planned_place(job, record):
             record = self.put(run_files.move_renamed(self.out, job, record))
         # os.path, not pathlib: a rerun stats every image there is
         return run_files.images_in_place(os.fspath(self.out), record, folder)

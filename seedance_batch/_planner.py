@@ -26,7 +26,7 @@ from seedance_batch._budget import Budget, campaign_budget
 from seedance_batch._errors import Diagnostic, ManifestError, SelectionError
 from seedance_batch._job_spec import Axis, Combination, JobSpec, Origin, Scalar
 from seedance_batch._labels import variant_text
-from seedance_batch._layout import slug_part
+from seedance_batch._layout import fit_slug, readable_part
 from seedance_batch._manifest import Manifest
 from seedance_batch._states import STATES, TO_SPEND, needs_work
 
@@ -309,7 +309,7 @@ class _Expansion:
                     axis.name,
                     value,
                     label,
-                    slug_part(label),
+                    readable_part(label, axis.name),
                     _kind(axis.name),
                     origin,
                     label if axis.named else value,
@@ -415,10 +415,12 @@ class _Expansion:
         request["prompt"] = prompt
         slug = "_".join(slugs)
         if len(slug) > shape.slug_room:
-            slug = slug[: shape.slug_room].rstrip("-._")
+            slug = fit_slug(slugs, shape.slug_room)
         folder = f"{spec.name}/{slug}-" if slug else f"{spec.name}/"
         jobs = self.jobs
         for repeat in range(spec.repeat):
+            if spec.repeat > 1:  # the repeat index names the folder too: r1, r2, ...
+                folder = f"{spec.name}/{fit_slug([*slugs, f'r{repeat + 1}'], shape.slug_room)}-"
             digest = hashlib.sha256(
                 f'{{"repeat":{repeat},"request":{canonical}}}'.encode()
             ).hexdigest()[:16]
@@ -509,7 +511,7 @@ def _row_choices(spec: JobSpec) -> list[tuple[_Choice, ...]]:
                 key,
                 value,
                 str(value) if shown else None,
-                slug_part(str(value)) if shown else "",
+                readable_part(str(value), key) if shown else "",
                 kind,
                 origin,
                 value,
@@ -520,7 +522,10 @@ def _row_choices(spec: JobSpec) -> list[tuple[_Choice, ...]]:
         ]
         if row.id is not None:
             picks.insert(
-                0, _Choice("id", row.id, row.id, slug_part(row.id), _ROW_ID, row.origin, row.id)
+                0,
+                _Choice(
+                    "id", row.id, row.id, readable_part(row.id, "row"), _ROW_ID, row.origin, row.id
+                ),
             )
         found.append(tuple(picks))
     return found
@@ -530,10 +535,10 @@ def _included(name: str, value: Scalar, origin: Origin, axis: Axis | None) -> _C
     """An ``include`` entry's value as a choice; for a named axis, ``value`` is a name."""
     if axis is None:
         label = str(value)
-        return _Choice(name, value, label, slug_part(label), _kind(name), origin, value)
+        return _Choice(name, value, label, readable_part(label, name), _kind(name), origin, value)
     label = str(value)
     text = axis.values[axis.labels.index(label)]
-    return _Choice(name, text, label, slug_part(label), _kind(name), origin, label)
+    return _Choice(name, text, label, readable_part(label, name), _kind(name), origin, label)
 
 
 _FIELDS = frozenset({"model", "provider", "size", "resolution", "n"})

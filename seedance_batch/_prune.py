@@ -10,7 +10,7 @@ from pathlib import Path
 
 from seedance_batch._errors import OutputError
 from seedance_batch._files import is_temporary
-from seedance_batch._layout import IMAGE_EXTENSIONS, job_dir, slug_part
+from seedance_batch._layout import IMAGE_EXTENSIONS, job_dir, slug_room, variant_slug
 from seedance_batch._manifest import Manifest
 from seedance_batch._planner import Job, Plan, plan
 from seedance_batch._run_files import is_plain_relpath, output_folder
@@ -41,9 +41,13 @@ def _plain_folder(out: Path, relative: str) -> Path | None:
 
 
 def _is_ours(name: str) -> bool:
-    stem, _, ext = name.partition(".")
+    """A file a run writes in a job folder: an image (``<folder name>-<k>.<ext>``, with
+    ``-t<take>`` for a later take, or ``<k>.<ext>`` as older runs named it) or a download's
+    temporary."""
+    stem, _, ext = name.rpartition(".")
+    index = stem.rpartition("-")[2]
     return (
-        (stem.isdigit() and ext in IMAGE_EXTENSIONS)
+        (ext in IMAGE_EXTENSIONS and (stem.isdigit() or index.isdigit()))
         or (name.startswith(".") and name.endswith(".part"))
         or is_temporary(name)
     )
@@ -53,7 +57,7 @@ def _owned(out: Path, record: JobRecord, kept: _Kept) -> tuple[list[Path], list[
     """The files an orphan owns alone: its recorded images and the leftovers of its downloads,
     in its own folders, as regular files (never a link, never a planned job's file or folder,
     never outside ``<out>``)."""
-    slug = "_".join(p for p in (slug_part(v) for v in record.variant.values()) if p)
+    slug = variant_slug(record.variant.values(), slug_room(record.job))
     folders = {job_dir(record.job, slug, record.id)}
     folders.update(image.path.rpartition("/")[0] for image in record.images)
     files: list[Path] = []

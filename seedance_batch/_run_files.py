@@ -35,6 +35,7 @@ __all__ = [
     "download_temporary",
     "ensure_folder",
     "images_in_place",
+    "in_planned_place",
     "install_image",
     "is_plain_relpath",
     "job_folder",
@@ -360,6 +361,15 @@ def move_renamed(out: Path, job: Job, record: JobRecord) -> JobRecord:
     for folder_name in sorted(old_folders):
         _remove_empty(out, folder_name)
     return record.replace(images=tuple(moved))
+
+
+def in_planned_place(job: Job, record: JobRecord) -> bool:
+    """Every recorded image is at the path the plan names for it (no job or value renamed, no
+    file named as older runs named them); a stat-free check of strings."""
+    return all(
+        _new_relpath(job, index, image) in (None, image.path)
+        for index, image in enumerate(record.images, start=1)
+    )
 
 
 def _new_relpath(job: Job, index: int, image: ImageRecord) -> str | None:

@@ -150,7 +150,7 @@ def test_groups_follow_the_plan_order(tmp_path: Path) -> None:
     figures = re.findall(r"<figure.*?</figure>", text, flags=re.S)
     assert len(figures) == 4  # one per variant: the repeats share a card
     first = Page(figures[0])
-    assert first.images() == [p for p in result_paths(result) if p.startswith("zeta/cup-")]
+    assert first.images() == [p for p in result_paths(result) if p.startswith("zeta/cup_r")]
     assert "repeat 0" in figures[0] and "repeat 1" in figures[0]
     for job in result.jobs[:2]:
         assert job.id in figures[0]

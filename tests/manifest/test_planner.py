@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from seedance_batch import load_manifest, plan
-from seedance_batch._layout import job_dir, slug_part
+from seedance_batch._layout import image_relpath, job_dir, slug_room, variant_slug
 from seedance_batch._planner import canonical_json, job_id
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -226,9 +226,9 @@ def test_output_folder_follows_the_variant_slug_and_id(write_manifest: Write) ->
     """
     (job,) = plan(load_manifest(write_manifest(text))).jobs
     assert job.output.startswith("hero/night-cream_an-extremely-long-value")
-    assert job.output.endswith(f"-{job.id[:8]}")
-    assert len(job.output + "/4.webp") < 180
-    slug = "_".join(slug_part(v) for v in job.variant.values())
+    assert job.output.endswith(f"_16x9-{job.id[:8]}")  # the long value was cut, not the size
+    assert len(image_relpath(job.output, 4, "webp", take=99)) < 180
+    slug = variant_slug(job.variant.values(), slug_room("hero"))
     assert job.output == job_dir("hero", slug, job.id)
 
 

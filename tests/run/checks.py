@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from seedance_batch import load_manifest, plan
+from seedance_batch._layout import image_relpath
 from seedance_batch.lockfile import read_lockfile
 from seedance_batch.simulator import Counters
 
@@ -29,7 +30,7 @@ def assert_complete(manifest: Path, out: Path) -> None:
             assert data.startswith(PNG)
             assert hashlib.sha256(data).hexdigest() == image.sha256
             assert len(data) == image.bytes
-            assert image.path == f"{job.output}/{index}.png"
+            assert image.path == image_relpath(job.output, index, "png")
             expected_paths.append(image.path)
     assert [line["path"] for line in lines] == expected_paths
     leftovers = [p for p in out.rglob("*") if ".part" in p.name or ".tmp" in p.name]

@@ -7,6 +7,7 @@ import json
 from runkit import Campaign, run_cli, tree_bytes
 
 from seedance_batch import load_manifest, plan
+from seedance_batch._layout import image_relpath
 from seedance_batch.lockfile import read_lockfile
 from seedance_batch.simulator import SimulatorConfig, serve
 
@@ -56,7 +57,7 @@ def test_prune_removes_orphans_and_their_files_and_nothing_else(campaign: Campai
     assert len(gone) == 4 and all(any(o[:8] in path for o in orphans) for path in gone)
     assert user_file.read_text() == "mine"
     for job in kept.values():
-        assert (campaign.out / job.output / "1.png").is_file()
+        assert (campaign.out / image_relpath(job.output, 1, "png")).is_file()
     assert (
         run_cli("run", str(campaign.manifest), "--base-url", "http://127.0.0.1:9").returncode == 0
     )

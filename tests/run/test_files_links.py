@@ -12,6 +12,7 @@ from checks import assert_complete
 from runkit import KEY, Campaign, run_cli
 
 from seedance_batch import RunOptions, load_manifest, plan, run
+from seedance_batch._layout import image_relpath
 from seedance_batch._results import result_lines, write_results
 from seedance_batch.cli._errors import run_exit_code
 from seedance_batch.lockfile import read_lockfile
@@ -72,7 +73,7 @@ def test_a_recorded_image_now_a_link_is_missing_and_downloaded_again(campaign: C
     downloads it again from its task (no create) into a regular file; the link's target stays."""
     with serve(SimulatorConfig(seed=72)) as sim:
         assert run_cli("run", str(campaign.manifest), "--base-url", sim.base_url).returncode == 0
-        image = next(campaign.out.rglob("1.png"))
+        image = next(campaign.out.rglob("*-1.png"))
         original = image.read_bytes()
         copy = _outside_copy_as_link(campaign, image)
         copy_inode = os.stat(copy).st_ino
@@ -91,11 +92,12 @@ def test_gallery_and_results_count_a_linked_image_as_missing(campaign: Campaign)
     left out of results.jsonl: neither lists a file that is not the one the run saved."""
     with serve(SimulatorConfig(seed=73)) as sim:
         assert run_cli("run", str(campaign.manifest), "--base-url", sim.base_url).returncode == 0
-    linked = campaign.out / next(iter(sorted(campaign.out.rglob("1.png")))).relative_to(
+    linked = campaign.out / next(iter(sorted(campaign.out.rglob("*-1.png")))).relative_to(
         campaign.out
     )
     _outside_copy_as_link(campaign, linked)
-    folder_instead = campaign.out / "pair" / next((campaign.out / "pair").iterdir()).name / "2.png"
+    pair_folder = next((campaign.out / "pair").iterdir())
+    folder_instead = pair_folder / f"pair-{pair_folder.name}-2.png"
     folder_instead.unlink()
     folder_instead.mkdir()
     done = run_cli("gallery", str(campaign.manifest))
@@ -139,14 +141,14 @@ def test_prune_never_removes_a_file_a_planned_job_records(campaign: Campaign) ->
     planned = plan(load_manifest(campaign.manifest)).jobs
     pair = next(job for job in planned if job.job == "pair")
     data = json.loads(campaign.lockfile.read_text())  # the hand edit
-    data["jobs"][_orphans(campaign)[0]]["images"][0]["path"] = f"{pair.output}/1.png"
+    data["jobs"][_orphans(campaign)[0]]["images"][0]["path"] = image_relpath(pair.output, 1, "png")
     campaign.lockfile.write_text(json.dumps(data, indent=2) + "\n")
     kept = {job.output: sorted((campaign.out / job.output).iterdir()) for job in planned}
     done = run_cli("prune", str(campaign.manifest))
     assert done.returncode == 0, done.stderr
     for output, files in kept.items():
         assert sorted((campaign.out / output).iterdir()) == files
-    assert (campaign.out / pair.output / "1.png").is_file()
+    assert (campaign.out / image_relpath(pair.output, 1, "png")).is_file()
     snapshot = read_lockfile(campaign.lockfile)
     assert snapshot is not None and set(snapshot.jobs) == {job.id for job in planned}
 

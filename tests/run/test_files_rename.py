@@ -10,6 +10,7 @@ from checks import assert_complete
 from runkit import Campaign, run_cli
 
 from seedance_batch import load_manifest, plan
+from seedance_batch._layout import image_relpath
 from seedance_batch._run_files import output_folder
 from seedance_batch.lockfile import read_lockfile
 from seedance_batch.simulator import SimulatorConfig, serve
@@ -22,7 +23,7 @@ def test_a_renamed_job_moves_its_files_without_a_create_or_a_download(campaign: 
         assert run_cli("run", str(campaign.manifest), "--base-url", sim.base_url).returncode == 0
         before = plan(load_manifest(campaign.manifest)).jobs
         old = next(job for job in before if job.job == "pair")
-        old_bytes = {p.name: p.read_bytes() for p in (campaign.out / old.output).iterdir()}
+        old_bytes = sorted(p.read_bytes() for p in (campaign.out / old.output).iterdir())
         campaign.manifest.write_text(
             campaign.manifest.read_text().replace("name: pair", "name: duo")
         )
@@ -34,16 +35,16 @@ def test_a_renamed_job_moves_its_files_without_a_create_or_a_download(campaign: 
     assert again.returncode == 0, again.stderr
     assert after.create_requests == counters.create_requests
     assert len(after.image_requests) == len(counters.image_requests)
-    assert {p.name: p.read_bytes() for p in (campaign.out / new.output).iterdir()} == old_bytes
+    assert sorted(p.read_bytes() for p in (campaign.out / new.output).iterdir()) == old_bytes
     assert not (campaign.out / "pair").exists()
     snapshot = read_lockfile(campaign.lockfile)
     assert snapshot is not None
     assert [i.path for i in snapshot.jobs[new.id].images] == [
-        f"{new.output}/1.png",
-        f"{new.output}/2.png",
+        image_relpath(new.output, 1, "png"),
+        image_relpath(new.output, 2, "png"),
     ]
     results = (campaign.out / "results.jsonl").read_text()
-    assert f'"path": "{new.output}/1.png"' in results and "pair/" not in results
+    assert f'"path": "{image_relpath(new.output, 1, "png")}"' in results and "pair/" not in results
     assert_complete(campaign.manifest, campaign.out)
 
 
@@ -57,7 +58,7 @@ def test_a_renamed_job_whose_new_place_is_taken_downloads_again(campaign: Campai
         )
         new = next(job for job in plan(load_manifest(campaign.manifest)).jobs if job.job == "duo")
         (campaign.out / new.output).mkdir(parents=True)
-        squatter = campaign.out / new.output / "1.png"
+        squatter = campaign.out / image_relpath(new.output, 1, "png")
         squatter.write_bytes(b"someone else's")
         creates = sim.counters.create_requests
         again = run_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
@@ -100,3 +101,39 @@ def test_the_output_folder_is_the_flag_then_the_lockfiles_then_the_manifests(
     assert output_folder(manifest, lockfile, recorded) == campaign.folder / "locks/../shared/outs"
     assert output_folder(manifest, lockfile, SimpleNamespace(output=None)) == manifest.output_dir
     assert output_folder(manifest, lockfile, None) == manifest.output_dir
+
+
+def test_a_lockfile_of_numbered_files_moves_them_to_readable_names(campaign: Campaign) -> None:
+    """Images recorded as ``<folder>/1.png`` (as runs before readable names left them) move to
+    ``<folder>/<job>-<variant>-<id8>-1.png`` on the next run: no create, no download."""
+    with serve(SimulatorConfig(seed=83)) as sim:
+        assert run_cli("run", str(campaign.manifest), "--base-url", sim.base_url).returncode == 0
+        data = json.loads(campaign.lockfile.read_text())
+        contents = {}
+        for entry in data["jobs"].values():
+            for index, image in enumerate(entry["images"], start=1):
+                folder, _, name = image["path"].rpartition("/")
+                old = f"{folder}/{index}.{name.rpartition('.')[2]}"
+                (campaign.out / image["path"]).rename(campaign.out / old)
+                contents[old] = (campaign.out / old).read_bytes()
+                image["path"] = old
+        campaign.lockfile.write_text(json.dumps(data, indent=2) + "\n")
+        counters = sim.counters
+        again = run_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
+        after = sim.counters
+    assert again.returncode == 0, again.stderr
+    assert after.create_requests == counters.create_requests
+    assert len(after.image_requests) == len(counters.image_requests)
+    snapshot = read_lockfile(campaign.lockfile)
+    assert snapshot is not None
+    moved = 0
+    for record in snapshot.jobs.values():
+        for index, image in enumerate(record.images, start=1):
+            folder = image.path.rpartition("/")[0]
+            assert image.path == f"{folder}/{folder.replace('/', '-')}-{index}.png"
+            old = f"{folder}/{index}.png"
+            assert not (campaign.out / old).exists()
+            assert (campaign.out / image.path).read_bytes() == contents[old]
+            moved += 1
+    assert moved == len(contents) > 0
+    assert_complete(campaign.manifest, campaign.out)
