@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from client_support import FakeTime, Harness, MockNetwork, ScriptedServer, _Scripts
+from _support.client import FakeTime, Harness, MockNetwork, ScriptedServer, _Scripts
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -11,7 +11,7 @@ import socket
 from typing import Any
 
 import pytest
-from client_support import API_KEY, WALL, Harness, Reply, ScriptedServer, reset, run, using
+from _support.client import API_KEY, WALL, Harness, Reply, ScriptedServer, reset, run, using
 
 from seedance_batch._errors import (
     ApiError,

@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from client_support import (
+from _support.client import (
     API_KEY,
     Harness,
     Reply,

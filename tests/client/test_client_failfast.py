@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 import pytest
-from client_support import API_KEY, Harness, Reply, ScriptedServer, using
+from _support.client import API_KEY, Harness, Reply, ScriptedServer, using
 
 from seedance_batch._errors import NetworkError, TransientApiError, UnreachableError
 from seedance_batch.client import RetryPolicy, SeedanceClient

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from client_support import API_KEY, Harness, Reply, ScriptedServer, png_bytes, using
-from hostile_support import PeakMemory, Request, gzip_bomb, head, hostile
+from _support.client import API_KEY, Harness, Reply, ScriptedServer, png_bytes, using
+from _support.hostile import PeakMemory, Request, gzip_bomb, head, hostile
 
 from seedance_batch._errors import (
     ApiProtocolError,

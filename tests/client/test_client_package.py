@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from client_support import Harness, Reply, ScriptedServer, png_bytes, using
+from _support.client import Harness, Reply, ScriptedServer, png_bytes, using
 
 import seedance_batch.client
 from seedance_batch._errors import DownloadError

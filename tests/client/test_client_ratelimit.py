@@ -6,7 +6,7 @@ import asyncio
 import math
 
 import pytest
-from client_support import FakeTime, Harness, Reply, ScriptedServer, png_bytes, run, using
+from _support.client import FakeTime, Harness, Reply, ScriptedServer, png_bytes, run, using
 
 from seedance_batch._run_files import ImageFile
 from seedance_batch.client import SeedanceClient

@@ -6,7 +6,7 @@ import random
 
 import httpx
 import pytest
-from client_support import API_KEY, WALL, FakeTime, Harness, Reply, ScriptedServer, reset, run
+from _support.client import API_KEY, WALL, FakeTime, Harness, Reply, ScriptedServer, reset, run
 
 from seedance_batch._redact import REDACTED
 from seedance_batch.client import RetryEvent, RetryPolicy, SeedanceClient

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from _support.browser import chromium_or_fail, launched_browser
-from gallery_helpers import ARTIFACTS, AWKWARD_DIR, DEMO, Campaign, build_campaign
+from _support.gallery import ARTIFACTS, AWKWARD_DIR, DEMO, Campaign, build_campaign
 
 
 @pytest.fixture(scope="session")

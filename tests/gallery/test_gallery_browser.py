@@ -11,7 +11,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 import pytest
-from gallery_helpers import AWKWARD_DIR, DEMO, Campaign, build_campaign, write_manifest
+from _support.gallery import AWKWARD_DIR, DEMO, Campaign, build_campaign, write_manifest
 
 from seedance_batch._gallery import image_size
 

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from gallery_helpers import DEMO, build_campaign
+from _support.gallery import DEMO, build_campaign
 
 from seedance_batch import load_manifest
 from seedance_batch.cli import main

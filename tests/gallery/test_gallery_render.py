@@ -12,7 +12,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from gallery_helpers import (
+from _support.gallery import (
     DEMO,
     Campaign,
     build_campaign,

@@ -14,7 +14,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from lockfile_helpers import (
+from _support.lockfiles import (
     MANIFEST_SHA,
     charged,
     finished,

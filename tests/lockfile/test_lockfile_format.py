@@ -9,7 +9,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from lockfile_helpers import MANIFEST_SHA, finished, job_id, make_record
+from _support.lockfiles import MANIFEST_SHA, finished, job_id, make_record
 
 from seedance_batch._errors import LockfileError
 from seedance_batch.lockfile import (

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from lockfile_helpers import MANIFEST_SHA, charged, finished, make_record, read_line, spawn, stop
+from _support.lockfiles import MANIFEST_SHA, charged, finished, make_record, read_line, spawn, stop
 
 from seedance_batch import _background
 from seedance_batch._errors import LockfileError, LockfileWriteError, OutputError

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from lockfile_helpers import MANIFEST_SHA, finished, make_record
+from _support.lockfiles import MANIFEST_SHA, finished, make_record
 
 from seedance_batch._errors import LockfileError
 from seedance_batch.lockfile import (

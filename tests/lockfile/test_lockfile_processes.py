@@ -11,7 +11,7 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from lockfile_helpers import MANIFEST_SHA, make_record, read_line, spawn, stop
+from _support.lockfiles import MANIFEST_SHA, make_record, read_line, spawn, stop
 
 from seedance_batch._errors import LockfileError, LockHeldError
 from seedance_batch.lockfile import Lockfile, journal_path, read_lockfile, schema_path

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import Record, cli
+from _support.reports import Record, cli
 
 from seedance_batch import load_manifest, plan
 from seedance_batch._errors import SelectionError

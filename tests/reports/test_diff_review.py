@@ -10,7 +10,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import cli
+from _support.reports import cli
 
 #: GitHub refuses a pull request comment longer than this.
 GITHUB_COMMENT_LIMIT = 65_536

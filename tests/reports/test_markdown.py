@@ -6,7 +6,7 @@ import re
 import textwrap
 from pathlib import Path
 
-from conftest import Record, cli
+from _support.reports import Record, cli
 
 from seedance_batch.reports import md_text
 

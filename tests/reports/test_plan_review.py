@@ -8,7 +8,7 @@ import re
 import textwrap
 from pathlib import Path
 
-from conftest import cli
+from _support.reports import cli
 from wcwidth import wcswidth
 
 from seedance_batch import load_manifest, plan

@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, Record, cli
+from _support.reports import ROOT, Record, cli
 
 from seedance_batch import load_manifest, plan
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from runkit import CAMPAIGN, Campaign
+from _support.campaign import CAMPAIGN, Campaign
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import signal
 import time
 from pathlib import Path
 
-from runkit import Campaign, run_cli, start_cli
+from _support.campaign import Campaign, run_cli, start_cli
 
 from seedance_batch.lockfile import read_lockfile
 from seedance_batch.simulator import SimulatorConfig, serve

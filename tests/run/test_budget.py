@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from runkit import KEY, Campaign, run_cli
+from _support.campaign import KEY, Campaign, run_cli
 
 from seedance_batch.lockfile import read_lockfile
 from seedance_batch.simulator import SimulatorConfig, serve

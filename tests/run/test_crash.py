@@ -5,8 +5,8 @@ from __future__ import annotations
 import signal
 import time
 
-from checks import assert_charged_honestly, assert_complete, assert_consistent
-from runkit import KEY, Campaign, run_cli, start_cli
+from _support.campaign import KEY, Campaign, run_cli, start_cli
+from _support.checks import assert_charged_honestly, assert_complete, assert_consistent
 
 from seedance_batch.lockfile import journal_path, read_lockfile
 from seedance_batch.simulator import SimulatorConfig, serve

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from runkit import Campaign, run_cli, tree_bytes
+from _support.campaign import Campaign, run_cli, tree_bytes
 
 from seedance_batch import load_manifest, plan
 from seedance_batch._layout import image_relpath

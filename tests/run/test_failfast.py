@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import time
 
-from fakeapi import fake_api
-from runkit import Campaign, run_cli
+from _support.campaign import Campaign, run_cli
+from _support.fakeapi import fake_api
 
 from seedance_batch.lockfile import read_lockfile
 from seedance_batch.simulator import SimulatorConfig, serve

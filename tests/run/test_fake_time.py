@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import pytest
-from runkit import KEY, Campaign
+from _support.campaign import KEY, Campaign
 
 from seedance_batch import RunOptions, RunSummary, load_manifest, run
 from seedance_batch.cli._errors import run_exit_code

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from checks import assert_charged_honestly, assert_complete
-from runkit import KEY, Campaign
+from _support.campaign import KEY, Campaign
+from _support.checks import assert_charged_honestly, assert_complete
 
 from seedance_batch import RunOptions, RunSummary, load_manifest, run
 from seedance_batch.cli._errors import run_exit_code

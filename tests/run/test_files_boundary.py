@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from checks import assert_complete
-from runkit import Campaign, run_cli
+from _support.campaign import Campaign, run_cli
+from _support.checks import assert_complete
 
 from seedance_batch.lockfile import read_lockfile
 from seedance_batch.simulator import SimulatorConfig, serve

@@ -8,8 +8,8 @@ import os
 import stat
 from pathlib import Path
 
-from checks import assert_complete
-from runkit import KEY, Campaign, run_cli
+from _support.campaign import KEY, Campaign, run_cli
+from _support.checks import assert_complete
 
 from seedance_batch import RunOptions, load_manifest, plan, run
 from seedance_batch._layout import image_relpath

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
-from checks import assert_complete
-from runkit import Campaign, run_cli
+from _support.campaign import Campaign, run_cli
+from _support.checks import assert_complete
 
 from seedance_batch import load_manifest, plan
 from seedance_batch._layout import image_relpath

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from checks import assert_charged_honestly, assert_complete
-from runkit import KEY, Campaign, run_cli, start_cli
+from _support.campaign import KEY, Campaign, run_cli, start_cli
+from _support.checks import assert_charged_honestly, assert_complete
 
 from seedance_batch.lockfile import read_lockfile
 from seedance_batch.simulator import SimulatorConfig, serve

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from runkit import KEY, ROOT, Campaign, cli_env
+from _support.campaign import KEY, ROOT, Campaign, cli_env
 
 from seedance_batch import RunOptions, load_manifest, run
 from seedance_batch._events import Event

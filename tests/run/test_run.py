@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from checks import assert_charged_honestly, assert_complete
-from runkit import KEY, Campaign, cli_env, product_files, run_cli, start_cli, tree_bytes
+from _support.campaign import KEY, Campaign, cli_env, product_files, run_cli, start_cli, tree_bytes
+from _support.checks import assert_charged_honestly, assert_complete
 
 from seedance_batch import RunOptions, load_manifest, plan, run
 from seedance_batch.cli._errors import run_exit_code

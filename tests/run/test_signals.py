@@ -8,8 +8,8 @@ import sys
 import time
 
 import pytest
-from checks import assert_charged_honestly, assert_complete
-from runkit import KEY, ROOT, Campaign, cli_env, run_cli, start_cli
+from _support.campaign import KEY, ROOT, Campaign, cli_env, run_cli, start_cli
+from _support.checks import assert_charged_honestly, assert_complete
 
 from seedance_batch.lockfile import read_lockfile
 from seedance_batch.simulator import SimulatorConfig, serve

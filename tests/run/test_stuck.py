@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fakeapi import fake_api
-from runkit import KEY, Campaign
+from _support.campaign import KEY, Campaign
+from _support.fakeapi import fake_api
 
 from seedance_batch import RunOptions, RunSummary, load_manifest, run
 from seedance_batch._events import Notice

@@ -7,8 +7,8 @@ import re
 import signal
 import time
 
-from fakeapi import fake_api
-from runkit import KEY, Campaign, run_cli, start_cli
+from _support.campaign import KEY, Campaign, run_cli, start_cli
+from _support.fakeapi import fake_api
 
 from seedance_batch import RunOptions, load_manifest, run
 from seedance_batch.cli._errors import run_exit_code

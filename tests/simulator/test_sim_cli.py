@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sim_helpers import TLS
+from _support.simulator import TLS
 
 from seedance_batch.cli import simulate
 from seedance_batch.simulator import SimulatorConfig, Variants, parse_latency

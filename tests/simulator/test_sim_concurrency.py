@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 import httpx
-from sim_helpers import CREATE, TLS, image_urls_of, parse_png
+from _support.simulator import CREATE, TLS, image_urls_of, parse_png
 
 from seedance_batch.simulator import Simulator, SimulatorConfig, serve
 

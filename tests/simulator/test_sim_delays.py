@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from sim_helpers import CREATE, KEY, TLS, address_of, api_client, create, parse_png, web
+from _support.simulator import CREATE, KEY, TLS, address_of, api_client, create, parse_png, web
 
 from seedance_batch.cli import simulate
 from seedance_batch.simulator import Simulator, SimulatorConfig, serve

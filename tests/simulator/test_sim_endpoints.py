@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import httpx
-from sim_helpers import KEY, api_client, create, image_urls_of, parse_png, web
+from _support.simulator import KEY, api_client, create, image_urls_of, parse_png, web
 
 from seedance_batch.simulator import Simulator, SimulatorConfig, serve
 

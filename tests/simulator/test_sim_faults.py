@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 import httpx
 import pytest
-from sim_helpers import KEY, address_of, api_client, create, web
+from _support.simulator import KEY, address_of, api_client, create, web
 
 from seedance_batch.simulator import SimulatorConfig, Variants, serve
 

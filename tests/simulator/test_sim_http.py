@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import socket
 
-from sim_helpers import KEY, address_of, api_client, create
+from _support.simulator import KEY, address_of, api_client, create
 
 from seedance_batch.simulator import Simulator
 

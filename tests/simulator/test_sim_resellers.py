@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sim_helpers import api_client, create, image_urls_of, task_id_of, task_of, web
+from _support.simulator import api_client, create, image_urls_of, task_id_of, task_of, web
 
 from seedance_batch.simulator import SimulatorConfig, Variants, serve
 from seedance_batch.simulator._config import Envelope, UrlPlacement

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from sim_helpers import api_client, create, image_urls_of, parse_png, web
+from _support.simulator import api_client, create, image_urls_of, parse_png, web
 
 from seedance_batch.simulator import Simulator
 

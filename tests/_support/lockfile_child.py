@@ -17,10 +17,9 @@ import os
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parents[1]))  # tests/: the _support package
 
-from lockfile_helpers import MANIFEST_SHA, charged, finished, make_record
-
+from _support.lockfiles import MANIFEST_SHA, charged, finished, make_record
 from seedance_batch._errors import LockHeldError
 from seedance_batch.lockfile import Lockfile
 
