@@ -9,21 +9,20 @@ twice is planned once, with a warning.
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import functools
-import gc
 import hashlib
 import itertools
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple, Protocol
 
 from seedance_batch import _rules
 from seedance_batch._budget import Budget, campaign_budget
 from seedance_batch._errors import Diagnostic, ManifestError, SelectionError
+from seedance_batch._gc import no_cycle_collection
 from seedance_batch._job_spec import Axis, Combination, JobSpec, Origin, Scalar
 from seedance_batch._labels import variant_text
 from seedance_batch._layout import fit_slug, readable_part
@@ -244,7 +243,7 @@ def plan(manifest: Manifest, lockfile: LockfileView | None = None) -> Plan:
     ``include`` leaves without a value, a size the resolution does not allow).
     """
     expansion = _Expansion(manifest)
-    with _no_cycle_collection():  # 100,000 jobs are 100,000s of acyclic objects
+    with no_cycle_collection():  # 100,000 jobs are 100,000s of acyclic objects
         for spec in manifest.jobs:
             expansion.add_job(spec)
     errors = [d for d in expansion.diagnostics if d.severity == "error"]
@@ -266,19 +265,6 @@ def plan(manifest: Manifest, lockfile: LockfileView | None = None) -> Plan:
         orphans=orphans,
         spent=lockfile.spent.credits if lockfile is not None else 0,
     )
-
-
-@contextlib.contextmanager
-def _no_cycle_collection() -> Iterator[None]:
-    """Pause the cycle collector while a plan's objects are made: none of them form cycles,
-    and collecting over and over as they pile up costs a third of the time."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 class _Expansion:

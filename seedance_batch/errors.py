@@ -8,50 +8,7 @@ The few a script usually catches are also in the top-level package; the whole tr
 
 from __future__ import annotations
 
-from seedance_batch._errors import (
-    ApiError,
-    ApiProtocolError,
-    AuthenticationError,
-    BudgetExceededError,
-    ConfigurationError,
-    CreditsExhaustedError,
-    Diagnostic,
-    DownloadError,
-    LockfileError,
-    LockfileMismatchError,
-    LockfileWriteError,
-    LockHeldError,
-    ManifestError,
-    NetworkError,
-    OutputError,
-    RequestRejectedError,
-    SeedanceBatchError,
-    SelectionError,
-    TaskNotFoundError,
-    TransientApiError,
-    UnreachableError,
-)
+from seedance_batch import _errors
+from seedance_batch._errors import *  # noqa: F403  (the tree is defined once, in _errors)
 
-__all__ = [
-    "ApiError",
-    "ApiProtocolError",
-    "AuthenticationError",
-    "BudgetExceededError",
-    "ConfigurationError",
-    "CreditsExhaustedError",
-    "Diagnostic",
-    "DownloadError",
-    "LockHeldError",
-    "LockfileError",
-    "LockfileMismatchError",
-    "LockfileWriteError",
-    "ManifestError",
-    "NetworkError",
-    "OutputError",
-    "RequestRejectedError",
-    "SeedanceBatchError",
-    "SelectionError",
-    "TaskNotFoundError",
-    "TransientApiError",
-    "UnreachableError",
-]
+__all__ = list(_errors.__all__)

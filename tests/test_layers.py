@@ -23,6 +23,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "_errors",
         "_events",
         "_files",
+        "_gc",
         "_labels",
         "_layout",
         "_redact",

@@ -20,12 +20,12 @@ from typing import Any, Final
 
 from seedance_batch import _background
 from seedance_batch._errors import LockfileError, LockfileMismatchError
+from seedance_batch._gc import no_cycle_collection
 from seedance_batch._states import STATES, WITH_TASK_ID
 from seedance_batch.lockfile._check import check_document, is_count, top_problem
 from seedance_batch.lockfile._journal import Content, Journal, fold, journal_path, read_journal
 from seedance_batch.lockfile._records import JobRecord, JobState, Spent
 from seedance_batch.lockfile._strict_json import (
-    no_cycle_collection,
     parse_json,
     parse_json_fast,
     read_bytes,

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
@@ -15,7 +12,6 @@ from seedance_batch._errors import LockfileError
 __all__ = [
     "DuplicateKeyError",
     "check_conflict_markers",
-    "no_cycle_collection",
     "parse_json",
     "parse_json_fast",
     "read_bytes",
@@ -43,19 +39,6 @@ def unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
                 raise DuplicateKeyError(key)
             seen.add(key)
     return made
-
-
-@contextlib.contextmanager
-def no_cycle_collection() -> Iterator[None]:
-    """Pause the cycle collector while a big document's acyclic objects are made: collecting
-    over and over as they pile up costs a third of the time."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def parse_json(data: bytes, where: str) -> Any:
