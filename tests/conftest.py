@@ -8,9 +8,12 @@ A module is slow by its folder or by name below; a test may also say ``@pytest.m
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from _support.browser import chromium_or_fail, launched_browser
 
 TESTS = Path(__file__).resolve().parent
 
@@ -42,3 +45,18 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.slow)
         if BROWSER_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """The system Chromium; the tests fail, saying how to install it, when it is missing."""
+    return chromium_or_fail()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium_path: str) -> Iterator[Any]:
+    # Module scope, not session: Playwright's sync API keeps an event loop running in the main
+    # thread while it is open, and asyncio.run() in later test modules would refuse to start.
+    """A headless Chromium for one test module (Playwright, the system's executable)."""
+    with launched_browser(chromium_path) as launched:
+        yield launched

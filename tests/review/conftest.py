@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from _support.browser import chromium_or_fail, launched_browser
 from review_helpers import ARTIFACTS, Campaign, run_campaign
 
 from seedance_batch.review import ReviewServer, serve
@@ -31,21 +29,6 @@ def server(campaign: Campaign) -> Iterator[ReviewServer]:
     """A review server over the test's campaign, on 127.0.0.1 and a free port."""
     with serve(ReviewServer(campaign.manifest, by="Ada Tester")) as running:
         yield running
-
-
-@pytest.fixture(scope="session")
-def chromium_path() -> str:
-    """The system Chromium; the tests fail, saying how to install it, when it is missing."""
-    return chromium_or_fail()
-
-
-@pytest.fixture(scope="module")
-def browser(chromium_path: str) -> Iterator[Any]:
-    # Module scope, not session: Playwright's sync API keeps an event loop running in the main
-    # thread while it is open, and asyncio.run() in later test modules would refuse to start.
-    """A headless Chromium for one test module (Playwright, the system's executable)."""
-    with launched_browser(chromium_path) as launched:
-        yield launched
 
 
 @pytest.fixture(scope="session")
