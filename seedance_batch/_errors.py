@@ -18,6 +18,8 @@ __all__ = [
     "BudgetExceededError",
     "ConfigurationError",
     "CreditsExhaustedError",
+    "DeliveryError",
+    "DeliveryRefusedError",
     "Diagnostic",
     "DownloadError",
     "LockHeldError",
@@ -199,3 +201,14 @@ class DownloadError(SeedanceBatchError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         self.status = status
         super().__init__(message)
+
+
+class DeliveryError(SeedanceBatchError):
+    """An export or a verify could not read or write its destination (a folder or an S3
+    prefix): one line naming the destination and the reason (exit 1). What was delivered before
+    the failure stays listed, so a rerun resumes."""
+
+
+class DeliveryRefusedError(DeliveryError):
+    """The destination refused the credentials or the access (S3's 403, a missing bucket's
+    owner), so nothing more is sent (exit 3). The message never holds a credential."""

@@ -64,6 +64,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "_decisions",
     ),
     "review": ("review",),  # the review app: serves the outputs and the decisions
+    "delivery": ("delivery",),  # export and verify: what was approved, to a folder or S3
     # the package's __init__, the public error tree, and run(): the run, then its outputs
     "api": ("", "errors", "_run"),
     "cli": ("cli", "__main__"),

@@ -28,8 +28,9 @@ PUBLIC = [
 
 ERRORS = [
     "ApiError", "ApiProtocolError", "AuthenticationError", "BudgetExceededError",
-    "ConfigurationError", "CreditsExhaustedError", "Diagnostic", "DownloadError",
-    "LockHeldError", "LockfileError", "LockfileMismatchError", "LockfileWriteError",
+    "ConfigurationError", "CreditsExhaustedError", "DeliveryError", "DeliveryRefusedError",
+    "Diagnostic", "DownloadError", "LockHeldError", "LockfileError", "LockfileMismatchError",
+    "LockfileWriteError",
     "ManifestError", "NetworkError", "OutputError", "RequestRejectedError", "SeedanceBatchError",
     "SelectionError", "TaskNotFoundError", "TransientApiError", "UnreachableError",
 ]  # fmt: skip

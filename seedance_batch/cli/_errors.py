@@ -23,6 +23,7 @@ from seedance_batch._errors import (
     BudgetExceededError,
     ConfigurationError,
     CreditsExhaustedError,
+    DeliveryRefusedError,
     LockfileError,
     LockHeldError,
     ManifestError,
@@ -75,7 +76,10 @@ def exit_code_for(exc: SeedanceBatchError) -> int:
         return EXIT_FAILED  # bad input, and creates may have been sent
     if isinstance(exc, (ManifestError, ConfigurationError, LockfileError)):
         return EXIT_BAD_INPUT
-    if isinstance(exc, (BudgetExceededError, AuthenticationError, CreditsExhaustedError)):
+    if isinstance(
+        exc,
+        (BudgetExceededError, AuthenticationError, CreditsExhaustedError, DeliveryRefusedError),
+    ):
         return EXIT_REFUSED
     return EXIT_FAILED
 
