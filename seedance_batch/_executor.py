@@ -80,7 +80,7 @@ async def execute(
     """
     key = api_key if api_key is not None else api_key_from_environment()
     base_url = options.base_url or os.environ.get(BASE_URL_VARIABLE) or DEFAULT_BASE_URL
-    lock_path = options.lockfile or default_lockfile_path(manifest.path)
+    lock_path = options.lockfile or default_lockfile_path(manifest.path, options.shard)
     before = _modified(lock_path)
     signals = _StopSignals(options.on_interrupt_again) if options.handle_signals else None
     finished: FinishedRun | None = None
@@ -124,6 +124,8 @@ async def _run_locked(
     signals: _StopSignals | None,
 ) -> FinishedRun:
     full = plan(manifest, lock)
+    if options.shard is not None:  # the shard's lockfile holds the shard's jobs alone
+        full = full.select(shard=options.shard)
     selected = full.select(options.only, options.limit, retry_failed=options.retry_failed)
     budget = selected.budget_for(retry_failed=options.retry_failed, max_credits=options.max_credits)
     if budget.max_credits is not None and not budget.within:

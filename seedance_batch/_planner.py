@@ -33,11 +33,35 @@ __all__ = [
     "Job",
     "LockfileView",
     "Plan",
+    "Shard",
     "Totals",
     "canonical_json",
     "job_id",
+    "parse_shard",
     "plan",
+    "shard_of",
 ]
+
+#: ``(K, N)``: shard K (from 1) of N (contract, section 12).
+Shard = tuple[int, int]
+
+
+def shard_of(job_id: str, count: int) -> int:
+    """The shard (1 to ``count``) that job ``job_id`` (16 hex digits) falls in: its id as a
+    number, modulo ``count``, plus one. A function of the id alone: shards never overlap, and
+    together they cover the plan whatever its order or subset."""
+    return int(job_id, 16) % count + 1
+
+
+def parse_shard(text: str) -> Shard:
+    """``"K/N"`` as ``(K, N)``, 1 <= K <= N; ``ValueError`` saying what is wrong."""
+    k, slash, n = text.partition("/")
+    if not slash or not k.strip().isdigit() or not n.strip().isdigit():
+        raise ValueError(f"expected K/N (shard K of N, such as 1/4), got {text!r}")
+    index, count = int(k), int(n)
+    if count < 1 or not 1 <= index <= count:
+        raise ValueError(f"expected K/N with 1 <= K <= N, got {text!r}")
+    return index, count
 
 
 def _canonical_encoder() -> Callable[[object], str]:
@@ -137,6 +161,8 @@ class Plan:
     spent: int = 0
     #: Every job the manifest plans, when ``jobs`` is a subset (``--only``, ``--limit``).
     selected_from: tuple[Job, ...] | None = None
+    #: The shard ``jobs`` were chosen from (``--shard K/N``): its budget is a share.
+    shard: Shard | None = None
 
     @property
     def planned_jobs(self) -> tuple[Job, ...]:
@@ -185,10 +211,14 @@ class Plan:
 
     def budget_for(self, *, retry_failed: bool = False, max_credits: int | None = None) -> Budget:
         """What the campaign spent plus what the next run would add, against the limit:
-        ``max_credits`` (``--max-credits``), else ``with_budget``'s, else the manifest's."""
+        ``max_credits`` (``--max-credits``), else ``with_budget``'s, else the manifest's; for a
+        shard of N, the manifest's limit divided by N, rounded down (so that N shares never
+        add up to more than the campaign's budget)."""
         limit = max_credits
         if limit is None:
             limit = self.max_credits if self.max_credits is not None else self.manifest.max_credits
+            if limit is not None and self.shard is not None:
+                limit //= self.shard[1]
         totals = self.totals
         to_spend = totals.credits_to_spend + (totals.credits_to_retry if retry_failed else 0)
         return campaign_budget(max_credits=limit, spent=self.spent, to_spend=to_spend)
@@ -199,22 +229,31 @@ class Plan:
         limit: int | None = None,
         *,
         retry_failed: bool = False,
+        shard: Shard | None = None,
     ) -> Plan:
-        """The subset ``--only`` (job names or ids, shell patterns) and ``--limit`` choose.
+        """The subset ``--shard``, ``--only`` (job names or ids, shell patterns) and
+        ``--limit`` choose, in that order.
 
-        ``limit`` keeps the first N jobs in plan order that still need work. Raises
-        :class:`SelectionError`, listing the job names, when an ``only`` pattern matches no job.
+        ``shard`` ``(K, N)`` keeps the jobs of shard K of N (:func:`shard_of`); ``limit`` keeps
+        the first N jobs in plan order that still need work. Raises :class:`SelectionError`,
+        listing the job names, when an ``only`` pattern matches no job of the whole plan (a
+        pattern whose jobs all fall in other shards chooses nothing here, without an error).
         """
         jobs: Iterable[Job] = self.jobs
-        if not only and limit is None:
+        if not only and limit is None and shard is None:
             return self
         if only:
             jobs = [j for j in jobs if any(_matches(j, pattern) for pattern in only)]
             self._check_patterns(only, jobs)
+        if shard is not None:
+            index, count = shard
+            jobs = [j for j in jobs if shard_of(j.id, count) == index]
         if limit is not None:
             wanted = needs_work(retry_failed=retry_failed)
             jobs = list(itertools.islice((j for j in jobs if self.state(j.id) in wanted), limit))
-        return replace(self, jobs=tuple(jobs), selected_from=self.planned_jobs)
+        return replace(
+            self, jobs=tuple(jobs), selected_from=self.planned_jobs, shard=shard or self.shard
+        )
 
     def _check_patterns(self, only: Sequence[str], chosen: Sequence[Job]) -> None:
         unmatched = [p for p in only if not any(_matches(j, p) for j in chosen)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from seedance_batch._events import EventCallback
 from seedance_batch._executor import execute
@@ -32,11 +33,14 @@ async def run_async(
     on_event: EventCallback | None = None,
 ) -> RunSummary:
     """Submit, poll and download every selected job that needs it, resuming what a run left;
-    then rewrite ``results.jsonl`` and ``index.html`` when the run changed what they show.
+    then rewrite ``results.jsonl`` and ``index.html`` when the run changed what they show (a
+    shard leaves them to ``merge``: shards running at once share ``<out>``).
 
     Before any request: the lockfile is locked and loaded, the campaign's budget checked
     (:class:`BudgetExceededError`), the key found (:class:`ConfigurationError`). A lockfile
     that cannot be written mid-run stops the run; the summary lists what it could not record.
     """
     finished = await execute(manifest, options, api_key=api_key, on_event=on_event)
+    if options.shard is not None:
+        return dataclasses.replace(finished.summary, outputs_written=False)
     return write_outputs(finished, on_event)

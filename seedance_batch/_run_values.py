@@ -42,6 +42,8 @@ class RunOptions:
     retry_failed: bool = False
     only: tuple[str, ...] = ()
     limit: int | None = None
+    #: ``(K, N)``: only the jobs of shard K of N, with their own lockfile and budget share.
+    shard: tuple[int, int] | None = None
     handle_signals: bool = False
     seed: int | None = None
     retry: RetryPolicy | None = None

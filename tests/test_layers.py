@@ -59,6 +59,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "_outputs",
         "_status",
         "_prune",
+        "_merge",
         "reports",
         "_thumbs",
         "_decisions",

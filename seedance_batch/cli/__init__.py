@@ -29,6 +29,7 @@ COMMANDS = (
     "simulate",
     "gallery",
     "diff",
+    "merge",
     "prune",
     "review",
 )

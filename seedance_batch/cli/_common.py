@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO, cast
 
-from seedance_batch._errors import Diagnostic, OutputError
+from seedance_batch._errors import ConfigurationError, Diagnostic, OutputError
 
 #: The formats of a report: text for people, JSON for programs, Markdown for pull requests.
 REPORT_FORMATS = ("text", "json", "markdown")
@@ -85,6 +85,17 @@ def positive_number(text: str) -> float:
     return value
 
 
+def shard_spec(text: str) -> tuple[int, int]:
+    """``--shard K/N``: shard K (from 1) of N; a bad one is one line, exit 2 (a
+    :class:`ConfigurationError`, which argparse lets through, not its usage text)."""
+    from seedance_batch._planner import parse_shard  # here: the parsers stay light
+
+    try:
+        return parse_shard(text)
+    except ValueError as exc:
+        raise ConfigurationError(f"--shard: {exc}") from None
+
+
 def add_selection(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--only",
@@ -101,6 +112,13 @@ def add_selection(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--max-credits", type=non_negative_int, metavar="N", help="override the manifest's budget"
+    )
+    parser.add_argument(
+        "--shard",
+        type=shard_spec,
+        metavar="K/N",
+        help="only shard K of N (by job id), with <stem>.shard-K-of-N.lock.json and a budget "
+        "share of max_credits // N unless --lockfile or --max-credits is given",
     )
 
 

@@ -34,11 +34,13 @@ def run(args: argparse.Namespace) -> int:
     from seedance_batch.reports import plan_markdown, plan_text, write_plan_json
 
     manifest = load_manifest(args.manifest)
-    path = args.lockfile or default_lockfile_path(manifest.path)
+    path = args.lockfile or default_lockfile_path(manifest.path, args.shard)
     lockfile = read_lockfile_states(
         path, manifest.name, background=True
     )  # parsed while the plan expands
-    result = plan(manifest, lockfile).select(args.only, args.limit, retry_failed=args.retry_failed)
+    result = plan(manifest, lockfile).select(
+        args.only, args.limit, retry_failed=args.retry_failed, shard=args.shard
+    )
     budget = result.budget_for(retry_failed=args.retry_failed, max_credits=args.max_credits)
     print_diagnostics(sorted((*manifest.warnings, *result.warnings)))
     with_state = lockfile is not None

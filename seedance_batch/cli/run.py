@@ -127,6 +127,7 @@ def run_command(args: argparse.Namespace) -> RunSummary:
             retry_failed=args.retry_failed,
             only=tuple(args.only),
             limit=args.limit,
+            shard=args.shard,
             handle_signals=True,
             on_interrupt_again=_leave_now,
             adopt=args.adopt,
@@ -155,6 +156,8 @@ def resume_command(
         if not left:
             return None
         words += ["--limit", str(left)]
+    if args.shard is not None:
+        words += ["--shard", "{}/{}".format(*args.shard)]
     for flag in ("max_credits", "out", "lockfile", "base_url"):
         value = getattr(args, flag)
         if value is not None:

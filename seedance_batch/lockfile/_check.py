@@ -64,7 +64,9 @@ _REQUIRED_FIELDS: Final = (
     "error",
 )
 _OPTIONAL_FIELDS: Final = ("credits_charged", "possible_double_charges", "task_missing")
-_ALL_FIELDS: Final = frozenset(_REQUIRED_FIELDS + _OPTIONAL_FIELDS)
+#: Task ids of the job made from other lockfiles (shards) and folded in by ``merge``.
+_OTHER_TASKS: Final = "other_tasks"
+_ALL_FIELDS: Final = frozenset((*_REQUIRED_FIELDS, *_OPTIONAL_FIELDS, _OTHER_TASKS))
 _IMAGE_FIELDS: Final = ("url", "path", "sha256", "bytes")
 _TOP_REQUIRED: Final = ("version", "manifest", "jobs")
 _TOP_FIELDS: Final = frozenset({*_TOP_REQUIRED, "nonce", "output", "spent"})
@@ -156,6 +158,9 @@ def job_problem(entry: object) -> str | None:
     for name in _OPTIONAL_FIELDS:
         if name in entry and not is_count(entry[name]):
             return f"{name}: must be an integer >= 0"
+    others = entry.get(_OTHER_TASKS, ())
+    if not isinstance(others, (list, tuple)) or not all(isinstance(t, str) and t for t in others):
+        return f"{_OTHER_TASKS}: must be an array of non-empty strings"
     return None
 
 

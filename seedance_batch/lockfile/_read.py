@@ -44,9 +44,14 @@ __all__ = [
 _STATE_SET: Final = frozenset(STATES)
 
 
-def default_lockfile_path(manifest_path: str | os.PathLike[str]) -> Path:
-    """``spring.yaml`` -> ``spring.lock.json``, beside the manifest."""
+def default_lockfile_path(
+    manifest_path: str | os.PathLike[str], shard: tuple[int, int] | None = None
+) -> Path:
+    """``spring.yaml`` -> ``spring.lock.json``, beside the manifest; shard K of N (``(K, N)``)
+    -> ``spring.shard-K-of-N.lock.json``."""
     manifest = Path(manifest_path)
+    if shard is not None:
+        return manifest.with_name(f"{manifest.stem}.shard-{shard[0]}-of-{shard[1]}.lock.json")
     return manifest.with_name(f"{manifest.stem}.lock.json")
 
 

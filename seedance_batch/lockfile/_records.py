@@ -98,7 +98,9 @@ class JobRecord:
     ``credits_charged`` and ``possible_double_charges`` are additions to the contract's fields:
     credits presumed charged for the job over all its tasks (a failed task counts), and creates
     sent again after an attempt that may have reached the API. ``task_missing`` counts the runs
-    in which a poll of its task answered 404 (left out of the JSON when 0). The create's
+    in which a poll of its task answered 404 (left out of the JSON when 0). ``other_tasks``
+    are the job's task ids that other lockfiles made and ``merge`` folded in (a job two
+    shards both submitted: each task was charged; left out when empty). The create's
     Idempotency-Key is the lockfile's: :meth:`Lockfile.idempotency_key`.
     """
 
@@ -117,6 +119,7 @@ class JobRecord:
     credits_charged: int = 0
     possible_double_charges: int = 0
     task_missing: int = 0
+    other_tasks: tuple[str, ...] = ()
 
     def replace(self, **changes: Any) -> JobRecord:
         """A copy with ``changes`` applied (``dataclasses.replace``)."""
@@ -145,6 +148,8 @@ class JobRecord:
         }
         if self.task_missing:
             entry["task_missing"] = self.task_missing
+        if self.other_tasks:
+            entry["other_tasks"] = list(self.other_tasks)
         return entry
 
     @classmethod
@@ -174,6 +179,7 @@ class JobRecord:
             credits_charged=entry.get("credits_charged", 0),
             possible_double_charges=entry.get("possible_double_charges", 0),
             task_missing=entry.get("task_missing", 0),
+            other_tasks=tuple(entry.get("other_tasks", ())),
         )
 
 
