@@ -250,3 +250,34 @@ def test_plan_prices_a_shard_against_its_budget_share(campaign: Campaign) -> Non
     assert tight.returncode == 3
     wide = run_cli("plan", str(campaign.manifest), "--shard", "2/4", "--max-credits", "400")
     assert wide.returncode == 0
+
+
+def test_new_shards_start_from_the_campaigns_lockfile_and_submit_nothing_done(
+    campaign: Campaign,
+) -> None:
+    """With a campaign lockfile and no shard lockfiles (a CI checkout of the merged lockfile),
+    shards leave the campaign's succeeded jobs out and create tasks only for the rest."""
+    campaign.write(GRID)
+    manifest = str(campaign.manifest)
+    with serve(SimulatorConfig(seed=45, latency=(0.05, 0.1))) as sim:
+        canary = run_cli("run", manifest, "--limit", "10", "--base-url", sim.base_url)
+        assert canary.returncode == 0, canary.stderr
+        done = {
+            i for i, r in read_lockfile(campaign.lockfile).jobs.items() if r.state == "succeeded"
+        }  # type: ignore[union-attr]
+        assert len(done) == 10
+        for k in (1, 2):
+            seen = sim.counters.creates
+            shard = run_cli("run", manifest, "--shard", f"{k}/2", "--base-url", sim.base_url)
+            assert shard.returncode == 0, shard.stderr
+            held = set(read_lockfile(_shard_lockfile(campaign, k, 2)).jobs)  # type: ignore[union-attr]
+            assert held and not held & done
+            assert sim.counters.creates - seen == len(held)
+        shards = [str(_shard_lockfile(campaign, k, 2)) for k in (1, 2)]
+        merged = run_cli("merge", manifest, *shards)
+        rerun = run_cli("run", manifest, "--base-url", sim.base_url)
+        counters = sim.counters
+    assert merged.returncode == 0, merged.stderr
+    assert counters.creates == 48 and "nothing to do" in rerun.stderr
+    assert _spent(campaign.lockfile) == 96
+    assert_complete(campaign.manifest, campaign.out)
