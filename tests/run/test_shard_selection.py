@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seedance_batch import load_manifest, plan
-from seedance_batch._planner import parse_shard, shard_of
 from seedance_batch._run_values import RunSummary
+from seedance_batch._shards import parse_shard, shard_of
 from seedance_batch.cli.run import resume_command
 from seedance_batch.lockfile import JobRecord, default_lockfile_path
 from seedance_batch.lockfile._merge import fold_records

@@ -12,7 +12,7 @@ from _support.campaign import KEY, Campaign, run_cli, start_cli
 from _support.checks import assert_charged_honestly, assert_complete
 
 from seedance_batch import load_manifest, plan
-from seedance_batch._planner import shard_of
+from seedance_batch._shards import shard_of
 from seedance_batch.lockfile import Lockfile, read_lockfile
 from seedance_batch.simulator import SimulatorConfig, serve
 
@@ -256,7 +256,8 @@ def test_new_shards_start_from_the_campaigns_lockfile_and_submit_nothing_done(
     campaign: Campaign,
 ) -> None:
     """With a campaign lockfile and no shard lockfiles (a CI checkout of the merged lockfile),
-    shards leave the campaign's succeeded jobs out and create tasks only for the rest."""
+    shards leave the campaign's succeeded jobs out and create tasks only for the rest, as
+    `plan --shard` priced them beforehand."""
     campaign.write(GRID)
     manifest = str(campaign.manifest)
     with serve(SimulatorConfig(seed=45, latency=(0.05, 0.1))) as sim:
@@ -268,11 +269,14 @@ def test_new_shards_start_from_the_campaigns_lockfile_and_submit_nothing_done(
         assert len(done) == 10
         for k in (1, 2):
             seen = sim.counters.creates
+            priced = run_cli("plan", manifest, "--shard", f"{k}/2", "--format", "json")
+            totals = json.loads(priced.stdout)["totals"]
             shard = run_cli("run", manifest, "--shard", f"{k}/2", "--base-url", sim.base_url)
             assert shard.returncode == 0, shard.stderr
             held = set(read_lockfile(_shard_lockfile(campaign, k, 2)).jobs)  # type: ignore[union-attr]
             assert held and not held & done
             assert sim.counters.creates - seen == len(held)
+            assert totals["jobs"] == len(held) and totals["credits_to_spend"] == 2 * len(held)
         shards = [str(_shard_lockfile(campaign, k, 2)) for k in (1, 2)]
         merged = run_cli("merge", manifest, *shards)
         rerun = run_cli("run", manifest, "--base-url", sim.base_url)
