@@ -237,6 +237,12 @@ def _advice(summary: RunSummary, args: argparse.Namespace) -> list[str]:
         summary.unfinished or summary.by_state.keys() & {"new", "submitting", "submitted"}
     ):
         lines.append(f"not finished; a rerun resumes: {resume}")
+    if getattr(args, "shard", None) is not None and not lines:
+        k, n = args.shard
+        lines.append(
+            f"shard {k}/{n} done; once every shard is, fold them into the campaign: "
+            f"seedance-batch merge {shlex.quote(str(args.manifest))} <the {n} shard lockfiles>"
+        )
     retry = resume_command(args, summary, retry_failed=True)
     if summary.by_state.get("failed") and retry:
         lines.append(

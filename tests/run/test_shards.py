@@ -13,7 +13,7 @@ from _support.checks import assert_charged_honestly, assert_complete
 
 from seedance_batch import load_manifest, plan
 from seedance_batch._shards import shard_of
-from seedance_batch.lockfile import Lockfile, read_lockfile
+from seedance_batch.lockfile import HEADER_SIZE, Lockfile, journal_path, read_lockfile
 from seedance_batch.simulator import SimulatorConfig, serve
 
 #: 48 jobs, 96 credits: enough that four shards overlap in time and each has a dozen jobs.
@@ -209,7 +209,7 @@ def test_a_shard_elsewhere_brings_its_images_checked_into_out(
 
 def test_merge_refuses_another_campaign_and_a_held_lockfile(campaign: Campaign) -> None:
     """A lockfile of another campaign is refused (exit 2, one line); a merge while a run holds
-    the campaign's lockfile exits 4."""
+    the campaign's lockfile, or a shard's, exits 4."""
     campaign.write(GRID)
     foreign = campaign.folder / "other.lock.json"
     with Lockfile.open(foreign, manifest_name="other", manifest_sha256="0" * 64):
@@ -224,6 +224,9 @@ def test_merge_refuses_another_campaign_and_a_held_lockfile(campaign: Campaign) 
         held = run_cli("merge", str(campaign.manifest), str(shard))
     assert held.returncode == 4, held.stderr
     assert "another run holds this lockfile" in held.stderr
+    with Lockfile.open(shard, manifest_name="campaign", manifest_sha256="0" * 64):
+        running = run_cli("merge", str(campaign.manifest), str(shard))
+    assert running.returncode == 4 and str(shard) in running.stderr
 
 
 def test_bad_shards_are_one_line_and_exit_2(campaign: Campaign) -> None:
@@ -285,3 +288,32 @@ def test_new_shards_start_from_the_campaigns_lockfile_and_submit_nothing_done(
     assert counters.creates == 48 and "nothing to do" in rerun.stderr
     assert _spent(campaign.lockfile) == 96
     assert_complete(campaign.manifest, campaign.out)
+
+
+def test_a_killed_shards_journal_is_folded_by_the_merge_and_no_task_id_is_lost(
+    campaign: Campaign,
+) -> None:
+    """A shard killed with SIGKILL and merged at once (its changes still in its journal): every
+    task the API made is in the campaign's lockfile, and a plain run finishes by polling them."""
+    campaign.write(GRID)
+    manifest = str(campaign.manifest)
+    with serve(SimulatorConfig(seed=46, latency=(1.0, 2.0))) as sim:
+        victim = start_cli("run", manifest, "--shard", "1/2", "--base-url", sim.base_url)
+        _wait_for(lambda: sim.counters.creates >= 6)
+        victim.send_signal(signal.SIGKILL)
+        victim.communicate(timeout=30)
+        made = set(sim.counters.task_ids)
+        shard = _shard_lockfile(campaign, 1, 2)
+        assert journal_path(shard).stat().st_size > HEADER_SIZE  # unfolded changes
+        merged = run_cli("merge", manifest, str(shard))
+        assert merged.returncode == 0, merged.stderr
+        snapshot = read_lockfile(campaign.lockfile)
+        assert snapshot is not None
+        assert made <= {r.task_id for r in snapshot.jobs.values()}
+        rerun = run_cli("run", manifest, "--base-url", sim.base_url)
+        counters = sim.counters
+    assert rerun.returncode == 0, rerun.stderr
+    for task_id in made:
+        assert counters.polls.get(task_id, 0) >= 1  # polled, not made again
+    assert_complete(campaign.manifest, campaign.out)
+    assert_charged_honestly(campaign.manifest, counters, KEY)
