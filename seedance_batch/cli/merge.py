@@ -8,26 +8,22 @@ from pathlib import Path
 from typing import Any
 
 from seedance_batch._manifest import load_manifest
-from seedance_batch.cli._common import add_lockfile, add_manifest, print_diagnostics, say
+from seedance_batch.cli._common import manifest_command, print_diagnostics, say
 from seedance_batch.cli._errors import EXIT_OK
 
 
 def add_parser(subparsers: Any) -> None:
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "merge",
-        help="fold shard lockfiles (run --shard K/N) and their images into the campaign's",
-        description=(
-            "Fold shard lockfiles, their journals and their images into the campaign's "
-            "lockfile and output folder: the most advanced state of each job wins, no task id "
-            "is lost, spent adds up, and a job two lockfiles both submitted is reported. "
-            "Merging a lockfile again adds nothing. Nothing is sent."
-        ),
+    what = (
+        "fold shard lockfiles (run --shard K/N) and their images into the campaign's",
+        "Fold shard lockfiles, their journals and their images into the campaign's lockfile "
+        "and output folder: the most advanced state of each job wins, no task id is lost, "
+        "spent adds up, and a job two lockfiles both submitted is reported. Merging a "
+        "lockfile again adds nothing. Nothing is sent.",
     )
-    add_manifest(parser)
+    parser = manifest_command(subparsers, "merge", what)
     parser.add_argument(
         "shards", nargs="+", type=Path, metavar="SHARD_LOCKFILE", help="the shards' lockfiles"
     )
-    add_lockfile(parser)
     parser.add_argument(
         "--out",
         type=Path,
