@@ -4,7 +4,7 @@ Each shard lockfile is read with its journal folded in (never written: an artifa
 be read-only), refused while a run holds it (exit 4) and when it is another campaign's (exit
 2). The campaign's lockfile is taken with the run lock (exit 4 while a run holds it) and made
 when missing, with a nonce of its own. Each job's records are folded by
-:func:`~seedance_batch.lockfile._merge.fold_records` (the most advanced state wins, no task id
+:func:`~seedance_batch.lockfile.fold_records` (the most advanced state wins, no task id
 is lost) and written through :meth:`Lockfile.put`, whose rises of ``credits_charged`` make
 ``spent``: so the shards' charges add up, and merging a lockfile a second time adds nothing.
 
@@ -35,10 +35,10 @@ from seedance_batch.lockfile import (
     Lockfile,
     LockfileSnapshot,
     default_lockfile_path,
+    fold_records,
     lock_holder,
     read_lockfile,
 )
-from seedance_batch.lockfile._merge import fold_records
 
 __all__ = ["MergeReport", "Overlap", "ShardMerged", "merge"]
 
@@ -107,7 +107,7 @@ class _Images:
         self.out = out
         self.missing: list[str] = []
         self._parents: dict[str, Path] = {}
-        self._source_folders: dict[str, bool] = {}
+        self._out_folders: dict[str, bool] = {}
 
     def bring(self, source: Path, record: JobRecord) -> int:
         """Every image of ``record`` in ``<out>``; the number copied."""
@@ -122,7 +122,7 @@ class _Images:
         return copied
 
     def _in_place(self, folder: Path, image: ImageRecord) -> bool:
-        if recorded_size(folder, image.path, self._source_folders) != image.bytes:
+        if recorded_size(folder, image.path, self._out_folders) != image.bytes:
             return False
         return _sha256_of(folder / image.path) == image.sha256
 
@@ -137,7 +137,7 @@ class _Images:
         folder_name, _, name = image.path.rpartition("/")
         folder = job_folder(self.out, folder_name, self._parents) if folder_name else self.out
         atomic_write(folder / name, data, what="the image")
-        self._source_folders.clear()  # a folder was made: the cached checks are stale
+        self._out_folders.clear()  # a folder was made: the cached checks are stale
         return True
 
 

@@ -11,8 +11,9 @@ never lowers it).
 The modules, one idea each: ``_records`` (the frozen values), ``_check`` (the fast check beside
 the schema), ``_render`` (the pretty writer), ``_strict_json`` (duplicate keys and conflict
 markers refused), ``_journal`` (append-only changes and their fold), ``_runlock`` (the OS lock
-and its holder), ``_read`` (snapshots read without the lock) and ``_store`` (the
-:class:`Lockfile` a run writes through). POSIX only (``flock``, ``pread``/``pwrite``), like the
+and its holder), ``_read`` (snapshots read without the lock), ``_store`` (the
+:class:`Lockfile` a run writes through) and ``_merge`` (two lockfiles' records of a job as one,
+for ``merge``). POSIX only (``flock``, ``pread``/``pwrite``), like the
 rest of the tool's file handling.
 """
 
@@ -21,6 +22,7 @@ from __future__ import annotations
 from seedance_batch._states import STATES, State
 from seedance_batch.lockfile._check import LOCKFILE_VERSION, schema_path
 from seedance_batch.lockfile._journal import HEADER_SIZE, journal_path
+from seedance_batch.lockfile._merge import STATE_RANK, Folded, fold_records
 from seedance_batch.lockfile._read import (
     LockfileSnapshot,
     LockfileStates,
@@ -44,6 +46,8 @@ __all__ = [
     "HEADER_SIZE",
     "LOCKFILE_VERSION",
     "STATES",
+    "STATE_RANK",
+    "Folded",
     "Holder",
     "ImageRecord",
     "JobRecord",
@@ -55,6 +59,7 @@ __all__ = [
     "Spent",
     "State",
     "default_lockfile_path",
+    "fold_records",
     "journal_path",
     "lock_holder",
     "read_lockfile",

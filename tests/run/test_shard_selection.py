@@ -14,8 +14,7 @@ from seedance_batch import load_manifest, plan
 from seedance_batch._run_values import RunSummary
 from seedance_batch._shards import parse_shard, shard_of
 from seedance_batch.cli.run import resume_command
-from seedance_batch.lockfile import JobRecord, default_lockfile_path
-from seedance_batch.lockfile._merge import fold_records
+from seedance_batch.lockfile import JobRecord, default_lockfile_path, fold_records
 
 IDS = st.text(alphabet="0123456789abcdef", min_size=16, max_size=16)
 
