@@ -187,17 +187,22 @@ _ODD_VALUES += ["a" * 64, "a" * 65, "0123456789abcdef", "0123456789abcdef\n", "0
 _ODD_VALUES += ["new", "succeeded", "2025-11-25T16:18:00Z", "2025-11-25T16:18:00Z\n"]
 _ODD_VALUES += ["2025-11-25 16:18:00Z", "2025-11-25T16:18:00.1234567890Z", HEX * 4, HEX * 4 + "\n"]
 _ODD_VALUES += [[], {}, [1], {"a": 1}, {"prompt": 1}, {"prompt": "p", "api_key": "k"}, {"a": "b"}]
+_ODD_VALUES += [["t1"], ["t1", ""]]  # other_tasks, good and bad
 ODD = st.one_of(
     st.sampled_from(_ODD_VALUES),
     JSON_VALUES,
 )
 
 
+#: Fields a job entry may add: the optional ones a record leaves out, and one never allowed.
+EXTRA_FIELDS = ("task_missing", "other_tasks", "extra")
+
+
 @st.composite
 def job_entries(draw: st.DrawFn) -> dict[str, Any]:
     """A lockfile job entry, mostly good: some fields changed, dropped or added."""
     entry = draw(RECORDS).to_json()
-    for name in draw(st.lists(st.sampled_from([*entry, "task_missing", "extra"]), max_size=2)):
+    for name in draw(st.lists(st.sampled_from([*entry, *EXTRA_FIELDS]), max_size=2)):
         action = draw(st.sampled_from(["replace", "replace", "drop"]))
         if action == "drop":
             entry.pop(name, None)
