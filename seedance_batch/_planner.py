@@ -206,11 +206,11 @@ class Plan:
         """What the campaign spent plus what the next run would add, against the limit:
         ``max_credits`` (``--max-credits``), else ``with_budget``'s, else the manifest's; for a
         shard of N, the manifest's limit divided by N, rounded down (so that N shares never
-        add up to more than the campaign's budget)."""
-        limit = max_credits
-        if limit is None:
-            limit = self.max_credits if self.max_credits is not None else self.manifest.max_credits
-            if limit is not None and self.shard is not None:
+        add up to more than the campaign's budget); a limit given is never divided."""
+        limit = max_credits if max_credits is not None else self.max_credits
+        if limit is None and self.manifest.max_credits is not None:
+            limit = self.manifest.max_credits
+            if self.shard is not None:
                 limit //= self.shard[1]
         totals = self.totals
         to_spend = totals.credits_to_spend + (totals.credits_to_retry if retry_failed else 0)
@@ -224,7 +224,7 @@ class Plan:
         retry_failed: bool = False,
         shard: Shard | None = None,
     ) -> Plan:
-        """The subset ``--shard``, ``--only`` (job names or ids, shell patterns) and
+        """The subset ``--only`` (job names or ids, shell patterns), ``--shard`` and
         ``--limit`` choose, in that order.
 
         ``shard`` ``(K, N)`` keeps the jobs of shard K of N (:func:`shard_of`); ``limit`` keeps

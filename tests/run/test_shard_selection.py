@@ -46,13 +46,14 @@ def test_a_plans_shards_partition_it_and_compose_with_only_and_limit(campaign: C
 
 def test_a_shards_budget_is_the_campaigns_divided_by_n_rounded_down(campaign: Campaign) -> None:
     """Shard K of N checks against max_credits // N (N shares never add up to more than the
-    campaign's budget); --max-credits replaces the share."""
+    campaign's budget); a limit given (--max-credits) replaces the share, undivided."""
     campaign.write(
         campaign.manifest.read_text().replace("jobs:", "budget: {max_credits: 50}\njobs:")
     )
     planned = plan(load_manifest(campaign.manifest))
     assert planned.select(shard=(1, 3)).budget.max_credits == 16
     assert planned.select(shard=(1, 3)).budget_for(max_credits=40).max_credits == 40
+    assert planned.with_budget(40).select(shard=(1, 3)).budget.max_credits == 40
     assert planned.budget.max_credits == 50
 
 
