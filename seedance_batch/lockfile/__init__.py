@@ -35,6 +35,7 @@ from seedance_batch.lockfile._records import (
     JobState,
     PlannedJob,
     Spent,
+    TakeRecord,
 )
 from seedance_batch.lockfile._render import render_lockfile
 from seedance_batch.lockfile._runlock import lock_holder
@@ -54,6 +55,7 @@ __all__ = [
     "PlannedJob",
     "Spent",
     "State",
+    "TakeRecord",
     "default_lockfile_path",
     "journal_path",
     "lock_holder",

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 from seedance_batch._errors import LockfileError
 from seedance_batch._schemas import load_schema, schema_resource
 from seedance_batch._states import STATES, WITH_TASK_ID
-from seedance_batch.lockfile._records import ImageRecord, JobRecord
+from seedance_batch.lockfile._records import ImageRecord, JobRecord, TakeRecord
 
 if TYPE_CHECKING:
     if sys.version_info >= (3, 11):
@@ -64,7 +64,17 @@ _REQUIRED_FIELDS: Final = (
     "error",
 )
 _OPTIONAL_FIELDS: Final = ("credits_charged", "possible_double_charges", "task_missing")
-_ALL_FIELDS: Final = frozenset(_REQUIRED_FIELDS + _OPTIONAL_FIELDS)
+_TAKE_FIELDS: Final = (
+    "take",
+    "task_id",
+    "state",
+    "attempts",
+    "submitted_at",
+    "finished_at",
+    "images",
+    "error",
+)
+_ALL_FIELDS: Final = frozenset((*_REQUIRED_FIELDS, *_OPTIONAL_FIELDS, "takes"))
 _IMAGE_FIELDS: Final = ("url", "path", "sha256", "bytes")
 _TOP_REQUIRED: Final = ("version", "manifest", "jobs")
 _TOP_FIELDS: Final = frozenset({*_TOP_REQUIRED, "nonce", "output", "spent"})
@@ -130,6 +140,40 @@ def job_problem(entry: object) -> str | None:
         return "request: 'prompt' is a required string"
     if not _CREDENTIAL_KEYS.isdisjoint(request):
         return "request: holds a credential; the lockfile never stores one"
+    if (problem := _progress_problem(entry)) is not None:
+        return problem
+    for name in _OPTIONAL_FIELDS:
+        if name in entry and not is_count(entry[name]):
+            return f"{name}: must be an integer >= 0"
+    if "takes" in entry:
+        return _takes_problem(entry["takes"])
+    return None
+
+
+def _takes_problem(takes: object) -> str | None:
+    """What is wrong with a job's ``takes``, or None. Mirrors ``$defs/take`` of the schema."""
+    if not isinstance(takes, list):
+        return "takes: must be an array"
+    for index, take in enumerate(takes):
+        if not isinstance(take, dict):
+            return f"takes[{index}]: is not an object"
+        for name in _TAKE_FIELDS:
+            if name not in take:
+                return f"takes[{index}]: '{name}' is a required property"
+        if len(take) != len(_TAKE_FIELDS):
+            extra = sorted(set(take) - set(_TAKE_FIELDS))
+            return f"takes[{index}]: unexpected properties: {', '.join(extra)}"
+        number = take["take"]
+        if not is_count(number) or number < 1:
+            return f"takes[{index}]: take: must be an integer >= 1"
+        if (problem := _progress_problem(take)) is not None:
+            return f"takes[{index}]: {problem}"
+    return None
+
+
+def _progress_problem(entry: dict[str, Any]) -> str | None:
+    """What is wrong with how far a job or take got (state, task, attempts, times, images,
+    error), or None."""
     state = entry["state"]
     if not isinstance(state, str) or state not in _STATE_SET:
         return f"state: {state!r} is not one of {', '.join(STATES)}"
@@ -153,9 +197,6 @@ def job_problem(entry: object) -> str | None:
     error = entry["error"]
     if error is not None and not isinstance(error, str):
         return "error: must be a string or null"
-    for name in _OPTIONAL_FIELDS:
-        if name in entry and not is_count(entry[name]):
-            return f"{name}: must be an integer >= 0"
     return None
 
 
@@ -274,4 +315,8 @@ def record_problem(record: JobRecord, entry: dict[str, Any]) -> str | None:
         isinstance(i, ImageRecord) for i in record.images
     ):
         return "images: must be a tuple of ImageRecord"
+    if not isinstance(record.takes, tuple) or not all(
+        isinstance(t, TakeRecord) and isinstance(t.images, tuple) for t in record.takes
+    ):
+        return "takes: must be a tuple of TakeRecord"
     return job_problem(entry)
