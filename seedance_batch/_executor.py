@@ -33,6 +33,7 @@ from seedance_batch._job_runner import JobRunner
 from seedance_batch._layout import GALLERY_NAME, RESULTS_NAME
 from seedance_batch._manifest import Manifest
 from seedance_batch._planner import Job, Plan, plan
+from seedance_batch._rerolls import rerolls_for_run, start_takes
 from seedance_batch._run_state import RunState, StopRun
 from seedance_batch._run_values import DEFAULT_OPTIONS, FinishedRun, RunOptions, RunSummary
 from seedance_batch._states import NEEDS_WORK, TO_SPEND, needs_work
@@ -123,9 +124,16 @@ async def _run_locked(
     on_event: Callable[[Event], None] | None,
     signals: _StopSignals | None,
 ) -> FinishedRun:
+    reroll = options.reroll_rejected
     full = plan(manifest, lock)
-    selected = full.select(options.only, options.limit, retry_failed=options.retry_failed)
-    budget = selected.budget_for(retry_failed=options.retry_failed, max_credits=options.max_credits)
+    if reroll:
+        full = full.with_rerolls(rerolls_for_run(manifest, full.jobs, lock.jobs))
+    selected = full.select(
+        options.only, options.limit, retry_failed=options.retry_failed, reroll_rejected=reroll
+    )
+    budget = selected.budget_for(
+        retry_failed=options.retry_failed, reroll_rejected=reroll, max_credits=options.max_credits
+    )
     if budget.max_credits is not None and not budget.within:
         raise BudgetExceededError(budget.to_spend, budget.max_credits, spent=budget.spent)
     lock.adopt_plan(full.jobs)
@@ -134,6 +142,7 @@ async def _run_locked(
     state = RunState(
         spent_before=lock.spent.credits, max_credits=budget.max_credits, on_event=on_event
     )
+    state.changed = start_takes(lock, selected.jobs, full.rerolls, out) > 0
     scheduler = _Scheduler(manifest, full, selected, lock, options, state, out, signals)
     scheduler.lockfile_untouched = before is not None and _modified(lock.path) == before
     if not scheduler.work:  # nothing to send: no connection pools (nor aiohttp) to set up

@@ -122,6 +122,7 @@ class Totals:
     by_model: Mapping[str, int]
     by_resolution: Mapping[str, int]
     credits_spent: int = 0
+    credits_to_reroll: int = 0
 
 
 @dataclass(frozen=True)
@@ -137,6 +138,8 @@ class Plan:
     spent: int = 0
     #: Every job the manifest plans, when ``jobs`` is a subset (``--only``, ``--limit``).
     selected_from: tuple[Job, ...] | None = None
+    #: The ids ``run --reroll-rejected`` would give a new take (``seedance_batch._rerolls``).
+    rerolls: frozenset[str] = frozenset()
 
     @property
     def planned_jobs(self) -> tuple[Job, ...]:
@@ -166,6 +169,8 @@ class Plan:
                 to_spend += job.credits
             elif state == "failed":
                 to_retry += job.credits
+        rerolls = self.rerolls
+        to_reroll = sum(job.credits for job in self.jobs if job.id in rerolls) if rerolls else 0
         return Totals(
             jobs=len(self.jobs),
             images=images,
@@ -176,6 +181,7 @@ class Plan:
             by_model=dict(sorted(by_model.items())),
             by_resolution=dict(sorted(by_resolution.items())),
             credits_spent=self.spent,
+            credits_to_reroll=to_reroll,
         )
 
     @property
@@ -183,14 +189,22 @@ class Plan:
         """:meth:`budget_for` a plain run, against ``with_budget`` or the manifest's limit."""
         return self.budget_for()
 
-    def budget_for(self, *, retry_failed: bool = False, max_credits: int | None = None) -> Budget:
-        """What the campaign spent plus what the next run would add, against the limit:
+    def budget_for(
+        self,
+        *,
+        retry_failed: bool = False,
+        reroll_rejected: bool = False,
+        max_credits: int | None = None,
+    ) -> Budget:
+        """What the campaign spent plus what the next run would add (failed jobs with
+        ``retry_failed``, new takes with ``reroll_rejected``), against the limit:
         ``max_credits`` (``--max-credits``), else ``with_budget``'s, else the manifest's."""
         limit = max_credits
         if limit is None:
             limit = self.max_credits if self.max_credits is not None else self.manifest.max_credits
         totals = self.totals
         to_spend = totals.credits_to_spend + (totals.credits_to_retry if retry_failed else 0)
+        to_spend += totals.credits_to_reroll if reroll_rejected else 0
         return campaign_budget(max_credits=limit, spent=self.spent, to_spend=to_spend)
 
     def select(
@@ -199,10 +213,12 @@ class Plan:
         limit: int | None = None,
         *,
         retry_failed: bool = False,
+        reroll_rejected: bool = False,
     ) -> Plan:
         """The subset ``--only`` (job names or ids, shell patterns) and ``--limit`` choose.
 
-        ``limit`` keeps the first N jobs in plan order that still need work. Raises
+        ``limit`` keeps the first N jobs in plan order that still need work (or, with
+        ``reroll_rejected``, a new take: see :attr:`rerolls`). Raises
         :class:`SelectionError`, listing the job names, when an ``only`` pattern matches no job.
         """
         jobs: Iterable[Job] = self.jobs
@@ -213,7 +229,12 @@ class Plan:
             self._check_patterns(only, jobs)
         if limit is not None:
             wanted = needs_work(retry_failed=retry_failed)
-            jobs = list(itertools.islice((j for j in jobs if self.state(j.id) in wanted), limit))
+            rerolls = self.rerolls if reroll_rejected else frozenset()
+            jobs = list(
+                itertools.islice(
+                    (j for j in jobs if self.state(j.id) in wanted or j.id in rerolls), limit
+                )
+            )
         return replace(self, jobs=tuple(jobs), selected_from=self.planned_jobs)
 
     def _check_patterns(self, only: Sequence[str], chosen: Sequence[Job]) -> None:
@@ -229,6 +250,10 @@ class Plan:
     def with_budget(self, max_credits: int | None) -> Plan:
         """The same plan checked against another budget (``--max-credits``)."""
         return replace(self, max_credits=max_credits)
+
+    def with_rerolls(self, rerolls: frozenset[str]) -> Plan:
+        """The same plan with the ids a reroll would give a new take (priced in the totals)."""
+        return replace(self, rerolls=rerolls)
 
 
 def _matches(job: Job, pattern: str) -> bool:

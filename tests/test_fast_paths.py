@@ -481,6 +481,7 @@ def _reference_plan_json(plan: Plan) -> str:
         "credits": totals.credits,
         "credits_to_spend": totals.credits_to_spend,
         "credits_to_retry": totals.credits_to_retry,
+        "credits_to_reroll": totals.credits_to_reroll,
         "credits_spent": totals.credits_spent,
         "by_state": totals.by_state,
         "by_model": totals.by_model,
