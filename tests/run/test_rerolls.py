@@ -256,6 +256,9 @@ def test_plan_prices_the_reroll_and_the_run_charges_exactly_that(campaign: Campa
         assert code == 3 and over["budget"]["within"] is False
         text = run_cli("plan", str(campaign.manifest), "--reroll-rejected")
         assert "new takes of rejected images (--reroll-rejected): 6 credits" in text.stdout
+        markdown = run_cli("plan", str(campaign.manifest), "--format", "markdown").stdout
+        assert "| to reroll |" in markdown and "| 6 |" in markdown
+        assert "all images rejected (`--reroll-rejected`) | 2 | 6 |" in markdown
         sim.reset_counters()
         summary = _run(campaign, sim, reroll_rejected=True)
         assert sim.counters.charges[KEY] == 6 == summary.credits_charged
@@ -318,3 +321,55 @@ def test_kill_9_during_the_rerolls_create_resumes_with_the_same_key(campaign: Ca
     assert (job.state, job.take, job.possible_double_charges) == ("succeeded", 2, 1)
     assert job.task_id == counters.task_ids[0] and job.takes[0].task_id == first.task_id
     assert all((campaign.out / i.path).is_file() for _, i in job.all_images())
+
+
+def _rerolled_solo(campaign: Campaign, sim: Simulator) -> JobRecord:
+    """The campaign run, solo's image rejected and rerolled: solo's record with two takes."""
+    [solo] = _ids(campaign, "solo")
+    _run(campaign, sim)
+    _decide(campaign, "rejected", _of(solo))
+    _run(campaign, sim, reroll_rejected=True)
+    record = _records(campaign)[solo]
+    assert record.take == 2
+    return record
+
+
+def test_a_renamed_job_moves_the_files_of_every_take(campaign: Campaign) -> None:
+    """solo renamed single (its id unchanged): a plain run moves both takes' files to the new
+    folder and records their new paths, with no request and no byte changed."""
+    with serve(SimulatorConfig(seed=50)) as sim:
+        before = _rerolled_solo(campaign, sim)
+        campaign.write(MANIFEST.replace("name: solo", "name: single"))
+        sim.reset_counters()
+        _run(campaign, sim)
+        assert sim.counters.requests == 0
+    after = _records(campaign)[before.id]
+    moved = [i.path for _, i in after.all_images()]
+    assert [take for take, _ in after.all_images()] == [1, 2]
+    assert all(path.startswith("single/") for path in moved)
+    assert moved[1].endswith("-t2-1.png") and not moved[0].endswith("-t2-1.png")
+    old = [image for _, image in before.all_images()]
+    for image, path in zip(old, moved, strict=True):
+        assert not (campaign.out / image.path).exists()
+        assert (campaign.out / path).stat().st_size == image.bytes
+
+
+def test_prune_of_an_orphaned_rerolled_job_removes_every_take(campaign: Campaign) -> None:
+    """solo's prompt edited (an orphan): prune removes its entry and both takes' files, and
+    leaves every planned job's files."""
+    with serve(SimulatorConfig(seed=51)) as sim:
+        record = _rerolled_solo(campaign, sim)
+    campaign.write(MANIFEST.replace("A jar on linen", "A jar on slate"))
+    files = [campaign.out / image.path for _, image in record.all_images()]
+    assert all(f.is_file() for f in files)
+    kept = [
+        campaign.out / i.path
+        for r in _records(campaign).values()
+        if r.id != record.id
+        for _, i in r.all_images()
+    ]
+    done = run_cli("prune", str(campaign.manifest))
+    assert done.returncode == 0, done.stderr
+    assert not any(f.exists() for f in files)
+    assert all(f.is_file() for f in kept)
+    assert record.id not in _records(campaign)
