@@ -94,15 +94,23 @@ def _is_timestamp(value: object) -> bool:
     return value is None or (isinstance(value, str) and _TIMESTAMP.match(value) is not None)
 
 
-def _image_problem(image: object) -> str | None:
-    if not isinstance(image, dict):
+def _exact_fields_problem(value: object, fields: tuple[str, ...]) -> str | None:
+    """What keeps ``value`` from being an object of exactly ``fields``, or None."""
+    if not isinstance(value, dict):
         return "is not an object"
-    for name in _IMAGE_FIELDS:
-        if name not in image:
+    for name in fields:
+        if name not in value:
             return f"'{name}' is a required property"
-    if len(image) != len(_IMAGE_FIELDS):
-        extra = sorted(set(image) - set(_IMAGE_FIELDS))
+    if len(value) != len(fields):
+        extra = sorted(set(value) - set(fields))
         return f"unexpected properties: {', '.join(extra)}"
+    return None
+
+
+def _image_problem(image: object) -> str | None:
+    if (problem := _exact_fields_problem(image, _IMAGE_FIELDS)) is not None:
+        return problem
+    assert isinstance(image, dict)
     url, path, sha, size = image["url"], image["path"], image["sha256"], image["bytes"]
     if not isinstance(url, str) or not url:
         return "url: must be a non-empty string"
@@ -155,14 +163,9 @@ def _takes_problem(takes: object) -> str | None:
     if not isinstance(takes, list):
         return "takes: must be an array"
     for index, take in enumerate(takes):
-        if not isinstance(take, dict):
-            return f"takes[{index}]: is not an object"
-        for name in _TAKE_FIELDS:
-            if name not in take:
-                return f"takes[{index}]: '{name}' is a required property"
-        if len(take) != len(_TAKE_FIELDS):
-            extra = sorted(set(take) - set(_TAKE_FIELDS))
-            return f"takes[{index}]: unexpected properties: {', '.join(extra)}"
+        if (problem := _exact_fields_problem(take, _TAKE_FIELDS)) is not None:
+            return f"takes[{index}]: {problem}"
+        assert isinstance(take, dict)
         number = take["take"]
         if not is_count(number) or number < 1:
             return f"takes[{index}]: take: must be an integer >= 1"
