@@ -73,13 +73,15 @@ def test_a_variant_rejected_in_the_app_is_rerolled_and_its_second_take_shown(
     for sha in second_take:
         card = page.locator(f'main [data-sha256="{sha}"]')
         assert "-t2-" in (card.locator("img").get_attribute("alt") or "")
-        assert card.locator(".badge").inner_text().startswith("r0 t2")
+        assert (card.locator(".badge").text_content() or "").startswith("r0 t2")
         assert "rejected" not in (card.get_attribute("class") or "")
+    page.locator(f'main [data-sha256="{second_take[-1]}"]').scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "review-reroll-takes.png"))  # take 1 dimmed, take 2
     page.locator(f'main [data-sha256="{second_take[0]}"] img').click()
     page.locator("#lightbox.open").wait_for()
     assert page.get_attribute("#lb-panel", "data-sha256") == second_take[0]
     page.wait_for_function("() => document.getElementById('lb-image').naturalWidth > 0")
     settings = page.inner_text("#lb-settings")
     assert "take\n2" in settings or "take 2" in settings.replace("\t", " ")
-    page.screenshot(path=str(artifacts / "review-reroll.png"))
+    page.screenshot(path=str(artifacts / "review-reroll-lightbox.png"))
     assert page.errors == []
