@@ -261,7 +261,10 @@ class JobRecord:
             attempts=entry["attempts"],
             submitted_at=entry["submitted_at"],
             finished_at=entry["finished_at"],
-            images=tuple(ImageRecord.from_json(i) for i in entry["images"]),
+            # positional, not ImageRecord.from_json: the hot path of a 100,000-job load
+            images=tuple(
+                ImageRecord(i["url"], i["path"], i["sha256"], i["bytes"]) for i in entry["images"]
+            ),
             error=entry["error"],
             credits_charged=entry.get("credits_charged", 0),
             possible_double_charges=entry.get("possible_double_charges", 0),
