@@ -33,7 +33,7 @@ from seedance_batch._job_runner import JobRunner
 from seedance_batch._layout import GALLERY_NAME, RESULTS_NAME
 from seedance_batch._manifest import Manifest
 from seedance_batch._planner import Job, Plan, plan
-from seedance_batch._rerolls import rerolls_for_run, start_takes
+from seedance_batch._rerolls import reroll_notice, rerolls_for_run, start_takes
 from seedance_batch._run_state import RunState, StopRun
 from seedance_batch._run_values import DEFAULT_OPTIONS, FinishedRun, RunOptions, RunSummary
 from seedance_batch._states import NEEDS_WORK, TO_SPEND, needs_work
@@ -142,7 +142,10 @@ async def _run_locked(
     state = RunState(
         spent_before=lock.spent.credits, max_credits=budget.max_credits, on_event=on_event
     )
-    state.changed = start_takes(lock, selected.jobs, full.rerolls, out) > 0
+    if reroll:
+        started = start_takes(lock, selected.jobs, full.rerolls, out)
+        state.changed = started > 0
+        state.emit(Notice("info", reroll_notice(started, selected.totals.credits_to_reroll)))
     scheduler = _Scheduler(manifest, full, selected, lock, options, state, out, signals)
     scheduler.lockfile_untouched = before is not None and _modified(lock.path) == before
     if not scheduler.work:  # nothing to send: no connection pools (nor aiohttp) to set up

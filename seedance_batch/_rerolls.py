@@ -21,7 +21,13 @@ from seedance_batch._manifest import Manifest
 from seedance_batch._planner import Job
 from seedance_batch.lockfile import JobRecord, Lockfile, read_lockfile
 
-__all__ = ["rerollable", "rerolls_for_plan", "rerolls_for_run", "start_takes"]
+__all__ = [
+    "reroll_notice",
+    "rerollable",
+    "rerolls_for_plan",
+    "rerolls_for_run",
+    "start_takes",
+]
 
 _Variant = tuple[str, tuple[tuple[str, str], ...]]
 
@@ -114,3 +120,13 @@ def start_takes(lock: Lockfile, jobs: Iterable[Job], rerolls: frozenset[str], ou
         lock.put(record.rerolled())
         started += 1
     return started
+
+
+def reroll_notice(started: int, credits: int) -> str:
+    """What ``run --reroll-rejected`` says before it submits: the takes it started, or none."""
+    if not started:
+        return "reroll: no selected job has all its latest images rejected (and takes left)"
+    jobs = "job" if started == 1 else "jobs"
+    return (
+        f"reroll: a new take for {started} {jobs} whose images are all rejected ({credits} credits)"
+    )

@@ -61,6 +61,7 @@ def test_a_variant_rejected_in_the_app_is_rerolled_and_its_second_take_shown(
         )
         creates = simulator.counters.creates
     assert done.returncode == 0, done.stderr
+    assert "reroll: a new take for 1 job whose images are all rejected (4 credits)" in done.stderr
     assert creates == 1
     page.reload()
     page.wait_for_function("() => document.body.dataset.ready === '1'")

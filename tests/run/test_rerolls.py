@@ -16,7 +16,9 @@ from _support.simulator import api_client, create, task_id_of
 from seedance_batch import RunOptions, load_manifest, plan, run
 from seedance_batch._decisions import Decision, Located, ReviewFile, default_review_path
 from seedance_batch._errors import BudgetExceededError
+from seedance_batch._events import Notice
 from seedance_batch._layout import image_relpath
+from seedance_batch._rerolls import reroll_notice
 from seedance_batch.lockfile import JobRecord, read_lockfile
 from seedance_batch.simulator import Simulator, SimulatorConfig, serve
 
@@ -55,10 +57,18 @@ def campaign(tmp_path: Path) -> Campaign:
     return made
 
 
-def _run(campaign: Campaign, sim: Simulator, **options: Any) -> Any:
+def _run(
+    campaign: Campaign,
+    sim: Simulator,
+    on_event: Callable[[Any], None] | None = None,
+    **options: Any,
+) -> Any:
     """run() from Python against ``sim`` with ``options``."""
     return run(
-        load_manifest(campaign.manifest), RunOptions(base_url=sim.base_url, **options), api_key=KEY
+        load_manifest(campaign.manifest),
+        RunOptions(base_url=sim.base_url, **options),
+        api_key=KEY,
+        on_event=on_event,
     )
 
 
@@ -189,9 +199,11 @@ def test_undecided_or_approved_images_never_reroll(campaign: Campaign) -> None:
         _decide(campaign, "favourite", _of(pair[1]))
         assert _plan_json(campaign)[1]["totals"]["credits_to_reroll"] == 0
         sim.reset_counters()
-        summary = _run(campaign, sim, reroll_rejected=True)
+        events: list[object] = []
+        summary = _run(campaign, sim, reroll_rejected=True, on_event=events.append)
         assert sim.counters.requests == 0
     assert summary.succeeded == 0
+    assert Notice("info", reroll_notice(0, 0)) in events
     assert all(not r.takes for r in _records(campaign).values())
 
 
