@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 import time
 from collections.abc import Callable
@@ -385,3 +386,33 @@ def test_prune_of_an_orphaned_rerolled_job_removes_every_take(campaign: Campaign
     assert not any(f.exists() for f in files)
     assert all(f.is_file() for f in kept)
     assert record.id not in _records(campaign)
+
+
+def test_an_interrupted_reroll_is_resumed_by_the_advised_command(campaign: Campaign) -> None:
+    """Ctrl-C while the new takes are in flight: the advised resume command carries
+    --reroll-rejected, and running it finishes each take 2 without starting a third."""
+    [serum] = _ids(campaign, "hero", product="serum")
+    [solo] = _ids(campaign, "solo")
+    with serve(SimulatorConfig(seed=52)) as sim:
+        _run(campaign, sim)
+        _decide(campaign, "rejected", lambda line: line["job_id"] in (serum, solo))
+    with serve(SimulatorConfig(seed=52, latency=1.5)) as sim:
+        process = start_cli(
+            "run", str(campaign.manifest), "--base-url", sim.base_url, "--reroll-rejected"
+        )
+        deadline = time.monotonic() + 30
+        while sim.counters.creates < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+        assert process.returncode == 130, stderr
+        [line] = [line for line in stderr.splitlines() if "Resume with:" in line]
+        command = shlex.split(line.split("Resume with:", 1)[1])
+        assert "--reroll-rejected" in command
+        resumed = run_cli(*command[1:])
+        creates = sim.counters.creates
+    assert resumed.returncode == 0, resumed.stderr
+    records = _records(campaign)
+    assert (records[serum].take, records[solo].take) == (2, 2)
+    assert {records[serum].state, records[solo].state} == {"succeeded"}
+    assert creates == 2
