@@ -33,6 +33,7 @@ from seedance_batch._job_runner import JobRunner
 from seedance_batch._layout import GALLERY_NAME, RESULTS_NAME
 from seedance_batch._manifest import Manifest
 from seedance_batch._planner import Job, Plan, new_shard_plan, plan
+from seedance_batch._rerolls import reroll_notice, rerolls_for_run, start_takes
 from seedance_batch._run_state import RunState, StopRun
 from seedance_batch._run_values import DEFAULT_OPTIONS, FinishedRun, RunOptions, RunSummary
 from seedance_batch._shards import CARRIED, Shard
@@ -124,14 +125,21 @@ async def _run_locked(
     on_event: Callable[[Event], None] | None,
     signals: _StopSignals | None,
 ) -> FinishedRun:
+    reroll = options.reroll_rejected
     if options.shard is not None:
         full = _shard_plan(
             manifest, lock, options.shard, fresh=before is None and not options.lockfile
         )
     else:
         full = plan(manifest, lock)
-    selected = full.select(options.only, options.limit, retry_failed=options.retry_failed)
-    budget = selected.budget_for(retry_failed=options.retry_failed, max_credits=options.max_credits)
+    if reroll:
+        full = full.with_rerolls(rerolls_for_run(manifest, full.jobs, lock.jobs))
+    selected = full.select(
+        options.only, options.limit, retry_failed=options.retry_failed, reroll_rejected=reroll
+    )
+    budget = selected.budget_for(
+        retry_failed=options.retry_failed, reroll_rejected=reroll, max_credits=options.max_credits
+    )
     if budget.max_credits is not None and not budget.within:
         raise BudgetExceededError(budget.to_spend, budget.max_credits, spent=budget.spent)
     lock.adopt_plan(full.jobs)
@@ -140,6 +148,10 @@ async def _run_locked(
     state = RunState(
         spent_before=lock.spent.credits, max_credits=budget.max_credits, on_event=on_event
     )
+    if reroll:
+        started = start_takes(lock, selected.jobs, full.rerolls, out)
+        state.changed = started > 0
+        state.emit(Notice("info", reroll_notice(started, selected.totals.credits_to_reroll)))
     scheduler = _Scheduler(manifest, full, selected, lock, options, state, out, signals)
     scheduler.lockfile_untouched = before is not None and _modified(lock.path) == before
     if not scheduler.work:  # nothing to send: no connection pools (nor aiohttp) to set up

@@ -435,7 +435,7 @@ class JobRunner:
         images: list[ImageRecord] = []
         for index, url in enumerate(urls, start=1):
             try:
-                image = await self._download(client, folder, job, index, url)
+                image = await self._download(client, folder, job, index, url, take=record.take)
             except DownloadError as exc:
                 if getattr(exc, "status", None) in (403, 404, 410):
                     self.put(
@@ -458,10 +458,10 @@ class JobRunner:
 
     @staticmethod
     async def _download(
-        client: SeedanceClient, folder: Path, job: Job, index: int, url: str
+        client: SeedanceClient, folder: Path, job: Job, index: int, url: str, *, take: int
     ) -> ImageRecord:
         """The one place an image is downloaded: to a temporary in ``folder``, checked, then
-        renamed to its name in the layout; its record."""
+        renamed to its name in the layout (image ``index`` of ``take``); its record."""
         partial = run_files.download_temporary(folder, index)
         try:
             download = await client.download(url, run_files.ImageFile(partial))
@@ -469,7 +469,7 @@ class JobRunner:
             with contextlib.suppress(OSError):
                 partial.unlink()
             raise
-        relpath = image_relpath(job.output, index, download.ext)
+        relpath = image_relpath(job.output, index, download.ext, take)
         run_files.install_image(partial, folder / relpath.rpartition("/")[2])
         return ImageRecord(url, relpath, download.sha256, download.bytes)
 

@@ -31,10 +31,20 @@ from seedance_batch._schemas import load_schema
 from seedance_batch._sources import SourceError, read_source_bytes, read_source_text
 from seedance_batch._yaml import Path, load_yaml
 
-__all__ = ["MAX_JOBS", "Execution", "Manifest", "load_manifest", "manifest_schema", "read_manifest"]
+__all__ = [
+    "DEFAULT_MAX_TAKES",
+    "MAX_JOBS",
+    "Execution",
+    "Manifest",
+    "load_manifest",
+    "manifest_schema",
+    "read_manifest",
+]
 
 #: Jobs one manifest may plan, counted from its axis sizes before anything is expanded.
 MAX_JOBS = 1_000_000
+#: Takes per job that `run --reroll-rejected` may make when the manifest does not say.
+DEFAULT_MAX_TAKES = 3
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -65,6 +75,8 @@ class Manifest:
     jobs: tuple[JobSpec, ...]
     sha256: str
     warnings: tuple[Diagnostic, ...]
+    #: Takes per job that ``run --reroll-rejected`` may make, the first included.
+    max_takes: int = DEFAULT_MAX_TAKES
 
 
 def manifest_schema() -> dict[str, Any]:
@@ -243,6 +255,7 @@ def _build(
         jobs=tuple(jobs),
         sha256=sha256,
         warnings=tuple(out.warnings),
+        max_takes=data.get("budget", {}).get("max_takes", DEFAULT_MAX_TAKES),
     )
 
 

@@ -139,6 +139,7 @@ class Totals:
     by_model: Mapping[str, int]
     by_resolution: Mapping[str, int]
     credits_spent: int = 0
+    credits_to_reroll: int = 0
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,8 @@ class Plan:
     selected_from: tuple[Job, ...] | None = None
     #: The shard ``jobs`` were chosen from (``--shard K/N``): its budget is a share.
     shard: Shard | None = None
+    #: The ids ``run --reroll-rejected`` would give a new take (``seedance_batch._rerolls``).
+    rerolls: frozenset[str] = frozenset()
 
     @property
     def planned_jobs(self) -> tuple[Job, ...]:
@@ -185,6 +188,8 @@ class Plan:
                 to_spend += job.credits
             elif state == "failed":
                 to_retry += job.credits
+        rerolls = self.rerolls
+        to_reroll = sum(job.credits for job in self.jobs if job.id in rerolls) if rerolls else 0
         return Totals(
             jobs=len(self.jobs),
             images=images,
@@ -195,6 +200,7 @@ class Plan:
             by_model=dict(sorted(by_model.items())),
             by_resolution=dict(sorted(by_resolution.items())),
             credits_spent=self.spent,
+            credits_to_reroll=to_reroll,
         )
 
     @property
@@ -202,8 +208,15 @@ class Plan:
         """:meth:`budget_for` a plain run, against ``with_budget`` or the manifest's limit."""
         return self.budget_for()
 
-    def budget_for(self, *, retry_failed: bool = False, max_credits: int | None = None) -> Budget:
-        """What the campaign spent plus what the next run would add, against the limit:
+    def budget_for(
+        self,
+        *,
+        retry_failed: bool = False,
+        reroll_rejected: bool = False,
+        max_credits: int | None = None,
+    ) -> Budget:
+        """What the campaign spent plus what the next run would add (failed jobs with
+        ``retry_failed``, new takes with ``reroll_rejected``), against the limit:
         ``max_credits`` (``--max-credits``), else ``with_budget``'s, else the manifest's; for a
         shard of N, the manifest's limit divided by N, rounded down (so that N shares never
         add up to more than the campaign's budget); a limit given is never divided."""
@@ -214,6 +227,7 @@ class Plan:
                 limit //= self.shard[1]
         totals = self.totals
         to_spend = totals.credits_to_spend + (totals.credits_to_retry if retry_failed else 0)
+        to_spend += totals.credits_to_reroll if reroll_rejected else 0
         return campaign_budget(max_credits=limit, spent=self.spent, to_spend=to_spend)
 
     def select(
@@ -223,14 +237,16 @@ class Plan:
         *,
         retry_failed: bool = False,
         shard: Shard | None = None,
+        reroll_rejected: bool = False,
     ) -> Plan:
         """The subset ``--only`` (job names or ids, shell patterns), ``--shard`` and
         ``--limit`` choose, in that order.
 
         ``shard`` ``(K, N)`` keeps the jobs of shard K of N (:func:`shard_of`); ``limit`` keeps
-        the first N jobs in plan order that still need work. Raises :class:`SelectionError`,
-        listing the job names, when an ``only`` pattern matches no job of the whole plan (a
-        pattern whose jobs all fall in other shards chooses nothing here, without an error).
+        the first N jobs in plan order that still need work (or, with ``reroll_rejected``, a
+        new take: see :attr:`rerolls`). Raises :class:`SelectionError`, listing the job names,
+        when an ``only`` pattern matches no job of the whole plan (a pattern whose jobs all fall
+        in other shards chooses nothing here, without an error).
         """
         jobs: Iterable[Job] = self.jobs
         if not only and limit is None and shard is None:
@@ -243,7 +259,12 @@ class Plan:
             jobs = [j for j in jobs if shard_of(j.id, count) == index]
         if limit is not None:
             wanted = needs_work(retry_failed=retry_failed)
-            jobs = list(itertools.islice((j for j in jobs if self.state(j.id) in wanted), limit))
+            rerolls = self.rerolls if reroll_rejected else frozenset()
+            jobs = list(
+                itertools.islice(
+                    (j for j in jobs if self.state(j.id) in wanted or j.id in rerolls), limit
+                )
+            )
         return replace(
             self, jobs=tuple(jobs), selected_from=self.planned_jobs, shard=shard or self.shard
         )
@@ -261,6 +282,10 @@ class Plan:
     def with_budget(self, max_credits: int | None) -> Plan:
         """The same plan checked against another budget (``--max-credits``)."""
         return replace(self, max_credits=max_credits)
+
+    def with_rerolls(self, rerolls: frozenset[str]) -> Plan:
+        """The same plan with the ids a reroll would give a new take (priced in the totals)."""
+        return replace(self, rerolls=rerolls)
 
 
 def new_shard_plan(manifest: Manifest, shard: Shard, campaign: _Campaign) -> Plan:

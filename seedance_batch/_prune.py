@@ -54,12 +54,12 @@ def _is_ours(name: str) -> bool:
 
 
 def _owned(out: Path, record: JobRecord, kept: _Kept) -> tuple[list[Path], list[Path]]:
-    """The files an orphan owns alone: its recorded images and the leftovers of its downloads,
-    in its own folders, as regular files (never a link, never a planned job's file or folder,
-    never outside ``<out>``)."""
+    """The files an orphan owns alone: the recorded images of all its takes and the leftovers
+    of its downloads, in its own folders, as regular files (never a link, never a planned
+    job's file or folder, never outside ``<out>``)."""
     slug = variant_slug(record.variant.values(), slug_room(record.job))
     folders = {job_dir(record.job, slug, record.id)}
-    folders.update(image.path.rpartition("/")[0] for image in record.images)
+    folders.update(image.path.rpartition("/")[0] for _, image in record.all_images())
     files: list[Path] = []
     found: list[Path] = []
     for relative in sorted(folders - kept.folders):
@@ -93,8 +93,9 @@ def _kept(planned: Iterable[Job], records: Mapping[str, JobRecord]) -> _Kept:
         folders.add(job.output)
         record = records.get(job.id)
         if record is not None:
-            files.update(image.path for image in record.images)
-            folders.update(image.path.rpartition("/")[0] for image in record.images)
+            paths = [image.path for _, image in record.all_images()]  # every take's, kept
+            files.update(paths)
+            folders.update(path.rpartition("/")[0] for path in paths)
     return _Kept(frozenset(folders), frozenset(files))
 
 

@@ -11,7 +11,7 @@ from seedance_batch._files import atomic_write, regular_file_size
 from seedance_batch._layout import RESULTS_NAME
 from seedance_batch._planner import Job
 from seedance_batch._run_files import ensure_folder, recorded_size
-from seedance_batch.lockfile import JobRecord
+from seedance_batch.lockfile import ImageRecord, JobRecord
 
 __all__ = ["ResultLine", "result_lines", "write_atomic", "write_results"]
 
@@ -27,6 +27,7 @@ class ResultLine:
     job_id: str
     variant: Mapping[str, str]
     repeat: int
+    take: int
     index: int
     prompt: str
     model: str
@@ -46,6 +47,7 @@ class ResultLine:
                 "job_id": self.job_id,
                 "variant": dict(self.variant),
                 "repeat": self.repeat,
+                "take": self.take,
                 "index": self.index,
                 "prompt": self.prompt,
                 "model": self.model,
@@ -59,30 +61,41 @@ class ResultLine:
         )
 
 
+def _succeeded_takes(record: JobRecord) -> list[tuple[int, str | None, tuple[ImageRecord, ...]]]:
+    """(take, task id, images) of each of the job's succeeded takes, the earliest first."""
+    takes = [(t.take, t.task_id, t.images) for t in record.takes if t.state == "succeeded"]
+    if record.state == "succeeded":
+        takes.append((record.take, record.task_id, record.images))
+    return takes
+
+
 def result_lines(jobs: Iterable[Job], records: Mapping[str, JobRecord]) -> Iterator[ResultLine]:
-    """Every image of every succeeded planned job, in plan order (orphans are left out)."""
+    """Every image of every planned job's succeeded takes, in plan order, a job's earlier takes
+    first (orphans are left out)."""
     for job in jobs:
         record = records.get(job.id)
-        if record is None or record.state != "succeeded":
+        if record is None or (record.state != "succeeded" and not record.takes):
             continue
         size = job.request.get("size") or job.request.get("imageSizePreset")
-        for index, image in enumerate(record.images, start=1):
-            yield ResultLine(
-                path=image.path,
-                job=job.job,
-                job_id=job.id,
-                variant=job.variant,
-                repeat=job.repeat,
-                index=index,
-                prompt=str(job.request["prompt"]),
-                model=job.model,
-                size=str(size) if size is not None else None,
-                resolution=job.resolution,
-                task_id=record.task_id,
-                url=image.url,
-                sha256=image.sha256,
-                bytes=image.bytes,
-            )
+        for take, task_id, images in _succeeded_takes(record):
+            for index, image in enumerate(images, start=1):
+                yield ResultLine(
+                    path=image.path,
+                    job=job.job,
+                    job_id=job.id,
+                    variant=job.variant,
+                    repeat=job.repeat,
+                    take=take,
+                    index=index,
+                    prompt=str(job.request["prompt"]),
+                    model=job.model,
+                    size=str(size) if size is not None else None,
+                    resolution=job.resolution,
+                    task_id=task_id,
+                    url=image.url,
+                    sha256=image.sha256,
+                    bytes=image.bytes,
+                )
 
 
 def write_atomic(path: Path, data: bytes, *, what: str = "") -> bool:

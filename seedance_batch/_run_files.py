@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import stat
 from collections.abc import Callable
@@ -334,48 +335,62 @@ def images_in_place(out: str, record: JobRecord, folder: str = "") -> bool:
 
 
 def move_renamed(out: Path, job: Job, record: JobRecord) -> JobRecord:
-    """The record with its images moved to ``job``'s planned folder, when they are elsewhere
-    (the job or a value was renamed, its id unchanged): no download, no charge.
+    """The record with every take's images moved to ``job``'s planned folder, when they are
+    elsewhere (the job or a value was renamed, its id unchanged): no download, no charge.
 
     An image that is missing, not a regular file of its recorded size, outside ``<out>``, or
     whose new place is taken stays recorded where it was (and counts as missing).
     """
-    moved: list[ImageRecord] = []
     old_folders: set[str] = set()
     parents: dict[str, Path] = {}
-    for index, image in enumerate(record.images, start=1):
-        target = _new_relpath(job, index, image)
-        if target is None or target == image.path:
-            moved.append(image)
-            continue
-        if not _movable(out, image) or os.path.lexists(os.path.join(out, target)):
-            moved.append(image)
-            continue
-        folder = job_folder(out, job.output, parents)
-        try:
-            os.rename(os.path.join(out, image.path), folder / target.rpartition("/")[2])
-        except OSError as exc:
-            raise OutputError.from_os_error(out / image.path, exc, "cannot move the image") from exc
-        old_folders.add(image.path.rpartition("/")[0])
-        moved.append(ImageRecord(image.url, target, image.sha256, image.bytes))
+
+    def moved(images: tuple[ImageRecord, ...], take: int) -> tuple[ImageRecord, ...]:
+        kept: list[ImageRecord] = []
+        for index, image in enumerate(images, start=1):
+            target = _new_relpath(job, index, image, take)
+            if target is None or target == image.path:
+                kept.append(image)
+                continue
+            if not _movable(out, image) or os.path.lexists(os.path.join(out, target)):
+                kept.append(image)
+                continue
+            folder = job_folder(out, job.output, parents)
+            try:
+                os.rename(os.path.join(out, image.path), folder / target.rpartition("/")[2])
+            except OSError as exc:
+                raise OutputError.from_os_error(
+                    out / image.path, exc, "cannot move the image"
+                ) from exc
+            old_folders.add(image.path.rpartition("/")[0])
+            kept.append(ImageRecord(image.url, target, image.sha256, image.bytes))
+        return tuple(kept)
+
+    takes = tuple(dataclasses.replace(t, images=moved(t.images, t.take)) for t in record.takes)
+    images = moved(record.images, record.take)
     for folder_name in sorted(old_folders):
         _remove_empty(out, folder_name)
-    return record.replace(images=tuple(moved))
+    return record.replace(images=images, takes=takes)
 
 
 def in_planned_place(job: Job, record: JobRecord) -> bool:
-    """Every recorded image is at the path the plan names for it (no job or value renamed, no
-    file named as older runs named them); a stat-free check of strings."""
+    """Every recorded image of every take is at the path the plan names for it (no job or
+    value renamed, no file named as older runs named them); a stat-free check of strings."""
     return all(
-        _new_relpath(job, index, image) in (None, image.path)
-        for index, image in enumerate(record.images, start=1)
+        _new_relpath(job, index, image, take) in (None, image.path)
+        for take, images in _takes(record)
+        for index, image in enumerate(images, start=1)
     )
 
 
-def _new_relpath(job: Job, index: int, image: ImageRecord) -> str | None:
+def _takes(record: JobRecord) -> list[tuple[int, tuple[ImageRecord, ...]]]:
+    """(take number, its images) for every take of ``record``, the current one last."""
+    return [*((t.take, t.images) for t in record.takes), (record.take, record.images)]
+
+
+def _new_relpath(job: Job, index: int, image: ImageRecord, take: int) -> str | None:
     ext = image.path.rpartition(".")[2]
     try:
-        return image_relpath(job.output, index, ext)
+        return image_relpath(job.output, index, ext, take)
     except ValueError:
         return None
 

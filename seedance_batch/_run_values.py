@@ -40,6 +40,8 @@ class RunOptions:
     max_attempts: int | None = None
     max_credits: int | None = None
     retry_failed: bool = False
+    #: Give a new take to every selected job whose images are all rejected (``_rerolls``).
+    reroll_rejected: bool = False
     only: tuple[str, ...] = ()
     limit: int | None = None
     #: ``(K, N)``: only the jobs of shard K of N, with their own lockfile and budget share.

@@ -25,7 +25,14 @@ from seedance_batch._errors import ManifestError
 from seedance_batch._manifest import load_manifest
 from seedance_batch._planner import Plan, canonical_json
 from seedance_batch._schemas import load_schema
-from seedance_batch.lockfile import STATES, ImageRecord, JobRecord, Spent, render_lockfile
+from seedance_batch.lockfile import (
+    STATES,
+    ImageRecord,
+    JobRecord,
+    Spent,
+    TakeRecord,
+    render_lockfile,
+)
 from seedance_batch.lockfile._check import document_problem, job_problem
 from seedance_batch.lockfile._render import pretty
 from seedance_batch.lockfile._strict_json import parse_json_fast, unique_object
@@ -90,6 +97,17 @@ IMAGES = st.builds(
     sha256=st.text(HEX, min_size=64, max_size=64),
     bytes=COUNTS,
 )
+TAKES = st.builds(
+    TakeRecord,
+    take=st.integers(1, 9),
+    task_id=st.one_of(st.none(), STRINGS.filter(bool)),
+    state=st.sampled_from(STATES),
+    attempts=COUNTS,
+    submitted_at=TIMESTAMPS,
+    finished_at=TIMESTAMPS,
+    images=st.lists(IMAGES, max_size=2).map(tuple),
+    error=st.one_of(st.none(), STRINGS),
+)
 REQUESTS = st.fixed_dictionaries(
     {"prompt": STRINGS}, optional={"model": STRINGS, "n": st.sampled_from(_rules.N_VALUES)}
 )
@@ -110,6 +128,7 @@ RECORDS = st.builds(
     credits_charged=COUNTS,
     possible_double_charges=COUNTS,
     task_missing=COUNTS,
+    takes=st.lists(TAKES, max_size=2).map(tuple),
 )
 
 
@@ -195,7 +214,7 @@ ODD = st.one_of(
 
 
 #: Fields a job entry may add: the optional ones a record leaves out, and one never allowed.
-EXTRA_FIELDS = ("task_missing", "other_tasks", "extra")
+EXTRA_FIELDS = ("task_missing", "other_tasks", "takes", "extra")
 
 
 @st.composite
@@ -206,6 +225,14 @@ def job_entries(draw: st.DrawFn) -> dict[str, Any]:
         action = draw(st.sampled_from(["replace", "replace", "drop"]))
         if action == "drop":
             entry.pop(name, None)
+        elif name == "takes" and draw(st.booleans()):
+            take = draw(TAKES).to_json()
+            for key in draw(st.lists(st.sampled_from([*take, "other"]), max_size=2)):
+                if draw(st.booleans()):
+                    take.pop(key, None)
+                else:
+                    take[key] = draw(ODD)
+            entry["takes"] = [take]
         elif name == "images" and draw(st.booleans()):
             image = _image_entry(draw(IMAGES))
             for key in draw(st.lists(st.sampled_from([*image, "other"]), max_size=2)):
@@ -458,6 +485,7 @@ def _reference_plan_json(plan: Plan) -> str:
         "credits": totals.credits,
         "credits_to_spend": totals.credits_to_spend,
         "credits_to_retry": totals.credits_to_retry,
+        "credits_to_reroll": totals.credits_to_reroll,
         "credits_spent": totals.credits_spent,
         "by_state": totals.by_state,
         "by_model": totals.by_model,

@@ -42,6 +42,9 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "_fragments",
         "_manifest",
         "_revision",
+        # the review file: an input beside the manifest (decisions as code), read by the plan
+        # and the run to choose rerolls; it imports only the base and the YAML reader
+        "_decisions",
     ),
     "plan": ("_shards", "_planner", "_budget", "_diff"),
     "run": (
@@ -52,6 +55,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "_run_state",
         "_job_runner",
         "_executor",
+        "_rerolls",  # which jobs get a new take: the review file over the lockfile's records
     ),
     "outputs": (
         "_results",
@@ -62,7 +66,6 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "_merge",
         "reports",
         "_thumbs",
-        "_decisions",
     ),
     "review": ("review",),  # the review app: serves the outputs and the decisions
     "delivery": ("delivery",),  # export and verify: what was approved, to a folder or S3

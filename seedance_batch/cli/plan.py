@@ -25,11 +25,17 @@ def add_parser(subparsers: Any) -> None:
     parser = manifest_command(subparsers, "plan", what, REPORT_FORMATS)
     add_selection(parser)
     parser.add_argument("--retry-failed", action="store_true", help="count failed jobs as to do")
+    parser.add_argument(
+        "--reroll-rejected",
+        action="store_true",
+        help="count new takes of jobs whose images are all rejected in the budget",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="list every job")
 
 
 def run(args: argparse.Namespace) -> int:
     # here, not at the top: `validate` builds every command's parser and must stay light
+    from seedance_batch._rerolls import rerolls_for_plan
     from seedance_batch.lockfile import default_lockfile_path, read_lockfile_states
     from seedance_batch.reports import plan_markdown, plan_text, write_plan_json
 
@@ -41,13 +47,25 @@ def run(args: argparse.Namespace) -> int:
     if args.shard is not None and lockfile is None and args.lockfile is None:
         # no shard lockfile yet: the run will start it from the campaign's, so price that
         lockfile = read_lockfile_states(default_lockfile_path(manifest.path), manifest.name)
-        whole = (
+        full = (
             plan(manifest) if lockfile is None else new_shard_plan(manifest, args.shard, lockfile)
         )
     else:
-        whole = plan(manifest, lockfile)
-    result = whole.select(args.only, args.limit, retry_failed=args.retry_failed, shard=args.shard)
-    budget = result.budget_for(retry_failed=args.retry_failed, max_credits=args.max_credits)
+        full = plan(manifest, lockfile)
+    if lockfile is not None:
+        full = full.with_rerolls(rerolls_for_plan(manifest, full.jobs, path))
+    result = full.select(
+        args.only,
+        args.limit,
+        retry_failed=args.retry_failed,
+        reroll_rejected=args.reroll_rejected,
+        shard=args.shard,
+    )
+    budget = result.budget_for(
+        retry_failed=args.retry_failed,
+        reroll_rejected=args.reroll_rejected,
+        max_credits=args.max_credits,
+    )
     print_diagnostics(sorted((*manifest.warnings, *result.warnings)))
     with_state = lockfile is not None
     if args.format == "json":

@@ -74,6 +74,11 @@ def add_parser(subparsers: Any) -> None:
         "--retry-failed", action="store_true", help="submit failed jobs again (may cost credits)"
     )
     parser.add_argument(
+        "--reroll-rejected",
+        action="store_true",
+        help="a new take for each job whose images are all rejected in the review (costs credits)",
+    )
+    parser.add_argument(
         "--adopt",
         action="store_true",
         help="take over a lockfile recorded for another campaign name (a campaign renamed)",
@@ -125,6 +130,7 @@ def run_command(args: argparse.Namespace) -> RunSummary:
             max_attempts=args.max_attempts,
             max_credits=args.max_credits,
             retry_failed=args.retry_failed,
+            reroll_rejected=args.reroll_rejected,
             only=tuple(args.only),
             limit=args.limit,
             shard=args.shard,
@@ -164,6 +170,8 @@ def resume_command(
             words += [f"--{flag.replace('_', '-')}", str(value)]
     if retry:
         words.append("--retry-failed")
+    if args.reroll_rejected:
+        words.append("--reroll-rejected")
     return shlex.join(words)
 
 

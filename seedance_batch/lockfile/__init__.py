@@ -1,7 +1,8 @@
 """The lockfile: a campaign's resumable state (contract, section 5).
 
 ``spring.lock.json`` sits beside ``spring.yaml``: ``{"version": 1, "manifest": {"name", "sha256"},
-"nonce", "output", "spent": {"credits", "possible_double_charges"}, "jobs": {ID: {...}}}``,
+"nonce", "output", "spent": {"credits", "possible_double_charges"}, "jobs": {ID: {...}}}``
+(a rerolled job's entry ends with ``"takes"``, its earlier takes),
 pretty-printed with a fixed key order, planned jobs in plan order, then the orphans. It is
 committed with the manifest and validated against ``schemas/lockfile.schema.json``. ``nonce`` is
 random, made when the lockfile is created and kept: it makes the Idempotency-Keys of this
@@ -37,6 +38,7 @@ from seedance_batch.lockfile._records import (
     JobState,
     PlannedJob,
     Spent,
+    TakeRecord,
 )
 from seedance_batch.lockfile._render import render_lockfile
 from seedance_batch.lockfile._runlock import lock_holder
@@ -58,6 +60,7 @@ __all__ = [
     "PlannedJob",
     "Spent",
     "State",
+    "TakeRecord",
     "default_lockfile_path",
     "fold_records",
     "journal_path",

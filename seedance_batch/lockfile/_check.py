@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Final
 from seedance_batch._errors import LockfileError
 from seedance_batch._schemas import load_schema, schema_resource
 from seedance_batch._states import STATES, WITH_TASK_ID
-from seedance_batch.lockfile._records import ImageRecord, JobRecord
+from seedance_batch.lockfile._records import ImageRecord, JobRecord, TakeRecord
 
 if TYPE_CHECKING:
     if sys.version_info >= (3, 11):
@@ -66,7 +66,17 @@ _REQUIRED_FIELDS: Final = (
 _OPTIONAL_FIELDS: Final = ("credits_charged", "possible_double_charges", "task_missing")
 #: Task ids of the job made from other lockfiles (shards) and folded in by ``merge``.
 _OTHER_TASKS: Final = "other_tasks"
-_ALL_FIELDS: Final = frozenset((*_REQUIRED_FIELDS, *_OPTIONAL_FIELDS, _OTHER_TASKS))
+_TAKE_FIELDS: Final = (
+    "take",
+    "task_id",
+    "state",
+    "attempts",
+    "submitted_at",
+    "finished_at",
+    "images",
+    "error",
+)
+_ALL_FIELDS: Final = frozenset((*_REQUIRED_FIELDS, *_OPTIONAL_FIELDS, _OTHER_TASKS, "takes"))
 _IMAGE_FIELDS: Final = ("url", "path", "sha256", "bytes")
 _TOP_REQUIRED: Final = ("version", "manifest", "jobs")
 _TOP_FIELDS: Final = frozenset({*_TOP_REQUIRED, "nonce", "output", "spent"})
@@ -86,15 +96,23 @@ def _is_timestamp(value: object) -> bool:
     return value is None or (isinstance(value, str) and _TIMESTAMP.match(value) is not None)
 
 
-def _image_problem(image: object) -> str | None:
-    if not isinstance(image, dict):
+def _exact_fields_problem(value: object, fields: tuple[str, ...]) -> str | None:
+    """What keeps ``value`` from being an object of exactly ``fields``, or None."""
+    if not isinstance(value, dict):
         return "is not an object"
-    for name in _IMAGE_FIELDS:
-        if name not in image:
+    for name in fields:
+        if name not in value:
             return f"'{name}' is a required property"
-    if len(image) != len(_IMAGE_FIELDS):
-        extra = sorted(set(image) - set(_IMAGE_FIELDS))
+    if len(value) != len(fields):
+        extra = sorted(set(value) - set(fields))
         return f"unexpected properties: {', '.join(extra)}"
+    return None
+
+
+def _image_problem(image: object) -> str | None:
+    if (problem := _exact_fields_problem(image, _IMAGE_FIELDS)) is not None:
+        return problem
+    assert isinstance(image, dict)
     url, path, sha, size = image["url"], image["path"], image["sha256"], image["bytes"]
     if not isinstance(url, str) or not url:
         return "url: must be a non-empty string"
@@ -132,6 +150,35 @@ def job_problem(entry: object) -> str | None:
         return "request: 'prompt' is a required string"
     if not _CREDENTIAL_KEYS.isdisjoint(request):
         return "request: holds a credential; the lockfile never stores one"
+    if (problem := _progress_problem(entry)) is not None:
+        return problem
+    for name in _OPTIONAL_FIELDS:
+        if name in entry and not is_count(entry[name]):
+            return f"{name}: must be an integer >= 0"
+    if "takes" in entry:
+        return _takes_problem(entry["takes"])
+    return None
+
+
+def _takes_problem(takes: object) -> str | None:
+    """What is wrong with a job's ``takes``, or None. Mirrors ``$defs/take`` of the schema."""
+    if not isinstance(takes, list):
+        return "takes: must be an array"
+    for index, take in enumerate(takes):
+        if (problem := _exact_fields_problem(take, _TAKE_FIELDS)) is not None:
+            return f"takes[{index}]: {problem}"
+        assert isinstance(take, dict)
+        number = take["take"]
+        if not is_count(number) or number < 1:
+            return f"takes[{index}]: take: must be an integer >= 1"
+        if (problem := _progress_problem(take)) is not None:
+            return f"takes[{index}]: {problem}"
+    return None
+
+
+def _progress_problem(entry: dict[str, Any]) -> str | None:
+    """What is wrong with how far a job or take got (state, task, attempts, times, images,
+    error), or None."""
     state = entry["state"]
     if not isinstance(state, str) or state not in _STATE_SET:
         return f"state: {state!r} is not one of {', '.join(STATES)}"
@@ -155,9 +202,6 @@ def job_problem(entry: object) -> str | None:
     error = entry["error"]
     if error is not None and not isinstance(error, str):
         return "error: must be a string or null"
-    for name in _OPTIONAL_FIELDS:
-        if name in entry and not is_count(entry[name]):
-            return f"{name}: must be an integer >= 0"
     others = entry.get(_OTHER_TASKS, ())
     if not isinstance(others, (list, tuple)) or not all(isinstance(t, str) and t for t in others):
         return f"{_OTHER_TASKS}: must be an array of non-empty strings"
@@ -279,4 +323,8 @@ def record_problem(record: JobRecord, entry: dict[str, Any]) -> str | None:
         isinstance(i, ImageRecord) for i in record.images
     ):
         return "images: must be a tuple of ImageRecord"
+    if not isinstance(record.takes, tuple) or not all(
+        isinstance(t, TakeRecord) and isinstance(t.images, tuple) for t in record.takes
+    ):
+        return "takes: must be a tuple of TakeRecord"
     return job_problem(entry)

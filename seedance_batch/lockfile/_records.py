@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from seedance_batch._states import State
 
-__all__ = ["Holder", "ImageRecord", "JobRecord", "JobState", "PlannedJob", "Spent"]
+__all__ = ["Holder", "ImageRecord", "JobRecord", "JobState", "PlannedJob", "Spent", "TakeRecord"]
 
 
 class _Charged(Protocol):
@@ -89,6 +89,59 @@ class ImageRecord:
     sha256: str
     bytes: int
 
+    def to_json(self) -> dict[str, Any]:
+        """``{"url", "path", "sha256", "bytes"}``, as written in the lockfile."""
+        return {"url": self.url, "path": self.path, "sha256": self.sha256, "bytes": self.bytes}
+
+    @classmethod
+    def from_json(cls, entry: Mapping[str, Any]) -> ImageRecord:
+        """Build an image from its (checked) lockfile entry."""
+        return cls(
+            url=entry["url"], path=entry["path"], sha256=entry["sha256"], bytes=entry["bytes"]
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class TakeRecord:
+    """An earlier take of a rerolled job (contract, section 10): its number (from 1), how far it
+    got and the images it delivered. The job's own fields are its latest take."""
+
+    take: int
+    task_id: str | None
+    state: State
+    attempts: int
+    submitted_at: str | None
+    finished_at: str | None
+    images: tuple[ImageRecord, ...] = ()
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The take as written in its job's ``takes``, in the file's field order."""
+        return {
+            "take": self.take,
+            "task_id": self.task_id,
+            "state": self.state,
+            "attempts": self.attempts,
+            "submitted_at": self.submitted_at,
+            "finished_at": self.finished_at,
+            "images": [image.to_json() for image in self.images],
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_json(cls, entry: Mapping[str, Any]) -> TakeRecord:
+        """Build a take from its (checked) lockfile entry."""
+        return cls(
+            take=entry["take"],
+            task_id=entry["task_id"],
+            state=entry["state"],
+            attempts=entry["attempts"],
+            submitted_at=entry["submitted_at"],
+            finished_at=entry["finished_at"],
+            images=tuple(ImageRecord.from_json(i) for i in entry["images"]),
+            error=entry["error"],
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class JobRecord:
@@ -100,8 +153,10 @@ class JobRecord:
     sent again after an attempt that may have reached the API. ``task_missing`` counts the runs
     in which a poll of its task answered 404 (left out of the JSON when 0). ``other_tasks``
     are the job's task ids that other lockfiles made and ``merge`` folded in (a job two
-    shards both submitted: each task was charged; left out when empty). The create's
-    Idempotency-Key is the lockfile's: :meth:`Lockfile.idempotency_key`.
+    shards both submitted: each task was charged; left out when empty). ``takes`` holds
+    the earlier takes of a rerolled job, earliest first (left out of the JSON when empty); the
+    job's own fields are its latest take, number :attr:`take`. The create's Idempotency-Key is
+    the lockfile's: :meth:`Lockfile.idempotency_key`.
     """
 
     id: str
@@ -120,6 +175,47 @@ class JobRecord:
     possible_double_charges: int = 0
     task_missing: int = 0
     other_tasks: tuple[str, ...] = ()
+    takes: tuple[TakeRecord, ...] = ()
+
+    @property
+    def take(self) -> int:
+        """The number of the job's current (latest) take: 1 until it is rerolled."""
+        return len(self.takes) + 1
+
+    def all_images(self) -> tuple[tuple[int, ImageRecord], ...]:
+        """Every take's images as (take number, image), earliest take first."""
+        if not self.takes:
+            return tuple((1, image) for image in self.images)
+        found = [(take.take, image) for take in self.takes for image in take.images]
+        current = self.take
+        found.extend((current, image) for image in self.images)
+        return tuple(found)
+
+    def rerolled(self) -> JobRecord:
+        """The job with its current take moved into :attr:`takes` and a new take begun: ``new``,
+        no attempts, task, images or error (its charges are kept: they only grow)."""
+        done = TakeRecord(
+            take=self.take,
+            task_id=self.task_id,
+            state=self.state,
+            attempts=self.attempts,
+            submitted_at=self.submitted_at,
+            finished_at=self.finished_at,
+            images=self.images,
+            error=self.error,
+        )
+        return dataclasses.replace(
+            self,
+            takes=(*self.takes, done),
+            state="new",
+            task_id=None,
+            attempts=0,
+            submitted_at=None,
+            finished_at=None,
+            images=(),
+            error=None,
+            task_missing=0,
+        )
 
     def replace(self, **changes: Any) -> JobRecord:
         """A copy with ``changes`` applied (``dataclasses.replace``)."""
@@ -138,10 +234,7 @@ class JobRecord:
             "attempts": self.attempts,
             "submitted_at": self.submitted_at,
             "finished_at": self.finished_at,
-            "images": [
-                {"url": i.url, "path": i.path, "sha256": i.sha256, "bytes": i.bytes}
-                for i in self.images
-            ],
+            "images": [image.to_json() for image in self.images],
             "error": self.error,
             "credits_charged": self.credits_charged,
             "possible_double_charges": self.possible_double_charges,
@@ -150,6 +243,8 @@ class JobRecord:
             entry["task_missing"] = self.task_missing
         if self.other_tasks:
             entry["other_tasks"] = list(self.other_tasks)
+        if self.takes:
+            entry["takes"] = [take.to_json() for take in self.takes]
         return entry
 
     @classmethod
@@ -171,15 +266,18 @@ class JobRecord:
             attempts=entry["attempts"],
             submitted_at=entry["submitted_at"],
             finished_at=entry["finished_at"],
+            # positional, not ImageRecord.from_json: the hot path of a 100,000-job load
             images=tuple(
-                ImageRecord(url=i["url"], path=i["path"], sha256=i["sha256"], bytes=i["bytes"])
-                for i in entry["images"]
+                ImageRecord(i["url"], i["path"], i["sha256"], i["bytes"]) for i in entry["images"]
             ),
             error=entry["error"],
             credits_charged=entry.get("credits_charged", 0),
             possible_double_charges=entry.get("possible_double_charges", 0),
             task_missing=entry.get("task_missing", 0),
             other_tasks=tuple(entry.get("other_tasks", ())),
+            takes=tuple(TakeRecord.from_json(t) for t in entry["takes"])
+            if "takes" in entry
+            else (),
         )
 
 

@@ -258,8 +258,10 @@ class Lockfile:
         return self._output
 
     def idempotency_key(self, record: JobRecord) -> str:
-        """The ``Idempotency-Key`` of ``record``'s current create:
-        ``<nonce>-<job id>-<attempt>``."""
+        """The ``Idempotency-Key`` of ``record``'s current create: ``<nonce>-<job id>-<attempt>``
+        for its first take, ``<nonce>-<job id>-t<take>-<attempt>`` for a reroll (a new task)."""
+        if record.takes:
+            return f"{self._nonce}-{record.id}-t{record.take}-{record.attempts}"
         return f"{self._nonce}-{record.id}-{record.attempts}"
 
     def get(self, job_id: str) -> JobRecord | None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from seedance_batch._budget import Budget, budget_line
 from seedance_batch._job_spec import JobSpec
 from seedance_batch._labels import job_size
-from seedance_batch._planner import Job, Plan
+from seedance_batch._planner import Job, Plan, Totals
 from seedance_batch._states import TO_SPEND
 from seedance_batch.reports._markdown import MarkdownDocument, md_code, md_table, md_text
 from seedance_batch.reports._table import one_line, text_table
@@ -165,6 +165,7 @@ def plan_text(
         out.append(
             f"to spend: {totals.credits_to_spend} credits; "
             f"failed jobs (--retry-failed): {totals.credits_to_retry} credits"
+            + _reroll_words(totals)
         )
         if plan.orphans:
             out.append(
@@ -172,6 +173,14 @@ def plan_text(
             )
     out.append(budget_line(budget or plan.budget))
     return "\n".join(out) + "\n"
+
+
+def _reroll_words(totals: Totals) -> str:
+    """``; new takes of rejected images (--reroll-rejected): N credits``, when a review
+    rejected any job wholly (nothing otherwise: a campaign not under review reads as before)."""
+    if not totals.credits_to_reroll:
+        return ""
+    return f"; new takes of rejected images (--reroll-rejected): {totals.credits_to_reroll} credits"
 
 
 def plan_markdown(plan: Plan, *, with_state: bool = False, budget: Budget | None = None) -> str:
@@ -187,8 +196,12 @@ def plan_markdown(plan: Plan, *, with_state: bool = False, budget: Budget | None
     doc.add(f"### seedance-batch plan: {md_code(plan.manifest.name)}", "")
     header = ["jobs", "images", "credits", "spent", "to spend", "to retry", "budget"]
     numbers = (jobs, totals.images, totals.credits, budget.spent, budget.to_spend)
-    row = (*numbers, totals.credits_to_retry, f"{limit} ({mark})")
-    doc.add(*md_table(header, [row], right=range(6)), "", md_text(budget_line(budget)), "")
+    row: tuple[object, ...] = (*numbers, totals.credits_to_retry, f"{limit} ({mark})")
+    if totals.credits_to_reroll:
+        header.insert(6, "to reroll")
+        row = (*row[:6], totals.credits_to_reroll, row[6])
+    right = range(len(header) - 1)
+    doc.add(*md_table(header, [row], right=right), "", md_text(budget_line(budget)), "")
     if with_state:
         doc.add(*_against_lockfile(plan))
     doc.add(
@@ -238,12 +251,14 @@ def _against_lockfile(plan: Plan) -> list[str]:
     failed = [j for j in plan.jobs if states.get(j.id) == "failed"]
     pending = [j for j in plan.jobs if j.id in states and states[j.id] in TO_SPEND]
     waiting = [j for j in plan.jobs if states.get(j.id) == "submitted"]
+    rerolled = [j for j in plan.jobs if j.id in plan.rerolls]
     rows = [
         ("added since the lockfile", added, "to spend"),
         ("in the lockfile, not yet sent", pending, "to spend"),
         ("submitted, being polled", waiting, "already charged"),
         ("already done", done, "already charged"),
         ("failed (`--retry-failed`)", failed, "to retry"),
+        ("all images rejected (`--reroll-rejected`)", rerolled, "to reroll"),
     ]
     table: list[tuple[str, int, int | str, str]] = [
         (label, len(jobs), sum(j.credits for j in jobs), note) for label, jobs, note in rows

@@ -77,6 +77,7 @@ def plan_json_chunks(
             "credits": totals.credits,
             "credits_to_spend": totals.credits_to_spend,
             "credits_to_retry": totals.credits_to_retry,
+            "credits_to_reroll": totals.credits_to_reroll,
             "credits_spent": totals.credits_spent,
             "by_state": totals.by_state,
             "by_model": totals.by_model,

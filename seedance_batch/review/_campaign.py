@@ -2,7 +2,8 @@
 
 Built from the manifest's plan and the lockfile (read with its public reader, without the run
 lock, so a run may go on meanwhile), in the output folder the lockfile records. The images are
-those of ``results.jsonl`` (each succeeded planned job's, in plan order; orphans left out).
+those of ``results.jsonl`` (every succeeded take of each planned job, in plan order, earlier
+takes first; orphans left out), so a second take can be approved beside the first.
 :class:`CampaignSource` reads it again when the manifest, the lockfile or its journal changes.
 """
 
@@ -40,8 +41,8 @@ UNDECIDED: Final = "undecided"
 
 #: What ``/api/images`` tells of each image (its URL and task id stay out).
 _SHOWN: Final = (
-    "sha256", "path", "bytes", "job", "job_id", "variant", "repeat", "index", "prompt", "model",
-    "size", "resolution",
+    "sha256", "path", "bytes", "job", "job_id", "variant", "repeat", "take", "index", "prompt",
+    "model", "size", "resolution",
 )  # fmt: skip
 
 #: An image of the campaign: a line of ``results.jsonl``.

@@ -75,8 +75,8 @@ def test_plan_json_has_exactly_the_contracts_fields(demo: Path) -> None:
         "id", "job", "variant", "repeat", "request", "images", "credits", "output", "state",
     ]  # fmt: skip
     assert list(document["totals"]) == [
-        "jobs", "images", "credits", "credits_to_spend", "credits_to_retry", "credits_spent",
-        "by_state", "by_model", "by_resolution",
+        "jobs", "images", "credits", "credits_to_spend", "credits_to_retry", "credits_to_reroll",
+        "credits_spent", "by_state", "by_model", "by_resolution",
     ]  # fmt: skip
     assert document["budget"] == {"max_credits": 30, "spent": 0, "to_spend": 20, "within": True}
     assert document["totals"]["credits"] == 20 == sum(j["credits"] for j in document["jobs"])

@@ -7,6 +7,7 @@ import seedance_batch.lockfile
 PUBLIC = [
     "HEADER_SIZE", "LOCKFILE_VERSION", "STATES", "Holder", "ImageRecord", "JobRecord",
     "JobState", "Lockfile", "LockfileSnapshot", "LockfileStates", "PlannedJob", "Spent", "State",
+    "TakeRecord",
     "default_lockfile_path", "journal_path", "lock_holder", "read_lockfile",
     "read_lockfile_states", "render_lockfile", "schema_path",
 ]  # fmt: skip
@@ -42,7 +43,7 @@ def test_records_are_frozen_dataclasses_not_tuples() -> None:
 
     import pytest
 
-    from seedance_batch.lockfile import Holder, ImageRecord, JobRecord, JobState, Spent
+    from seedance_batch.lockfile import Holder, ImageRecord, JobRecord, JobState, Spent, TakeRecord
 
     values = [
         Holder(pid=1, host="h", since="2025-11-25T16:18:00Z", command="c"),
@@ -50,6 +51,7 @@ def test_records_are_frozen_dataclasses_not_tuples() -> None:
         JobRecord(id="0" * 16, job="j", variant={}, repeat=0, request={"prompt": "p"}),
         JobState(state="new"),
         Spent(credits=1, possible_double_charges=0),
+        TakeRecord(1, None, "new", 0, None, None),
     ]
     for value in values:
         assert dataclasses.is_dataclass(value) and not isinstance(value, tuple)
