@@ -62,6 +62,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "reports",
         "_thumbs",
         "_decisions",
+        "_approvals",
     ),
     "review": ("review",),  # the review app: serves the outputs and the decisions
     "delivery": ("delivery",),  # export and verify: what was approved, to a folder or S3
