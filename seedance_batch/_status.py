@@ -3,11 +3,10 @@ and decisions, then orphans, and which planned variants still lack an approved i
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from seedance_batch._approvals import (
     NO_COUNTS,
@@ -20,10 +19,9 @@ from seedance_batch._approvals import (
 )
 from seedance_batch._budget import Budget
 from seedance_batch._decisions import Entry, default_review_path, read_review
-from seedance_batch._files import regular_file_size
 from seedance_batch._manifest import Manifest
 from seedance_batch._planner import Plan, plan
-from seedance_batch._run_files import output_folder
+from seedance_batch._run_files import output_folder, recorded_size
 from seedance_batch._states import STATES
 from seedance_batch.lockfile import (
     Holder,
@@ -137,13 +135,14 @@ def status(manifest: Manifest, lockfile: Path | None = None, review: Path | None
     current = plan(manifest, snapshot)
     out = output_folder(manifest, path, snapshot)
     jobs: list[JobStatus] = []
+    folders: dict[str, bool] = {}  # each folder checked once (a real folder, no link)
     for job in current.jobs:
         record = records.get(job.id)
-        entry = _job_status(job.id, job.job, job.variant, job.credits, record, False, out)
+        entry = _job_status(job.id, job.job, job.variant, job.credits, record, False, out, folders)
         jobs.append(_with(entry, job.images, record, entries))
     for job_id in current.orphans:
         record = records[job_id]
-        entry = _job_status(job_id, record.job, record.variant, 0, record, True, out)
+        entry = _job_status(job_id, record.job, record.variant, 0, record, True, out, folders)
         jobs.append(_with(entry, 0, record, entries))
     return Status(
         name=manifest.name,
@@ -166,13 +165,6 @@ def _with(
     return JobStatus(**{**entry.__dict__, "n": n, "decisions": decided})
 
 
-def _on_disk(out: Path, image_path: str) -> bool:
-    relative = PurePosixPath(image_path)
-    if relative.is_absolute() or ".." in relative.parts or "\x00" in image_path:
-        return False  # never looked for outside the output folder
-    return regular_file_size(os.path.join(out, *relative.parts)) is not None
-
-
 def _job_status(
     job_id: str,
     name: str,
@@ -181,6 +173,7 @@ def _job_status(
     record: JobRecord | None,
     orphaned: bool,
     out: Path,
+    folders: dict[str, bool],
 ) -> JobStatus:
     if record is None:
         return JobStatus(job_id, name, variant, "new", None, (), None, credits, 0)
@@ -196,5 +189,5 @@ def _job_status(
         credits=credits,
         credits_charged=record.credits_charged,
         orphaned=orphaned,
-        missing=tuple(p for p in images if not _on_disk(out, p)),
+        missing=tuple(p for p in images if recorded_size(out, p, folders) is None),
     )
