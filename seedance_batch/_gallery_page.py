@@ -112,8 +112,11 @@ class _Card:
 _Content = list[tuple[str, list[_Card]]]
 
 
-def _paginate(variants: Sequence[Variant], page_size: int) -> list[_Content]:
-    """The variants in plan order, by job, cut into pages of at most ``page_size`` images."""
+def _paginate(
+    variants: Sequence[Variant], records: Mapping[str, JobRecord], page_size: int
+) -> list[_Content]:
+    """The variants in plan order, by job, cut into pages of at most ``page_size`` images; a
+    variant is shown once one of its jobs succeeded (with no image, it says so)."""
     pages: list[_Content] = [[]]
     count = 0
 
@@ -134,12 +137,14 @@ def _paginate(variants: Sequence[Variant], page_size: int) -> list[_Content]:
     for variant in variants:
         by_job.setdefault(variant.job, []).append(variant)
     for name, group in by_job.items():
-        shown = [v for v in group if v.shots]
+        shown = [
+            v for v in group if v.shots or any(_state(records, j.id) == "succeeded" for j in v.jobs)
+        ]
         if not shown:
             place(name, None)
         for variant in shown:
             ranked = variant.ranked()
-            for part, start in enumerate(range(0, len(ranked), page_size)):
+            for part, start in enumerate(range(0, max(1, len(ranked)), page_size)):
                 place(name, _Card(variant, tuple(ranked[start : start + page_size]), part))
     return pages
 
@@ -166,7 +171,7 @@ class _Gallery:
         self._commons: dict[str, dict[str, str]] = {}
 
     def render(self, page_size: int) -> list[str]:
-        pages = _paginate(self.variants, page_size)
+        pages = _paginate(self.variants, self.records, page_size)
         first_page: dict[str, int] = {}
         for number, content in enumerate(pages, start=1):
             for name, _ in content:
