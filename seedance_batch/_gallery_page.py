@@ -560,9 +560,9 @@ object-fit:contain}
 .t a.fav{outline-color:var(--fav)}
 .t a.ok::after,.t a.fav::after,.t a.no::after{position:absolute;top:4px;left:4px;\
 padding:0 6px;border-radius:8px;font-size:11px;line-height:17px;color:#fff;background:var(--ok);\
-content:"\\2713 approved"}
-.t a.fav::after{background:var(--fav);content:"\\2605 favourite"}
-.t a.no::after{background:#555;content:"\\2715 rejected"}
+content:"\\2713  approved"}
+.t a.fav::after{background:var(--fav);content:"\\2605  favourite"}
+.t a.no::after{background:#555;content:"\\2715  rejected"}
 .nt{display:block;padding:10px;font-size:12px;aspect-ratio:var(--r,1)}
 .gone{padding:10px;font-size:12px;color:var(--bad);aspect-ratio:1}
 figcaption{padding:8px 10px 10px;font-size:13px}

@@ -123,7 +123,7 @@ def test_approved_first_rejected_last_with_badges(campaign: Campaign) -> None:
     )
     assert f'<dd id="count-review">{expected}</dd>' in text
     assert ".t a.no img,.t a.no .nt{opacity:.3" in text  # rejected: dimmed
-    assert 'content:"\\2713 approved"' in text  # the badges are CSS: no script
+    assert 'content:"\\2713  approved"' in text  # the badges are CSS: no script
 
 
 def test_a_broken_review_file_is_refused_by_the_gallery_command(
