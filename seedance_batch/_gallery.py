@@ -22,6 +22,7 @@ from typing import BinaryIO, Final
 
 from seedance_batch._approvals import Variant, variants
 from seedance_batch._decisions import Entry, default_review_path, read_review
+from seedance_batch._errors import OutputError
 from seedance_batch._gallery_page import PAGE_IMAGES, Dimensions, page_name, render_pages
 from seedance_batch._layout import GALLERY_NAME
 from seedance_batch._manifest import Manifest
@@ -129,9 +130,10 @@ def probe_images(out: Path, found: Sequence[Variant]) -> dict[str, Dimensions | 
 
 def make_thumbnails(
     out: Path, found: Sequence[Variant], files: Mapping[str, Dimensions | None]
-) -> frozenset[str]:
+) -> tuple[frozenset[str], str | None]:
     """Make the missing thumbnail of every image present (``files``), each once; the hashes
-    whose thumbnail is there now (an image Pillow cannot read has none)."""
+    whose thumbnail is there now (an image Pillow cannot read has none), and why thumbnails
+    could not be written, if they could not (a cache: the gallery is written without them)."""
     root = os.fspath(out)
     sources = {
         shot.image.sha256: Source(shot.image.path, shot.image.sha256, shot.image.bytes)
@@ -145,10 +147,14 @@ def make_thumbnails(
 
     there = {sha256 for sha256 in sources if whole(sha256)}
     missing = [source for sha256, source in sources.items() if sha256 not in there]
+    problem = None
     if missing:
-        make_missing(out, missing)
+        try:
+            make_missing(out, missing)
+        except OutputError as exc:
+            problem = str(exc)
         there |= {source.sha256 for source in missing if whole(source.sha256)}
-    return frozenset(there)
+    return frozenset(there), problem
 
 
 def render_gallery(
@@ -196,9 +202,16 @@ def write_gallery(
     found = variants(jobs, records, decisions)
     files = probe_images(out, found)
     ensure_folder(out)
-    thumbs = make_thumbnails(out, found, files)
+    thumbs, problem = make_thumbnails(out, found, files)
     pages = render_pages(
-        manifest, jobs, records, found, files=files, thumbs=thumbs, page_size=page_size
+        manifest,
+        jobs,
+        records,
+        found,
+        files=files,
+        thumbs=thumbs,
+        thumbs_problem=problem,
+        page_size=page_size,
     )
     for number, text in enumerate(pages, start=1):
         write_atomic(out / page_name(number), text.encode("utf-8"), what="the gallery")
@@ -220,8 +233,6 @@ def _remove_pages_after(out: Path, count: int) -> None:
             except FileNotFoundError:
                 pass
             except OSError as exc:
-                from seedance_batch._errors import OutputError
-
                 raise OutputError.from_os_error(
                     out / name, exc, "cannot remove an old gallery page"
                 ) from exc

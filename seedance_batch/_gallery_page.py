@@ -160,9 +160,11 @@ class _Gallery:
         variants: Sequence[Variant],
         files: Mapping[str, Dimensions | None] | None,
         thumbs: frozenset[str] | None,
+        thumbs_problem: str | None = None,
     ) -> None:
         self.manifest, self.jobs, self.records = manifest, jobs, records
         self.variants, self.files, self.thumbs = variants, files, thumbs
+        self.thumbs_problem = thumbs_problem
         self.descriptions = {spec.name: spec.description for spec in manifest.jobs}
         self.by_job: dict[str, list[Variant]] = {}
         for variant in variants:
@@ -260,6 +262,11 @@ class _Gallery:
             f'<div><dt>Credits</dt><dd id="count-credits">{credits_planned:,} planned, '
             f"{charged:,} charged</dd></div>\n</dl>\n"
         )
+        if self.thumbs_problem:
+            parts.append(
+                f'<p class="bad">Some thumbnails could not be made ({_e(self.thumbs_problem)}): '
+                "those images show no preview.</p>\n"
+            )
         return "".join(parts)
 
     def _lists(self) -> str:
@@ -494,6 +501,7 @@ def render_pages(
     *,
     files: Mapping[str, Dimensions | None] | None = None,
     thumbs: frozenset[str] | None = None,
+    thumbs_problem: str | None = None,
     page_size: int = PAGE_IMAGES,
 ) -> list[str]:
     """Every page's HTML, first page first: pure, deterministic, every text escaped.
@@ -501,11 +509,14 @@ def render_pages(
     ``variants`` are the plan's (:func:`seedance_batch._approvals.variants`); ``files`` maps
     image paths to their pixel size, None for a file that is missing; without it every image is
     taken as present, with the aspect ratio of its requested size. ``thumbs`` holds the hashes
-    whose thumbnail exists (None: all of them).
+    whose thumbnail exists (None: all of them), ``thumbs_problem`` why the others could not be
+    made, when they could not.
     """
     if page_size < 1:
         raise ValueError("page_size must be 1 or more")
-    return _Gallery(manifest, jobs, records, variants, files, thumbs).render(page_size)
+    return _Gallery(manifest, jobs, records, variants, files, thumbs, thumbs_problem).render(
+        page_size
+    )
 
 
 _CSP: Final = (

@@ -161,3 +161,47 @@ def test_thumbnails_are_made_once_and_an_unreadable_image_has_none(tmp_path: Pat
     assert f'<a href={broken.path}><span class="nt">no preview</span></a>' in text
     sources = re.findall(r"<img src=(\S+)", text)
     assert len(sources) == 8 and all(s.startswith(".thumbs/") for s in sources)
+
+
+def test_thumbnails_that_cannot_be_made_leave_a_gallery_without_them(campaign: Campaign) -> None:
+    """A file where .thumbs/ should be: the pages are written all the same, each image a link
+    with no preview, and the header says why."""
+    shutil.rmtree(campaign.out / ".thumbs")
+    (campaign.out / ".thumbs").write_text("not a folder")
+    write_gallery(campaign.out, campaign.manifest, campaign.jobs, campaign.records)
+    text = campaign.index.read_text(encoding="utf-8")
+    assert "<img " not in text
+    assert text.count('<span class="nt">no preview</span>') == 16
+    assert "Some thumbnails could not be made (" in text
+    assert "cannot make the thumbnails&#x27; folder" in text
+
+
+def test_a_run_with_a_broken_review_file_warns_and_writes_the_gallery(tmp_path: Path) -> None:
+    """After a run, a broken review file is a warning (the run's work is done); the gallery is
+    written without decisions."""
+    from seedance_batch import RunOptions, run
+    from seedance_batch._events import Notice
+    from seedance_batch.simulator import SimulatorConfig, serve
+
+    manifest_path = tmp_path / "demo.yaml"
+    shutil.copy(DEMO, manifest_path)
+    (tmp_path / "demo.review.yaml").write_text("<<<<<<< HEAD\n")
+    events: list[object] = []
+    with serve(SimulatorConfig(seed=9)) as simulator:
+        options = RunOptions(
+            base_url=simulator.base_url,
+            out=tmp_path / "out",
+            poll_interval=0.05,
+            poll_max=0.2,
+            requests_per_second=200,
+        )
+        summary = run(
+            load_manifest(manifest_path), options, api_key="sk-test", on_event=events.append
+        )
+    assert summary.outputs_written
+    warnings = [e.message for e in events if isinstance(e, Notice) and e.level == "warning"]
+    assert [w for w in warnings if "review" in w] == [
+        f"the gallery shows no decisions: {tmp_path / 'demo.review.yaml'}:1:1: "
+        "git conflict markers: resolve the merge first"
+    ]
+    assert "0 approved · 0 rejected · 9 undecided" in summary.gallery.read_text(encoding="utf-8")
