@@ -20,6 +20,7 @@ import html
 import math
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from importlib.resources import files
 from typing import Final
 from urllib.parse import quote
 
@@ -519,72 +520,9 @@ def render_pages(
     )
 
 
+#: The pages' style sheet (``gallery.css`` beside this module), inlined in each page.
+_CSS: Final = files(__package__).joinpath("gallery.css").read_text(encoding="utf-8")
 _CSP: Final = (
     "default-src 'none'; img-src 'self' file: data:; style-src 'unsafe-inline'; "
     "base-uri 'none'; form-action 'none'"
 )
-
-_CSS: Final = """\
-:root{color-scheme:light dark;--bg:#f5f5f3;--fg:#1c1c1e;--mute:#66666e;--card:#fff;\
---line:#dcdcdc;--tile:#ececea;--bad:#b3261e;--warn:#8a5a00;--link:#1f5fbf;--ok:#1b7f3b;\
---fav:#b8860b}
-@media (prefers-color-scheme:dark){:root{--bg:#141416;--fg:#ececef;--mute:#a2a2ab;\
---card:#1f1f23;--line:#34343a;--tile:#2a2a2f;--bad:#ff8a80;--warn:#f0c060;--link:#8ab4ff}}
-*{box-sizing:border-box}
-html{-webkit-text-size-adjust:100%}
-body{margin:0;background:var(--bg);color:var(--fg);\
-font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif}
-header,main,footer{padding:14px clamp(10px,3vw,32px)}
-header{border-bottom:1px solid var(--line)}
-a{color:var(--link)}
-h1{margin:0 0 2px;font-size:1.7em}
-h2{margin:0;font-size:1.3em}
-h1,h2,p,li,dd,figcaption,summary{overflow-wrap:anywhere}
-.mute{color:var(--mute)}
-code{font:12px/1.3 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
-.stats{display:flex;flex-wrap:wrap;gap:4px 28px;margin:12px 0}
-.stats div{min-width:0}
-.stats dt{font-size:11px;text-transform:uppercase;letter-spacing:.06em;color:var(--mute)}
-.stats dd{margin:0;font-size:15px}
-.bad{color:var(--bad)}
-.warn{color:var(--warn)}
-details{margin:6px 0}
-details ul{margin:6px 0;padding-left:20px;max-height:40vh;overflow:auto}
-nav ul{display:flex;flex-wrap:wrap;gap:4px 16px;margin:8px 0 0;padding:0;list-style:none}
-.pages{margin:10px 0 0}
-.pages a,.pages b{display:inline-block;padding:2px 4px}
-section{margin:0 0 28px}
-.job-head{margin:0 0 10px}
-.job-head p{margin:2px 0}
-.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,250px),1fr));\
-gap:14px;align-items:start}
-figure{margin:0;min-width:0;background:var(--card);border:1px solid var(--line);\
-border-radius:8px;overflow:hidden;content-visibility:auto;contain-intrinsic-size:auto 380px}
-.t{display:grid;grid-template-columns:repeat(auto-fit,minmax(min(100%,110px),1fr));gap:2px;\
-background:var(--line)}
-.t a,.t .gone{position:relative;display:block;background:var(--tile);min-width:0}
-.t img{display:block;width:100%;height:auto;aspect-ratio:var(--r,1);max-height:320px;\
-object-fit:contain}
-.t a:focus-visible{outline:3px solid var(--link);outline-offset:-3px}
-.t a.no img,.t a.no .nt{opacity:.3;filter:grayscale(1)}
-.t a.ok,.t a.fav{outline:2px solid var(--ok);outline-offset:-2px}
-.t a.fav{outline-color:var(--fav)}
-.t a.ok::after,.t a.fav::after,.t a.no::after{position:absolute;top:4px;left:4px;\
-padding:0 6px;border-radius:8px;font-size:11px;line-height:17px;color:#fff;background:var(--ok);\
-content:"\\2713  approved"}
-.t a.fav::after{background:var(--fav);content:"\\2605  favourite"}
-.t a.no::after{background:#555;content:"\\2715  rejected"}
-.nt{display:block;padding:10px;font-size:12px;aspect-ratio:var(--r,1)}
-.gone{padding:10px;font-size:12px;color:var(--bad);aspect-ratio:1}
-figcaption{padding:8px 10px 10px;font-size:13px}
-figcaption p{margin:0 0 4px}
-.vv{color:var(--mute)}
-.vv b{font-weight:600;color:var(--fg)}
-.prompt{white-space:pre-wrap}
-.meta,.ids{color:var(--mute);font-size:12px}
-footer{color:var(--mute);font-size:12px}
-@media (max-width:600px){.grid{grid-template-columns:repeat(2,minmax(0,1fr));gap:8px}\
-.t{grid-template-columns:repeat(auto-fit,minmax(min(100%,72px),1fr))}\
-figcaption{padding:6px 7px 8px;font-size:12px}.meta,.ids{font-size:11px}\
-h1{font-size:1.4em}}
-"""
