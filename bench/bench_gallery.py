@@ -1,11 +1,14 @@
-"""The gallery with 5,000 images: time to render the HTML, to write it, and to open it in Chromium.
+"""The static gallery of 10,000 images: its HTML weight (all pages, the largest page), the time
+to render, write and open it in Chromium, and ``status`` over the same campaign's review file.
 
-A campaign of 1,250 jobs x 4 images (two aspect ratios) is laid out in a temporary folder with
-real PNG files, as a run leaves it. Figures: ``render_gallery`` (pure, median of 5), the header
-probe of 5,000 files, ``write_gallery`` (both), the page's size; then, in headless Chromium when
-one is installed (``/usr/bin/chromium``, ``chromium`` on PATH, or ``SEEDANCE_CHROMIUM``), the
-time to DOMContentLoaded and to the load event from a ``file://`` URL (median of 3), and how
-many images the first screen loaded (the others wait, lazily, until scrolled to).
+A campaign of 1,250 variants x 2 repeats x 4 images is laid out in a temporary folder with real,
+distinct PNG files, as a run leaves it, with a lockfile and a review file deciding about a third
+of the images. Figures: ``render_gallery`` (pure, median of 3) with its pages' total and largest
+size (the target: under 2 MB in all), ``write_gallery`` the first time (the thumbnails made
+then) and unchanged (skipped); ``status`` with its JSON; then, in headless Chromium when one is
+installed (``/usr/bin/chromium``, ``chromium`` on PATH, or ``SEEDANCE_CHROMIUM``), the time to
+DOMContentLoaded and to the load event of page 1 from a ``file://`` URL (median of 3), and how
+many thumbnails the first screen loaded (the others wait, lazily, until scrolled to).
 """
 
 from __future__ import annotations
@@ -22,12 +25,14 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-IMAGES = 5_000
+IMAGES = 10_000
+#: The gallery's target, in bytes of HTML over all its pages.
+MAX_HTML = 2_000_000
 MANIFEST = textwrap.dedent(
     """\
     version: 1
     name: bench-gallery
-    description: 5,000 images for the gallery benchmark
+    description: 10,000 images for the gallery benchmark
     defaults: {model: gpt-image-2-all, n: 4}
     jobs:
       - name: grid
@@ -38,6 +43,7 @@ MANIFEST = textwrap.dedent(
           surface: [s00, s01, s02, s03, s04, s05, s06, s07, s08, s09, s10, s11, s12, s13, s14,
                     s15, s16, s17, s18, s19, s20, s21, s22, s23, s24]
           size: ["1:1", "16:9"]
+        repeat: 2
     """
 )
 CHROMIUM_ARGS = [
@@ -76,25 +82,30 @@ def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
 
 
-def _campaign(folder: Path) -> tuple[Any, Any, dict[str, Any], Path]:
+def _campaign(folder: Path) -> tuple[Any, Any, dict[str, Any], Path, dict[str, Any]]:
+    """The manifest, its jobs, their records, ``<out>``, and the review's entries; the
+    lockfile and the review file are written beside the manifest."""
     from seedance_batch import load_manifest, plan
-    from seedance_batch.lockfile import ImageRecord, JobRecord
+    from seedance_batch._decisions import Entry, render_review
+    from seedance_batch._layout import image_relpath
+    from seedance_batch.lockfile import ImageRecord, JobRecord, render_lockfile
 
     path = folder / "bench.yaml"
     path.write_text(MANIFEST, encoding="utf-8")
     manifest = load_manifest(path)
     jobs = plan(manifest).jobs
     out = folder / "out"
-    pngs = {
-        "1:1": _png(256, 256, (180, 160, 140)),
-        "16:9": _png(256, 144, (120, 150, 190)),
-    }
     records: dict[str, Any] = {}
+    entries: dict[str, Any] = {}
+    decisions = ("favourite", "approved", "approved", "rejected", "rejected")
+    count = 0
     for job in jobs:
-        data = pngs[str(job.request["size"])]
+        wide = job.request["size"] == "16:9"
         images = []
         for k in range(1, job.images + 1):
-            relative = f"{job.output}/{k}.png"
+            count += 1
+            data = _png(128, 72 if wide else 128, (count % 256, count // 256 % 256, 140))
+            relative = image_relpath(job.output, k, "png")
             target = out / relative
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
@@ -102,6 +113,9 @@ def _campaign(folder: Path) -> tuple[Any, Any, dict[str, Any], Path]:
             images.append(
                 ImageRecord(f"http://127.0.0.1:9/{job.id}/{k}", relative, digest, len(data))
             )
+            if count % 3 == 0:
+                decision = decisions[count // 3 % len(decisions)]
+                entries[digest] = Entry(digest, job.id, relative, decision, "bench")  # type: ignore[arg-type]
         records[job.id] = JobRecord(
             id=job.id,
             job=job.job,
@@ -114,7 +128,12 @@ def _campaign(folder: Path) -> tuple[Any, Any, dict[str, Any], Path]:
             images=tuple(images),
             credits_charged=job.credits,
         )
-    return manifest, jobs, records, out
+    sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    (folder / "bench.lock.json").write_bytes(render_lockfile(manifest.name, sha, records.values()))
+    (folder / "bench.review.yaml").write_text(
+        render_review(manifest.name, entries.values()), encoding="utf-8"
+    )
+    return manifest, jobs, records, out, entries
 
 
 def _chromium() -> str | None:
@@ -160,27 +179,46 @@ def _browser(index: Path) -> None:
             browser.close()
 
 
+def _status(manifest: Any) -> None:
+    from seedance_batch._status import status
+    from seedance_batch.reports import status_json
+
+    rounds = []
+    for _ in range(3):
+        started = time.perf_counter()
+        report = status(manifest)
+        status_json(report)
+        rounds.append(time.perf_counter() - started)
+    counts = report.decisions
+    print(
+        f"   status with its review file, {counts.images:,} images: "
+        f"{statistics.median(rounds) * 1000:.0f} ms (median of 3, JSON included); "
+        f"{counts.approved:,} approved, {counts.rejected:,} rejected, "
+        f"{counts.undecided:,} undecided; {len(report.unapproved):,} of "
+        f"{len(report.variants):,} variants not approved yet"
+    )
+
+
 def main() -> None:
-    from seedance_batch._gallery import probe_images, render_gallery, write_gallery
+    from seedance_batch._gallery import PAGE_IMAGES, render_gallery, write_gallery
 
     with tempfile.TemporaryDirectory(prefix="bench-gallery-") as temporary:
-        manifest, jobs, records, out = _campaign(Path(temporary))
+        manifest, jobs, records, out, entries = _campaign(Path(temporary))
         count = sum(len(r.images) for r in records.values())
         assert count == IMAGES, count
 
         rounds = []
-        for _ in range(5):
+        for _ in range(3):
             started = time.perf_counter()
-            text = render_gallery(manifest, jobs, records)
+            pages = render_gallery(manifest, jobs, records, decisions=entries)
             rounds.append(time.perf_counter() - started)
+        sizes = [len(page.encode()) for page in pages]
+        verdict = "under" if sum(sizes) < MAX_HTML else "OVER"
         print(
             f"   render_gallery, {count:,} images: {statistics.median(rounds) * 1000:.0f} ms "
-            f"(median of 5), {len(text.encode()) / 1e6:.2f} MB of HTML"
-        )
-        started = time.perf_counter()
-        probe_images(out, jobs, records)
-        print(
-            f"   probe of {count:,} image headers: {(time.perf_counter() - started) * 1000:.0f} ms"
+            f"(median of 3); {len(pages)} pages of at most {PAGE_IMAGES} images; HTML "
+            f"{sum(sizes) / 1e6:.2f} MB in all ({verdict} {MAX_HTML / 1e6:.0f} MB), largest page "
+            f"{max(sizes) / 1e3:.0f} kB, {sum(sizes) / count:.0f} bytes per image"
         )
         started = time.perf_counter()
         index = write_gallery(out, manifest, jobs, records)
@@ -189,7 +227,8 @@ def main() -> None:
         write_gallery(out, manifest, jobs, records)
         again = time.perf_counter() - started
         print(
-            f"   write_gallery: {first * 1000:.0f} ms, unchanged rewrite (skipped) "
-            f"{again * 1000:.0f} ms"
+            f"   write_gallery: {first:.1f} s the first time ({count:,} thumbnails made), "
+            f"unchanged rewrite (skipped) {again * 1000:.0f} ms"
         )
+        _status(manifest)
         _browser(index)

@@ -3,13 +3,16 @@
 They are rewritten when what they show may have changed (contract, section 6), and left as
 they are when the last run's are current, when the journal could not be written, or when the
 run was stopped (a refused key, an unreachable host) before it made any task or image. A file
-that cannot be written stops the run as any other: one line, exit 1.
+that cannot be written stops the run as any other: one line, exit 1. The gallery shows the
+review file's decisions; a broken review file is a warning here (the run's work is done), and
+the gallery is written without decisions.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
+from seedance_batch._decisions import Entry, ReviewFileError, default_review_path, read_review
 from seedance_batch._errors import OutputError
 from seedance_batch._events import EventCallback, Notice, deliver
 from seedance_batch._gallery import write_gallery
@@ -44,7 +47,8 @@ def write_outputs(finished: FinishedRun, on_event: EventCallback | None = None) 
     out, jobs, records = finished.out, finished.jobs, finished.records
     try:
         write_results(out, result_lines(jobs, records))
-        write_gallery(out, finished.manifest, jobs, records)
+        decisions = _decisions(finished, on_event)
+        write_gallery(out, finished.manifest, jobs, records, decisions=decisions)
     except OutputError as exc:
         if summary.stopped not in _SUBMISSIONS_ONLY:  # the run's own stop was said already
             return dataclasses.replace(summary, outputs_written=False)
@@ -52,3 +56,12 @@ def write_outputs(finished: FinishedRun, on_event: EventCallback | None = None) 
         deliver(on_event, Notice("error", reason))
         return dataclasses.replace(summary, stopped="output", reason=reason, outputs_written=False)
     return dataclasses.replace(summary, outputs_written=True)
+
+
+def _decisions(finished: FinishedRun, on_event: EventCallback | None) -> dict[str, Entry]:
+    """The review file's decisions for the gallery; none, with a warning, when it is broken."""
+    try:
+        return read_review(default_review_path(finished.manifest.path))
+    except ReviewFileError as exc:
+        deliver(on_event, Notice("warning", f"the gallery shows no decisions: {exc}"))
+        return {}

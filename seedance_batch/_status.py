@@ -1,18 +1,27 @@
-"""What the lockfile and the files on disk say of a campaign: each job's state, then orphans."""
+"""What the lockfile, the files on disk and the review file say of a campaign: each job's state
+and decisions, then orphans, and which planned variants still lack an approved image."""
 
 from __future__ import annotations
 
-import os
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
+from seedance_batch._approvals import (
+    NO_COUNTS,
+    Counts,
+    Variant,
+    counts_of,
+    decision_of,
+    job_images,
+    variants,
+)
 from seedance_batch._budget import Budget
-from seedance_batch._files import regular_file_size
+from seedance_batch._decisions import Entry, default_review_path, read_review
 from seedance_batch._manifest import Manifest
 from seedance_batch._planner import Plan, plan
-from seedance_batch._run_files import output_folder
+from seedance_batch._run_files import output_folder, recorded_size
 from seedance_batch._states import STATES
 from seedance_batch.lockfile import (
     Holder,
@@ -41,6 +50,7 @@ class JobStatus:
     orphaned: bool = False
     missing: tuple[str, ...] = ()
     n: int = 0
+    decisions: Counts = NO_COUNTS
 
     @property
     def short(self) -> bool:
@@ -58,6 +68,24 @@ class Status:
     plan: Plan
     output: Path
     holder: Holder | None = None
+    review: Path | None = None
+    variants: tuple[Variant, ...] = ()
+
+    @property
+    def decisions(self) -> Counts:
+        """Images approved, rejected and undecided over the planned jobs."""
+        return sum((j.decisions for j in self.jobs if not j.orphaned), NO_COUNTS)
+
+    @property
+    def unapproved(self) -> tuple[Variant, ...]:
+        """The planned variants with no approved image yet, in plan order: what the ship gate
+        waits for."""
+        return tuple(v for v in self.variants if not v.ready)
+
+    @property
+    def ready(self) -> bool:
+        """Every planned variant has at least one approved (or favourite) image."""
+        return not self.unapproved
 
     @property
     def budget(self) -> Budget:
@@ -92,22 +120,30 @@ class Status:
         return tuple(j for j in self.jobs if j.state == "failed" and not j.orphaned)
 
 
-def status(manifest: Manifest, lockfile: Path | None = None) -> Status:
-    """Read the lockfile (no lock taken: it works while a run holds it) against the plan, and
-    look for each recorded image on disk."""
+def status(manifest: Manifest, lockfile: Path | None = None, review: Path | None = None) -> Status:
+    """Read the lockfile (no lock taken: it works while a run holds it) against the plan, look
+    for each recorded image on disk, and read the review file (``<stem>.review.yaml`` beside
+    the manifest unless ``review`` is given; none means every image is undecided).
+
+    Raises :class:`~seedance_batch._decisions.ReviewFileError` for a broken review file.
+    """
     path = lockfile or default_lockfile_path(manifest.path)
     snapshot = read_lockfile(path, manifest.name)
     records: Mapping[str, JobRecord] = snapshot.jobs if snapshot is not None else {}
+    review_path = review or default_review_path(manifest.path)
+    entries = read_review(review_path)
     current = plan(manifest, snapshot)
     out = output_folder(manifest, path, snapshot)
     jobs: list[JobStatus] = []
+    folders: dict[str, bool] = {}  # each folder checked once (a real folder, no link)
     for job in current.jobs:
         record = records.get(job.id)
-        entry = _job_status(job.id, job.job, job.variant, job.credits, record, False, out)
-        jobs.append(_replace_n(entry, job.images))
+        entry = _job_status(job.id, job.job, job.variant, job.credits, record, False, out, folders)
+        jobs.append(_with(entry, job.images, record, entries))
     for job_id in current.orphans:
         record = records[job_id]
-        jobs.append(_job_status(job_id, record.job, record.variant, 0, record, True, out))
+        entry = _job_status(job_id, record.job, record.variant, 0, record, True, out, folders)
+        jobs.append(_with(entry, 0, record, entries))
     return Status(
         name=manifest.name,
         lockfile=path,
@@ -115,18 +151,18 @@ def status(manifest: Manifest, lockfile: Path | None = None) -> Status:
         plan=current,
         output=out,
         holder=lock_holder(path),
+        review=review_path,
+        variants=variants(current.jobs, records, entries),
     )
 
 
-def _replace_n(entry: JobStatus, n: int) -> JobStatus:
-    return JobStatus(**{**entry.__dict__, "n": n})
-
-
-def _on_disk(out: Path, image_path: str) -> bool:
-    relative = PurePosixPath(image_path)
-    if relative.is_absolute() or ".." in relative.parts or "\x00" in image_path:
-        return False  # never looked for outside the output folder
-    return regular_file_size(os.path.join(out, *relative.parts)) is not None
+def _with(
+    entry: JobStatus, n: int, record: JobRecord | None, entries: Mapping[str, Entry]
+) -> JobStatus:
+    """``entry`` with its ``n`` and the decisions on its images."""
+    found = () if record is None else job_images(record)
+    decided = counts_of(decision_of(entries, image.sha256) for _, image in found)
+    return JobStatus(**{**entry.__dict__, "n": n, "decisions": decided})
 
 
 def _job_status(
@@ -137,10 +173,11 @@ def _job_status(
     record: JobRecord | None,
     orphaned: bool,
     out: Path,
+    folders: dict[str, bool],
 ) -> JobStatus:
     if record is None:
         return JobStatus(job_id, name, variant, "new", None, (), None, credits, 0)
-    images = tuple(i.path for i in record.images)
+    images = tuple(image.path for _, image in record.all_images())
     return JobStatus(
         id=job_id,
         job=name,
@@ -152,5 +189,5 @@ def _job_status(
         credits=credits,
         credits_charged=record.credits_charged,
         orphaned=orphaned,
-        missing=tuple(p for p in images if not _on_disk(out, p)),
+        missing=tuple(p for p in images if recorded_size(out, p, folders) is None),
     )

@@ -1,12 +1,14 @@
 """Thumbnails of a campaign's images: one small WebP per image in ``<out>/.thumbs/`` (section 6).
 
-``<out>/.thumbs/<sha256>.webp``, at most :data:`THUMB_SIDE` pixels on its longest side (a few
-tens of KB), keyed by the image's SHA-256 so that a rename or a move of the image keeps its
-thumbnail. Each is made once: a thumbnail already there and whole (its RIFF header agrees with
-its size) is kept. The source is read no further than needed (Pillow's ``draft`` decodes a JPEG
-at a reduced scale, ``thumbnail`` reduces before it resamples), through no link: every folder
-from ``<out>`` down and the file itself are opened with ``O_NOFOLLOW``, and a recorded image
-that is not a regular file of its recorded size is skipped. The thumbnail is written through
+``<out>/.thumbs/<first 32 hex digits of the sha256>.webp``, at most :data:`THUMB_SIDE` pixels on
+its longest side (a few tens of KB), keyed by the image's SHA-256 so that a rename or a move of
+the image keeps its thumbnail (128 bits of it: no two images of a campaign share them, and the
+static gallery, which names every thumbnail, stays 32 bytes an image lighter). Each is made
+once: a thumbnail already there and whole (its RIFF header agrees with its size) is kept. The
+source is read no further than needed (Pillow's ``draft`` decodes a JPEG at a reduced scale,
+``thumbnail`` reduces before it resamples), through no link: every folder from ``<out>`` down
+and the file itself are opened with ``O_NOFOLLOW``, and a recorded image that is not a regular
+file of its recorded size is skipped. The thumbnail is written through
 :func:`seedance_batch._files.atomic_write` (an exclusive temporary renamed into place), into a
 ``.thumbs`` folder that must be a real folder inside ``<out>``: nothing lands elsewhere.
 """
@@ -42,6 +44,7 @@ __all__ = [
     "open_recorded",
     "thumb_is_whole",
     "thumb_path",
+    "thumb_relpath",
 ]
 
 THUMBS_DIR: Final = ".thumbs"
@@ -51,6 +54,8 @@ QUALITY: Final = 75
 #: WebP's encoder effort (0 fastest .. 6 smallest): 2 is within a few per cent of 4's size.
 WEBP_METHOD: Final = 2
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+#: Hex digits of the hash in a thumbnail's name.
+_NAME_DIGITS: Final = 32
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -80,14 +85,20 @@ def is_sha256(text: str) -> bool:
     return _SHA256.fullmatch(text) is not None
 
 
-def thumb_path(out: Path, sha256: str) -> Path:
-    """``<out>/.thumbs/<sha256>.webp``; ValueError for anything but a SHA-256."""
+def thumb_relpath(sha256: str) -> str:
+    """``.thumbs/<first 32 hex digits>.webp``, relative to ``<out>``; ValueError for anything
+    but a SHA-256."""
     if not is_sha256(sha256):
         raise ValueError(f"not a SHA-256: {sha256!r}")
-    return Path(out) / THUMBS_DIR / f"{sha256}.webp"
+    return f"{THUMBS_DIR}/{sha256[:_NAME_DIGITS]}.webp"
 
 
-def thumb_is_whole(path: Path) -> bool:
+def thumb_path(out: Path, sha256: str) -> Path:
+    """``<out>/.thumbs/<first 32 hex digits>.webp``; ValueError for anything but a SHA-256."""
+    return Path(out) / thumb_relpath(sha256)
+
+
+def thumb_is_whole(path: str | os.PathLike[str]) -> bool:
     """A regular file (not a link) whose RIFF/WEBP header gives exactly its size."""
     try:
         fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)

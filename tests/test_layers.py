@@ -66,6 +66,8 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "_merge",
         "reports",
         "_thumbs",
+        "_approvals",
+        "_gallery_page",
     ),
     "review": ("review",),  # the review app: serves the outputs and the decisions
     "delivery": ("delivery",),  # export and verify: what was approved, to a folder or S3
@@ -99,6 +101,8 @@ RUN_SIDE = (
     "lockfile",
     "_run_files",
     "_gallery",
+    "_gallery_page",
+    "_approvals",
     "_results",
     "_outputs",
     "_run",

@@ -1,4 +1,5 @@
-"""``seedance-batch gallery MANIFEST``: rewrite ``<out>/index.html`` from the lockfile and files."""
+"""``seedance-batch gallery MANIFEST``: rewrite ``<out>/index.html`` (and its further pages) from
+the lockfile, the files and the review file."""
 
 from __future__ import annotations
 
@@ -18,8 +19,10 @@ def add_parser(subparsers: Any) -> None:
         "gallery",
         help="rewrite <out>/index.html, the campaign's contact sheet",
         description=(
-            "Rewrite <out>/index.html from the lockfile and the image files: a self-contained "
-            "page with every image of the campaign, grouped by job and variant. Nothing is sent."
+            "Rewrite <out>/index.html (and index-2.html ... past 500 images) from the lockfile, "
+            "the image files and the review file: self-contained pages with every image of the "
+            "campaign as its thumbnail (made in <out>/.thumbs/ when missing), grouped by job and "
+            "variant, approved first and rejected dimmed. Nothing is sent."
         ),
     )
     add_manifest(parser)

@@ -1,16 +1,20 @@
-"""The status report: what the lockfile and the files say of a campaign, in text, JSON and
-Markdown (the reading is :func:`seedance_batch._status.status`'s)."""
+"""The status report: what the lockfile, the files and the review say of a campaign, in text,
+JSON and Markdown, with the ship gate's verdict (the reading is
+:func:`seedance_batch._status.status`'s)."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
+from seedance_batch._approvals import NO_COUNTS, Counts, Variant
 from seedance_batch._budget import budget_line
 from seedance_batch._labels import variant_text
 from seedance_batch._states import NEEDS_WORK
 from seedance_batch._status import JobStatus, Status
 from seedance_batch.lockfile import Holder
 from seedance_batch.reports._markdown import MarkdownDocument, md_code, md_table, md_text
+from seedance_batch.reports._table import text_table
 
 __all__ = ["status_json", "status_markdown", "status_text"]
 
@@ -32,6 +36,7 @@ def status_json(report: Status) -> str:
             entry["missing"] = list(job.missing)
         if job.short:
             entry["short"] = {"images": len(job.images), "n": job.n}
+        entry["decisions"] = job.decisions.to_json()
         if job.orphaned:
             entry["orphaned"] = True
         jobs.append(entry)
@@ -46,11 +51,27 @@ def status_json(report: Status) -> str:
             "images": sum(len(j.images) for j in report.jobs if not j.orphaned),
             "images_missing": len(report.missing),
             "jobs_short": len(report.short),
+            "decisions": report.decisions.to_json(),
+            "variants": len(report.variants),
+            "variants_approved": len(report.variants) - len(report.unapproved),
         },
         "budget": report.budget.to_json(),
         "held_by": None if holder is None else _holder_json(holder),
+        "review": None if report.review is None else str(report.review),
+        "ready": report.ready,
+        "missing": [_missing_json(v) for v in report.unapproved],
     }
     return json.dumps(document, ensure_ascii=False, indent=1) + "\n"
+
+
+def _missing_json(variant: Variant) -> dict[str, object]:
+    return {
+        "id": variant.id,
+        "job": variant.job,
+        "variant": dict(variant.variant),
+        "reason": variant.reason,
+        "images": len(variant.shots),
+    }
 
 
 def _holder_json(holder: Holder) -> dict[str, object]:
@@ -86,8 +107,67 @@ def _label(job: JobStatus) -> str:
     return f"  {job.id} {job.job} [{variant_text(job.variant)}]"
 
 
-def status_text(report: Status, *, verbose: bool = False) -> str:
-    """Progress at a glance: counts, credits, failures with the API's message, orphans."""
+def _counts_text(counts: Counts) -> str:
+    return f"{counts.approved} approved, {counts.rejected} rejected, {counts.undecided} undecided"
+
+
+def _variants_text(report: Status) -> str:
+    total = len(report.variants)
+    return f"{total - len(report.unapproved)} of {total} variants approved"
+
+
+def _by_job(report: Status) -> Iterator[tuple[str, int, int, Counts]]:
+    """Per job name, in plan order: variants, variants approved, and image decisions."""
+    rows: dict[str, tuple[int, int, Counts]] = {}
+    for variant in report.variants:
+        count, ready, decided = rows.get(variant.job, (0, 0, NO_COUNTS))
+        rows[variant.job] = (count + 1, ready + variant.ready, decided + variant.counts)
+    for name, (count, ready, decided) in rows.items():
+        yield name, count, ready, decided
+
+
+def _review_lines(report: Status) -> list[str]:
+    where = f" ({report.review})" if report.review is not None else ""
+    lines = [f"review: {_counts_text(report.decisions)} images; {_variants_text(report)}{where}"]
+    rows: list[tuple[object, ...]] = [
+        ("job", "variants", "ready", "approved", "rejected", "undecided")
+    ]
+    rows += [
+        (name, count, ready, c.approved, c.rejected, c.undecided)
+        for name, count, ready, c in _by_job(report)
+    ]
+    lines += [f"  {line}" for line in text_table(rows, right=range(1, 6))]
+    return lines
+
+
+def _reason_text(variant: Variant) -> str:
+    images = len(variant.shots)
+    return (
+        f"{variant.reason} ({images} image{'' if images == 1 else 's'})"
+        if images
+        else (str(variant.reason))
+    )
+
+
+def _gate_lines(report: Status) -> list[str]:
+    """The ship gate's verdict: ready, or each variant without an approved image and why."""
+    total = len(report.variants)
+    if report.ready:
+        return [f"ready to ship: all {total} variants have an approved image"]
+    missing = report.unapproved
+    lines = [
+        f"not ready to ship: {len(missing)} of {total} variants have no approved image "
+        "(`seedance-batch review` to decide):"
+    ]
+    for variant in missing:
+        label = f"  {variant.id} {variant.job} [{variant_text(variant.variant)}]"
+        lines.append(f"{label}: {_reason_text(variant)}")
+    return lines
+
+
+def status_text(report: Status, *, verbose: bool = False, gate: bool = False) -> str:
+    """Progress at a glance: counts, credits, failures with the API's message, orphans, the
+    review's decisions; with ``gate``, the ship gate's verdict last."""
     planned = [j for j in report.jobs if not j.orphaned]
     done = report.by_state.get("succeeded", 0)
     images = sum(len(j.images) for j in planned)
@@ -103,6 +183,7 @@ def status_text(report: Status, *, verbose: bool = False) -> str:
         f"still to spend: {report.plan.totals.credits_to_spend}",
         budget_line(report.budget),
         *_files_lines(report),
+        *_review_lines(report),
     ]
     if report.failures:
         lines.append(f"failed ({len(report.failures)}; `run --retry-failed` submits them again):")
@@ -119,12 +200,15 @@ def status_text(report: Status, *, verbose: bool = False) -> str:
         lines += [f"{_label(j)}: {j.state}, {len(j.images)} images" for j in report.orphans]
     if verbose:
         lines.append("jobs:")
-        lines += [f"{_label(j)}: {j.state}" for j in planned]
+        lines += [f"{_label(j)}: {j.state}, {_counts_text(j.decisions)}" for j in planned]
+    if gate:
+        lines += _gate_lines(report)
     return "\n".join(lines) + "\n"
 
 
-def status_markdown(report: Status) -> str:
-    """Totals first, then failures and orphans: for a pull request or a CI step summary."""
+def status_markdown(report: Status, *, gate: bool = False) -> str:
+    """Totals first, then the review by job, failures and orphans: for a pull request or a CI
+    step summary; with ``gate``, the variants without an approved image as well."""
     planned = [j for j in report.jobs if not j.orphaned]
     by_state = report.by_state
     in_flight = sum(by_state.get(state, 0) for state in NEEDS_WORK - {"new"})
@@ -155,6 +239,7 @@ def status_markdown(report: Status) -> str:
     if report.holder is not None:
         doc.add(md_text(_holder_text(report.holder)), "")
     rest = " (`status --format json` lists them all)"
+    _review_markdown(doc, report, gate=gate, rest=rest)
     if report.failures:
         doc.table(
             "**Failed**",
@@ -189,3 +274,40 @@ def status_markdown(report: Status) -> str:
 
 def _cells(job: JobStatus) -> tuple[str, str, str]:
     return md_code(job.id), md_text(job.job), md_text(variant_text(job.variant))
+
+
+def _review_markdown(doc: MarkdownDocument, report: Status, *, gate: bool, rest: str) -> None:
+    total = len(report.variants)
+    missing = report.unapproved
+    if report.ready:
+        verdict = f"✅ **Ready to ship**: all {total} variants have an approved image."
+    else:
+        verdict = (
+            f"❌ **Not ready to ship**: {len(missing)} of {total} variants have no approved image."
+        )
+    header = ["job", "variants", "ready", "approved", "rejected", "undecided"]
+    rows: list[tuple[object, ...]] = [
+        (md_text(name), count, ready, c.approved, c.rejected, c.undecided)
+        for name, count, ready, c in _by_job(report)
+    ]
+    c = report.decisions
+    rows.append(("**total**", total, total - len(missing), c.approved, c.rejected, c.undecided))
+    doc.table("**Review**", header, rows, right=range(1, 6), rest=rest)
+    doc.add(verdict, "")
+    if gate and missing:
+        doc.table(
+            "**Not approved yet**",
+            ["id", "job", "variant", "why", "images"],
+            [
+                (
+                    md_code(v.id),
+                    md_text(v.job),
+                    md_text(variant_text(v.variant)),
+                    v.reason,
+                    len(v.shots),
+                )
+                for v in missing
+            ],
+            right=(4,),
+            rest=rest,
+        )

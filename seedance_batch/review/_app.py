@@ -20,7 +20,7 @@ from aiohttp import web
 
 from seedance_batch._decisions import DECISIONS, ReviewFile
 from seedance_batch._errors import SeedanceBatchError
-from seedance_batch._thumbs import THUMBS_DIR, ThumbMaker, open_recorded
+from seedance_batch._thumbs import ThumbMaker, open_recorded, thumb_relpath
 from seedance_batch.review._campaign import CampaignSource, image_json, source_of
 from seedance_batch.review._page import PAGE, PAGE_CSP
 
@@ -194,7 +194,7 @@ async def _thumb(request: web.Request) -> web.StreamResponse:
         await asyncio.wrap_future(state.thumbs.ensure(source_of(image)))
     except SeedanceBatchError as exc:  # the thumbnails' folder cannot be written
         return web.json_response({"error": str(exc)}, status=500)
-    fd = open_recorded(state.source.campaign.out, f"{THUMBS_DIR}/{image.sha256}.webp")
+    fd = open_recorded(state.source.campaign.out, thumb_relpath(image.sha256))
     if fd is None:  # the image itself is missing or unreadable
         raise web.HTTPNotFound()
     return await _send_file(request, fd, "image/webp", "private, max-age=31536000, immutable")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import subprocess
 import sys
 from collections.abc import Callable, Mapping
@@ -14,6 +15,11 @@ ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "manifests" / "demo.yaml"
 
 Record = Callable[..., list[str]]
+
+
+def image_sha256(path: str) -> str:
+    """The SHA-256 :func:`write_records` gives the image recorded at ``path``: one per path."""
+    return hashlib.sha256(path.encode()).hexdigest()
 
 
 def cli(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -54,7 +60,12 @@ def write_records(
             task = f"task-{index}" if state in ("submitted", "succeeded", "failed") else None
             count = (images or {}).get(index, job.images if state == "succeeded" else 0)
             files = tuple(
-                ImageRecord(f"https://x/{k}", f"{job.output}/{k}.png", "0" * 64, 3)
+                ImageRecord(
+                    f"https://x/{k}",
+                    f"{job.output}/{k}.png",
+                    image_sha256(f"{job.output}/{k}.png"),
+                    3,
+                )
                 for k in range(1, count + 1)
             )
             lock.put(

@@ -1,4 +1,5 @@
-"""The gallery in a real headless Chromium: every image shown and loaded, offline, phone width."""
+"""The gallery in a real headless Chromium: every image shown as its thumbnail and loaded,
+offline, phone width."""
 
 from __future__ import annotations
 
@@ -94,6 +95,18 @@ def load_all(page: Any, campaign: Campaign) -> list[dict[str, Any]]:
     return report
 
 
+def assert_thumbnails(report: list[dict[str, Any]], campaign: Campaign) -> None:
+    """Each image is its thumbnail under .thumbs/ (same aspect ratio as the image), loaded,
+    inside a link to the image itself, in the order of results.jsonl."""
+    expected = results_paths(campaign)
+    assert [file_path(str(r["href"])) for r in report] == expected
+    for entry, path in zip(report, expected, strict=True):
+        assert file_path(entry["src"]).parent == campaign.out / ".thumbs", path
+        assert entry["complete"] and entry["width"] > 0, path
+        width, height = image_size(path) or (0, 0)
+        assert abs(entry["width"] / entry["height"] - width / height) < 0.02, path
+
+
 def assert_offline(page: Any) -> None:
     """Nothing but local files was requested."""
     remote = [u for u in page.requests if not u.startswith(("file://", "data:"))]
@@ -106,14 +119,9 @@ def test_every_image_of_results_is_shown_and_loads(
     """Desktop: every image of results.jsonl is a loaded lazy thumbnail, nothing else is shown."""
     page = page_of(viewport={"width": 1280, "height": 900})
     report = load_all(page, demo_campaign)
-    expected = results_paths(demo_campaign)
-    assert len(expected) == 7  # 9 planned jobs, one failed, one pending
-    assert [file_path(r["src"]) for r in report] == expected
-    for entry, path in zip(report, expected, strict=True):
-        assert entry["complete"], path
-        assert (entry["width"], entry["height"]) == image_size(path), path
-        assert entry["loading"] == "lazy"
-        assert entry["href"] == entry["src"]  # the thumbnail links to the full image
+    assert len(results_paths(demo_campaign)) == 7  # 9 planned jobs, one failed, one pending
+    assert_thumbnails(report, demo_campaign)
+    assert all(entry["loading"] == "lazy" for entry in report)
     header = page.inner_text("header")
     assert "7 of 9 jobs done" in header
     assert "1 failed" in header
@@ -159,8 +167,7 @@ def test_phone_width_has_no_horizontal_scroll(
         has_touch=True,
     )
     report = load_all(page, demo_campaign)
-    assert [file_path(r["src"]) for r in report] == results_paths(demo_campaign)
-    assert all(r["complete"] and r["width"] > 0 for r in report)
+    assert_thumbnails(report, demo_campaign)
     scroll_width, inner_width = page.evaluate(NO_OVERFLOW)
     assert inner_width == 390
     assert scroll_width <= inner_width
@@ -195,8 +202,7 @@ def test_hostile_text_stays_text(page_of: Any, tmp_path: Path) -> None:
     campaign = build_campaign(manifest, tmp_path / "out")
     page = page_of(viewport={"width": 390, "height": 844}, is_mobile=True)
     report = load_all(page, campaign)
-    assert [file_path(r["src"]) for r in report] == results_paths(campaign)
-    assert all(r["complete"] and r["width"] > 0 for r in report)
+    assert_thumbnails(report, campaign)
     page.hover("main img")
     assert page.dialogs == []
     assert page.errors == []
@@ -238,12 +244,8 @@ def test_gallery_of_a_real_run_against_the_simulator(
     )
     page = page_of(viewport={"width": 1280, "height": 900})
     report = load_all(page, campaign)
-    expected = results_paths(campaign)
-    assert len(expected) == 9
-    assert [file_path(r["src"]) for r in report] == expected
-    for entry, path in zip(report, expected, strict=True):
-        assert entry["complete"], path
-        assert (entry["width"], entry["height"]) == image_size(path), path
+    assert len(results_paths(campaign)) == 9
+    assert_thumbnails(report, campaign)
     assert "9 of 9 jobs done" in page.inner_text("header")
     assert_offline(page)
     page.add_style_tag(content=RENDER_ALL)

@@ -1,4 +1,5 @@
-"""render_gallery and write_gallery without a browser: escaping, paths, order, determinism."""
+"""render_gallery and write_gallery without a browser: escaping, paths, order, determinism,
+thumbnails."""
 
 from __future__ import annotations
 
@@ -49,7 +50,21 @@ class Page(HTMLParser):
         return [attrs for name, attrs in self.tags if name == tag]
 
     def images(self) -> list[str]:
+        """The full images the thumbnails link to, in page order."""
+        links: list[str] = []
+        for (tag, attrs), (after, _) in zip(self.tags, [*self.tags[1:], ("", {})], strict=True):
+            if tag == "a" and after == "img":
+                links.append(str(attrs["href"]))
+        return links
+
+    def thumbnails(self) -> list[str]:
         return [str(attrs["src"]) for attrs in self.all("img")]
+
+
+def one_page(pages: list[str]) -> str:
+    """The only page of a small gallery."""
+    assert len(pages) == 1
+    return pages[0]
 
 
 @pytest.fixture
@@ -84,7 +99,7 @@ def test_prompt_with_script_is_escaped(tmp_path: Path) -> None:
     manifest = load_manifest(write_manifest(tmp_path, HOSTILE))
     jobs = plan(manifest).jobs
     records = {job.id: succeeded(job, tmp_path / "out", write=False) for job in jobs}
-    text = render_gallery(manifest, jobs, records)
+    text = one_page(render_gallery(manifest, jobs, records))
     assert "<script>alert(1)</script>" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;" in text
     assert "<b onmouseover" not in text
@@ -111,9 +126,10 @@ def test_image_paths_are_relative_and_url_escaped(tmp_path: Path) -> None:
         ImageRecord("https://img.example.com/3", "/etc/passwd", "0" * 64, 1),
     )
     record = succeeded(job, tmp_path, write=False).replace(images=images)
-    page = Page(render_gallery(manifest, [job], {job.id: record}))
+    page = Page(one_page(render_gallery(manifest, [job], {job.id: record})))
     expected = "hero/a%20b%23c%3Fd%25e%26f%3Ag%27h%22%C3%BC/1.png"
     assert page.images() == [expected]
+    assert page.thumbnails() == [".thumbs/" + "0" * 32 + ".webp"]
     links = [str(a.get("href")) for a in page.all("a")]
     assert [href for href in links if href.startswith("hero/")] == [expected]
     text = "".join(page.text)
@@ -151,15 +167,14 @@ def test_groups_follow_the_plan_order(tmp_path: Path) -> None:
     assert len(figures) == 4  # one per variant: the repeats share a card
     first = Page(figures[0])
     assert first.images() == [p for p in result_paths(result) if p.startswith("zeta/cup_r")]
-    assert "repeat 0" in figures[0] and "repeat 1" in figures[0]
-    for job in result.jobs[:2]:
-        assert job.id in figures[0]
     assert "The first job, whatever its name" in text
     caption = "".join(first.text)
     assert "thing cup" in caption
-    assert "gpt-image-2-all · 1:1 · 1k · 2 images per task" in caption
     assert "A cup" in caption
-    assert "gpt-image-2-all · 16:9 · 1k" in figures[3]
+    sections = re.findall(r"<section.*?</section>", text, flags=re.S)
+    head = "".join(Page(sections[0].split('<div class="grid">')[0]).text)
+    assert "gpt-image-2-all · 1:1 · 1k · 2 images per task" in head  # shared by its variants
+    assert "gpt-image-2-all · 16:9 · 1k · 1 image per task" in sections[1]
 
 
 def test_output_is_deterministic(campaign: Campaign) -> None:
@@ -173,7 +188,7 @@ def test_output_is_deterministic(campaign: Campaign) -> None:
     replanned = plan(load_manifest(DEMO), snapshot)
     again = render_gallery(load_manifest(DEMO), replanned.jobs, snapshot.jobs)
     assert again == first
-    assert not re.search(r"20\d\d-\d\d-\d\d", first)  # no timestamps (the records have some)
+    assert not re.search(r"20\d\d-\d\d-\d\d", "".join(first))  # no timestamps (records have)
 
 
 def test_unchanged_campaign_is_not_rewritten(campaign: Campaign) -> None:
@@ -190,7 +205,8 @@ def test_unchanged_campaign_is_not_rewritten(campaign: Campaign) -> None:
     changed[first.id] = changed[first.id].replace(state="failed", error="gone")
     write_gallery(campaign.out, campaign.manifest, campaign.jobs, changed)
     assert campaign.index.stat().st_ino != before.st_ino  # a new file, renamed into place
-    assert [p.name for p in campaign.out.iterdir() if p.name.startswith(".")] == []
+    hidden = [p.name for p in campaign.out.iterdir() if p.name.startswith(".")]
+    assert hidden == [".thumbs"]  # no temporary left beside the page
 
 
 def test_orphans_are_left_out(campaign: Campaign) -> None:
@@ -240,17 +256,25 @@ def test_header_counts_and_credits(campaign: Campaign) -> None:
     assert "submitted" in header
 
 
-def test_thumbnails_are_lazy_sized_links(campaign: Campaign) -> None:
-    """Every thumbnail: lazy, async, real pixel size, wrapped in a link to itself."""
+def test_thumbnails_are_lazy_links_to_the_full_image(campaign: Campaign) -> None:
+    """Every image: its thumbnail (made when the gallery was written, a small WebP under
+    .thumbs/, never the full file), lazy, inside a link to the full image; the card has the
+    images' aspect ratio so the layout does not move."""
     text = campaign.index.read_text(encoding="utf-8")
-    for match in re.finditer(r'<a href="([^"]+)"[^>]*><img ([^>]+)></a>', text):
-        attrs = dict(re.findall(r'(\w+)="([^"]*)"', match.group(2)))
-        assert attrs["src"] == match.group(1)
-        assert attrs["loading"] == "lazy" and attrs["decoding"] == "async"
-        size = image_size(campaign.out / attrs["src"])
-        assert (int(attrs["width"]), int(attrs["height"])) == size
+    pairs = re.findall(r"<a href=(\S+?)(?: class=\w+)?><img ([^>]+)></a>", text)
+    assert [href for href, _ in pairs] == result_paths(campaign)
+    by_path = {i.path: i.sha256 for r in campaign.records.values() for i in r.images}
+    for href, attributes in pairs:
+        attrs = dict(re.findall(r"(\w+)=(\S+)", attributes))
+        assert attrs["src"] == f".thumbs/{by_path[href][:32]}.webp"
+        thumb = campaign.out / attrs["src"]
+        assert thumb.read_bytes()[8:12] == b"WEBP"
+        assert attrs["loading"] == "lazy"
         assert attrs["alt"]
     assert len(re.findall(r"<img ", text)) == 7
+    ratios = re.findall(r"<figure style=--r:(\d+)/(\d+)>", text)  # square ones need none
+    assert ("4", "5") in ratios  # a 60x75 image (4:5 asked), in lowest terms
+    assert ("60", "107") in ratios  # a 60x107 image (9:16 asked)
 
 
 def test_fewer_images_and_missing_files_are_reported(tmp_path: Path) -> None:
@@ -328,8 +352,9 @@ def test_five_thousand_images_render_quickly(tmp_path: Path) -> None:
         for job in jobs
     }
     started = time.perf_counter()
-    text = render_gallery(manifest, jobs, records)
+    pages = render_gallery(manifest, jobs, records)
     elapsed = time.perf_counter() - started
-    assert text.count("<img ") == 5_000
+    assert sum(page.count("<img ") for page in pages) == 5_000
+    assert len(pages) == 10
     limit = 5.0 if os.environ.get("CI") else 3.0  # about 0.1 s on a laptop; a shared CI is slow
     assert elapsed < limit

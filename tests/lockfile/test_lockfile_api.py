@@ -5,10 +5,10 @@ from __future__ import annotations
 import seedance_batch.lockfile
 
 PUBLIC = [
-    "HEADER_SIZE", "LOCKFILE_VERSION", "STATES", "Holder", "ImageRecord", "JobRecord",
-    "JobState", "Lockfile", "LockfileSnapshot", "LockfileStates", "PlannedJob", "Spent", "State",
-    "TakeRecord",
-    "default_lockfile_path", "journal_path", "lock_holder", "read_lockfile",
+    "HEADER_SIZE", "LOCKFILE_VERSION", "STATES", "STATE_RANK", "Folded", "Holder", "ImageRecord",
+    "JobRecord", "JobState", "Lockfile", "LockfileSnapshot", "LockfileStates", "PlannedJob",
+    "Spent", "State", "TakeRecord", "default_lockfile_path", "fold_records", "journal_path",
+    "lock_holder", "read_lockfile",
     "read_lockfile_states", "render_lockfile", "schema_path",
 ]  # fmt: skip
 

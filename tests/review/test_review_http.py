@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -12,6 +13,7 @@ import pytest
 from review_helpers import IMAGES, Campaign, host_of
 
 from seedance_batch._decisions import read_review
+from seedance_batch._thumbs import thumb_path
 from seedance_batch.review import ReviewServer, load_campaign, serve
 
 
@@ -212,6 +214,7 @@ def test_a_recorded_image_replaced_by_a_link_is_not_served(
     """A recorded image that is now a symlink (to a file outside <out>), or that sits in a
     folder that is now a link, is 404, image and thumbnail alike (none is made through it)."""
     first, second = load_campaign(campaign.manifest).images[:2]
+    shutil.rmtree(campaign.out / ".thumbs")  # the gallery made them before the links came
     outside = tmp_path / "outside.png"
     outside.write_bytes((campaign.out / first.path).read_bytes())
     os.replace(campaign.out / first.path, tmp_path / "moved.png")
@@ -223,18 +226,18 @@ def test_a_recorded_image_replaced_by_a_link_is_not_served(
         for image in (first, second):
             assert client.get(f"/images/{image.path}").status_code == 404
             assert client.get(f"/thumbs/{image.sha256}").status_code == 404
-            assert not (campaign.out / ".thumbs" / f"{image.sha256}.webp").exists()
+            assert not thumb_path(campaign.out, image.sha256).exists()
 
 
 def test_thumbnails_are_served_small_and_cached(server: ReviewServer, campaign: Campaign) -> None:
-    """/thumbs/<sha256> answers a WebP, made into <out>/.thumbs/<sha256>.webp, cacheable."""
+    """/thumbs/<sha256> answers a WebP, made into <out>/.thumbs/ (thumb_path), cacheable."""
     image = _images(server)["images"][0]
     with _client(server) as client:
         answer = client.get(f"/thumbs/{image['sha256']}")
     assert answer.status_code == 200
     assert answer.headers["content-type"] == "image/webp"
     assert "immutable" in answer.headers["cache-control"]
-    on_disk = campaign.out / ".thumbs" / f"{image['sha256']}.webp"
+    on_disk = thumb_path(campaign.out, image["sha256"])
     assert on_disk.read_bytes() == answer.content
 
 

@@ -85,7 +85,7 @@ def test_a_thumbnail_is_made_once(out: Path) -> None:
             before[source.sha256].st_mtime_ns,
         )
     assert sorted(p.name for p in (out / ".thumbs").iterdir()) == sorted(
-        f"{s.sha256}.webp" for s in sources
+        thumb_path(out, s.sha256).name for s in sources
     )
 
 
@@ -119,7 +119,7 @@ def test_images_that_are_not_what_was_recorded_are_skipped(out: Path, tmp_path: 
     traversal = Source("../elsewhere/1.png", "5" * 64, outside.bytes)
     bad = [resized, missing, text, linked, through, traversal]
     assert make_missing(out, [good, *bad], workers=2) == ThumbStats(made=1, skipped=6)
-    assert [p.name for p in (out / ".thumbs").iterdir()] == [f"{good.sha256}.webp"]
+    assert [p.name for p in (out / ".thumbs").iterdir()] == [thumb_path(out, good.sha256).name]
 
 
 def test_a_planted_link_at_the_thumbnail_is_replaced_not_followed(
