@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from hypothesis import strategies as st
 from seedance_batch import load_manifest, plan
 from seedance_batch._run_values import RunSummary
 from seedance_batch._shards import parse_shard, shard_of
+from seedance_batch.cli import build_parser
 from seedance_batch.cli.run import resume_command
 from seedance_batch.lockfile import JobRecord, default_lockfile_path, fold_records
 
@@ -82,17 +82,8 @@ def test_a_shards_lockfile_is_named_after_the_shard() -> None:
 
 def test_the_resume_command_keeps_the_shard() -> None:
     """An interrupted shard's resume command names --shard K/N with the other flags."""
-    args = argparse.Namespace(
-        manifest=Path("c.yaml"),
-        only=[],
-        limit=None,
-        shard=(3, 4),
-        max_credits=None,
-        out=None,
-        lockfile=None,
-        base_url="http://127.0.0.1:1",
-        retry_failed=False,
-    )
+    argv = ["run", "c.yaml", "--shard", "3/4", "--base-url", "http://127.0.0.1:1"]
+    args = build_parser(argv).parse_args(argv)
     summary = RunSummary(
         by_state={"new": 1},
         succeeded=0,
