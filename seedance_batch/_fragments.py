@@ -27,7 +27,7 @@ from seedance_batch._yaml import Path, format_path, load_yaml
 __all__ = ["MERGED", "Merged", "fragment_validator", "manifest_validator", "merge_fragments"]
 
 #: The sections a fragment gives, merged key by key.
-MERGED = ("defaults", "vars", "execution", "budget", "output")
+MERGED = ("defaults", "vars", "execution", "budget", "output", "delivery")
 _MANIFEST_ONLY = ("version", "name", "jobs")
 
 

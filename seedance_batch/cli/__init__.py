@@ -31,6 +31,8 @@ COMMANDS = (
     "diff",
     "prune",
     "review",
+    "export",
+    "verify",
 )
 
 
