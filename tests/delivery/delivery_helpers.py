@@ -15,7 +15,7 @@ from _support.campaign import run_cli
 
 from seedance_batch._decisions import Entry, render_review
 
-#: 5 jobs, 6 images: a product in two sizes, two named prompts, one job of two images.
+#: 5 jobs, 6 images (the simulator's are 32x32 PNGs): a product in two sizes, one job of two.
 MANIFEST = """
 version: 1
 name: delivery-test
@@ -29,8 +29,8 @@ execution:
 delivery:
   name: "{job}/{variant}-t{take}-{index}.{ext}"
   profiles:
-    web: {format: webp, max_size: 256, quality: 80}
-    thumb: {format: jpeg, max_size: 128, quality: 70}
+    web: {format: webp, max_size: 24, quality: 80}
+    thumb: {format: jpeg, max_size: 16, quality: 70}
     print: {format: png}
 jobs:
   - name: hero

@@ -1,0 +1,207 @@
+"""``export`` and ``verify`` on a campaign run against the simulator: what is delivered, how it
+is named and labelled, what a second export does, and what verify finds; the CLI as a real
+process for the exit codes."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import pytest
+from delivery_helpers import EXIFTOOL, Campaign, exiftool
+from PIL import Image
+
+from seedance_batch._manifest import load_manifest
+from seedance_batch.delivery import export
+from seedance_batch.delivery._xmp import DIGITAL_SOURCE_TYPE
+
+
+def _files(folder: Path) -> dict[str, int]:
+    """Every file under ``folder`` and its mtime in nanoseconds."""
+    return {
+        str(p.relative_to(folder)): p.stat().st_mtime_ns
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _record(dest: Path) -> list[dict[str, object]]:
+    files: list[dict[str, object]] = json.loads((dest / "delivery.json").read_text())["files"]
+    return files
+
+
+def test_approved_images_are_delivered_in_every_profile(campaign: Campaign) -> None:
+    """Approved and favourite images, and only they, land in DEST/<profile>/ named by the
+    template, each in its format and within its largest side."""
+    images = campaign.images()
+    campaign.decide({images[0][0]: "approved", images[1][0]: "rejected", images[4][0]: "favourite"})
+    dest = campaign.folder / "dest"
+    summary = export(load_manifest(campaign.manifest), str(dest))
+    assert (summary.written, summary.kept, summary.removed) == (6, 0, 0)
+    assert sorted(_files(dest)) == sorted(
+        [
+            "delivery.csv",
+            "delivery.json",
+            "print/hero/serum_1x1-t1-1.png",
+            "print/pair/07cebb6a-t1-1.png",
+            "thumb/hero/serum_1x1-t1-1.jpg",
+            "thumb/pair/07cebb6a-t1-1.jpg",
+            "web/hero/serum_1x1-t1-1.webp",
+            "web/pair/07cebb6a-t1-1.webp",
+        ]
+    )
+    for path, fmt, side in (
+        ("web/hero/serum_1x1-t1-1.webp", "WEBP", 24),
+        ("thumb/hero/serum_1x1-t1-1.jpg", "JPEG", 16),
+        ("print/hero/serum_1x1-t1-1.png", "PNG", 32),
+    ):
+        with Image.open(dest / path) as image:
+            assert (image.format, max(image.size)) == (fmt, side)
+            xmp = image.info["xmp"]
+            assert DIGITAL_SOURCE_TYPE in (xmp.decode() if isinstance(xmp, bytes) else xmp)
+
+
+@pytest.mark.skipif(EXIFTOOL is None, reason="exiftool is not installed")
+def test_exiftool_reads_the_provenance_of_each_profile(campaign: Campaign) -> None:
+    """exiftool reads the digital source type, the prompt, the model, the campaign, the job id
+    and the tool in every delivered format."""
+    campaign.decide({campaign.images()[0][0]: "approved"})
+    dest = campaign.folder / "dest"
+    export(load_manifest(campaign.manifest), str(dest))
+    job_id = _record(dest)[0]["job_id"]
+    for path in sorted(dest.rglob("serum_1x1-t1-1.*")):
+        tags = exiftool(path)
+        assert tags["XMP-iptcExt:DigitalSourceType"] == DIGITAL_SOURCE_TYPE, path
+        assert tags["XMP-dc:Description"] == "A serum bottle by Lumen on a pedestal"
+        assert tags["XMP-sdb:Model"] == "gpt-image-2-all"
+        assert tags["XMP-sdb:Campaign"] == "delivery-test"
+        assert tags["XMP-sdb:JobId"] == job_id
+        assert str(tags["XMP-xmp:CreatorTool"]).startswith("seedance-batch ")
+
+
+def test_all_with_the_original_profile_keeps_the_pixels(campaign: Campaign) -> None:
+    """``--all --profile original`` delivers every succeeded image, approved or not, with the
+    very pixels of the file under <out>, straight into DEST."""
+    dest = campaign.folder / "dest"
+    manifest = load_manifest(campaign.manifest)
+    summary = export(manifest, str(dest), profiles=["original"], everything=True)
+    assert summary.written == 6
+    for entry in _record(dest):
+        source = campaign.out / next(p for s, p in campaign.images() if s == entry["source_sha256"])
+        with Image.open(dest / str(entry["name"])) as got, Image.open(source) as want:
+            assert got.tobytes() == want.tobytes()
+    names = [e["name"] for e in _record(dest)]
+    assert "hero/night-cream_16x9-t1-1.png" in names
+    assert names.count("pair/07cebb6a-t1-1.png") == 1 and "pair/07cebb6a-t1-2.png" in names
+
+
+def test_an_unchanged_export_writes_nothing(campaign: Campaign) -> None:
+    """A second export of the same approvals writes no file (every mtime kept, the record's
+    too) and says every file was unchanged."""
+    campaign.decide({sha: "approved" for sha, _ in campaign.images()})
+    dest = campaign.folder / "dest"
+    manifest = load_manifest(campaign.manifest)
+    export(manifest, str(dest))
+    before = _files(dest)
+    again = export(manifest, str(dest))
+    assert (again.written, again.kept, again.removed) == (0, 18, 0)
+    assert _files(dest) == before
+
+
+def test_a_changed_approval_adds_and_removes_exactly_its_files(campaign: Campaign) -> None:
+    """Rejecting one image and approving another removes the first one's files and adds the
+    second's; a file the export did not write stays, and so do the others."""
+    images = campaign.images()
+    campaign.decide({images[0][0]: "approved", images[2][0]: "approved"})
+    dest = campaign.folder / "dest"
+    manifest = load_manifest(campaign.manifest)
+    export(manifest, str(dest), profiles=["web"])
+    (dest / "hero").mkdir(exist_ok=True)
+    (dest / "hero" / "notes.txt").write_text("the designer's own file")
+    kept = dest / "hero" / "night-cream_1x1-t1-1.webp"
+    assert kept.exists()
+    kept_mtime = kept.stat().st_mtime_ns
+    campaign.decide({images[0][0]: "rejected", images[2][0]: "approved", images[3][0]: "favourite"})
+    summary = export(manifest, str(dest), profiles=["web"])
+    assert (summary.written, summary.kept, summary.removed) == (1, 1, 1)
+    assert sorted(_files(dest)) == [
+        "delivery.csv",
+        "delivery.json",
+        "hero/night-cream_16x9-t1-1.webp",
+        "hero/night-cream_1x1-t1-1.webp",
+        "hero/notes.txt",
+    ]
+    assert kept.stat().st_mtime_ns == kept_mtime
+    assert [e["name"] for e in _record(dest)] == [
+        "hero/night-cream_1x1-t1-1.webp",
+        "hero/night-cream_16x9-t1-1.webp",
+    ]
+
+
+def test_the_record_lists_each_file_in_plan_order(campaign: Campaign) -> None:
+    """delivery.json and delivery.csv list each file with its source's SHA-256, job, job id,
+    variant, take, prompt, profile, name, and its own SHA-256 and size, as on disk."""
+    import csv
+    import hashlib
+
+    campaign.decide({sha: "approved" for sha, _ in campaign.images()})
+    dest = campaign.folder / "dest"
+    export(load_manifest(campaign.manifest), str(dest), profiles=["thumb"])
+    entries = _record(dest)
+    assert [(e["job"], e["index"]) for e in entries] == [
+        ("hero", 1),
+        ("hero", 1),
+        ("hero", 1),
+        ("hero", 1),
+        ("pair", 1),
+        ("pair", 2),
+    ]
+    for entry in entries:
+        data = (dest / str(entry["name"])).read_bytes()
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+        assert entry["bytes"] == len(data)
+        assert entry["profile"] == "thumb" and entry["take"] == 1
+    assert entries[0]["variant"] == {"product": "serum", "size": "1:1"}
+    rows = list(csv.DictReader(io.StringIO((dest / "delivery.csv").read_text())))
+    assert [r["name"] for r in rows] == [e["name"] for e in entries]
+    assert rows[0]["variant"] == "product=serum, size=1:1"
+    assert rows[0]["prompt"] == "A serum bottle by Lumen on a pedestal"
+    assert rows[0]["source_sha256"] == entries[0]["source_sha256"]
+
+
+def test_verify_finds_changed_and_missing_files(campaign: Campaign) -> None:
+    """verify says ok with its counts, then one line per changed or missing file (exit 1):
+    an image under <out>, and a delivered file at a destination export remembered."""
+    campaign.decide({campaign.images()[0][0]: "approved"})
+    dest = campaign.folder / "dest"
+    assert campaign.cli("export", "--to", str(dest), "--profile", "web").returncode == 0
+    ok = campaign.cli("verify")
+    assert (ok.returncode, ok.stdout) == (0, "ok: 6 images, 1 delivered files in 1 destinations\n")
+    delivered = dest / "hero" / "serum_1x1-t1-1.webp"
+    delivered.write_bytes(delivered.read_bytes() + b"x")
+    gone = campaign.out / campaign.images()[5][1]
+    gone.unlink()
+    bad = campaign.cli("verify")
+    assert bad.returncode == 1
+    lines = bad.stdout.splitlines()
+    assert lines[0] == f"missing: {gone}"
+    assert lines[1].startswith(f"changed: {dest}/hero/serum_1x1-t1-1.webp: SHA-256 ")
+    assert lines[2] == "2 problems"
+
+
+def test_the_command_line_says_one_line_and_its_exit_code(campaign: Campaign) -> None:
+    """An unknown profile is bad input (2), a campaign that never ran is a failure (1), both
+    one line without a traceback."""
+    dest = str(campaign.folder / "dest")
+    unknown = campaign.cli("export", "--to", dest, "--profile", "poster")
+    assert unknown.returncode == 2
+    assert unknown.stderr.strip().splitlines() == [
+        "seedance-batch: error: --profile poster: no such profile "
+        "(the profiles: original, web, thumb, print)"
+    ]
+    campaign.lockfile.unlink()
+    never = campaign.cli("export", "--to", dest)
+    assert never.returncode == 1
+    assert "nothing has run, nothing to export" in never.stderr
+    assert len(never.stderr.strip().splitlines()) == 1
