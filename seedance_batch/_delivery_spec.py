@@ -110,7 +110,13 @@ def _template_problem(template: str) -> str | None:
     for _text, name, spec, conversion in parsed:
         if name is None:
             continue
-        shown = "{" + name + (f"!{conversion}" if conversion else "") + (f":{spec}" if spec else "")
+        shown = (
+            "{"
+            + name
+            + (f"!{conversion}" if conversion else "")
+            + (f":{spec}" if spec else "")
+            + "}"
+        )
         if spec or conversion or not name.isidentifier():
             return f"{shown}: only plain {{name}} placeholders are allowed"
     return None
