@@ -1,4 +1,4 @@
-"""Shared fragments: ``extends`` brings defaults, vars, execution, budget and output from other
+"""Shared fragments: ``extends`` brings defaults, vars, execution, budget, output and delivery from other
 YAML files (a brand kit), merged key by key under the manifest's own, each value remembering
 the file and line it came from.
 
