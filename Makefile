@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: test test-fast test-oldest browser demo bench lint typecheck clean
+.PHONY: test test-fast test-oldest browser exiftool demo bench lint typecheck clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,7 +23,11 @@ typecheck: $(STAMP)
 browser:
 	@sh .ci/install-chromium
 
-test: lint typecheck browser
+# The delivery tests read exported files back with Debian's exiftool: installed when missing.
+exiftool:
+	@sh .ci/install-exiftool
+
+test: lint typecheck browser exiftool
 	$(BIN)/python -m pytest -q
 
 # The fast suite alone, for the edit-test loop: no real processes killed, no browser, no

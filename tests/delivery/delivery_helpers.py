@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from _support.campaign import run_cli
 
 from seedance_batch._decisions import Entry, render_review
@@ -44,6 +45,12 @@ jobs:
 """
 IMAGES = 6
 EXIFTOOL = shutil.which("exiftool")
+#: Skips a test that reads files back with exiftool, saying how to get it (`make test` does).
+needs_exiftool = pytest.mark.skipif(
+    EXIFTOOL is None,
+    reason="exiftool is not installed: sh .ci/install-exiftool (apt-get install "
+    "libimage-exiftool-perl); `make test` installs it",
+)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,7 @@ import io
 import json
 from pathlib import Path
 
-import pytest
-from delivery_helpers import EXIFTOOL, Campaign, exiftool
+from delivery_helpers import Campaign, exiftool, needs_exiftool
 from PIL import Image
 
 from seedance_batch._manifest import load_manifest
@@ -62,7 +61,7 @@ def test_approved_images_are_delivered_in_every_profile(campaign: Campaign) -> N
             assert DIGITAL_SOURCE_TYPE in (xmp.decode() if isinstance(xmp, bytes) else xmp)
 
 
-@pytest.mark.skipif(EXIFTOOL is None, reason="exiftool is not installed")
+@needs_exiftool
 def test_exiftool_reads_the_provenance_of_each_profile(campaign: Campaign) -> None:
     """exiftool reads the digital source type, the prompt, the model, the campaign, the job id
     and the tool in every delivered format."""

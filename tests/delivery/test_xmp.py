@@ -9,7 +9,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from delivery_helpers import EXIFTOOL, exiftool
+from delivery_helpers import exiftool, needs_exiftool
 from PIL import Image
 
 from seedance_batch.delivery._xmp import DIGITAL_SOURCE_TYPE, Provenance, insert_xmp
@@ -23,9 +23,6 @@ PROVENANCE = Provenance(
     tool="seedance-batch 9.9",
 )
 PACKET = PROVENANCE.packet()
-needs_exiftool = pytest.mark.skipif(
-    EXIFTOOL is None, reason="exiftool is not installed (apt-get install libimage-exiftool-perl)"
-)
 
 
 def _image(fmt: str, mode: str = "RGB", **save: object) -> bytes:
