@@ -7,11 +7,19 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from seedance_batch._errors import DeliveryError, OutputError
 from seedance_batch._files import atomic_write
 
-__all__ = ["DESTINATIONS_NAME", "Destination", "read_destinations", "remember_destination"]
+__all__ = [
+    "DESTINATIONS_NAME",
+    "Destination",
+    "read_destinations",
+    "remember_destination",
+    "where",
+    "without_credentials",
+]
 
 DESTINATIONS_NAME = ".deliveries.json"
 
@@ -40,8 +48,22 @@ def read_destinations(out: Path) -> list[Destination]:
         return []
 
 
+def without_credentials(url: str | None) -> str | None:
+    """``url`` without a user, a password or a query (where a signed URL keeps its secrets)."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
 def remember_destination(out: Path, destination: Destination) -> None:
-    """Add ``destination`` to ``<out>/.deliveries.json`` (nothing is written when it is there)."""
+    """Add ``destination`` to ``<out>/.deliveries.json`` (nothing is written when it is there);
+    an endpoint is remembered without credentials."""
+    destination = Destination(destination.dest, without_credentials(destination.endpoint_url))
     known = read_destinations(out)
     if destination in known:
         return

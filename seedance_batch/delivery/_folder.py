@@ -1,12 +1,14 @@
-"""A folder as an export's destination: files written whole, never outside the folder."""
+"""A folder as an export's destination: files written whole, never outside the folder (no
+name and no symbolic link in it leads out)."""
 
 from __future__ import annotations
 
 import hashlib
 from pathlib import Path
 
-from seedance_batch._errors import DeliveryError, OutputError
+from seedance_batch._errors import ConfigurationError, DeliveryError, OutputError
 from seedance_batch._files import atomic_write
+from seedance_batch._layout import resolve_inside
 
 __all__ = ["FolderTarget"]
 
@@ -33,6 +35,12 @@ class FolderTarget:
             or any(p in ("", ".", "..") for p in parts)
         ):
             raise DeliveryError(f"{self._described}: {name!r} is no name inside the destination")
+        try:
+            resolve_inside(self.root, name)  # no link inside the folder leads out of it
+        except ConfigurationError:
+            raise DeliveryError(
+                f"{self._described}: {name!r} leads outside the destination (a symbolic link)"
+            ) from None
         return self.root.joinpath(*parts)
 
     def sha256_of(self, name: str) -> str | None:

@@ -204,3 +204,81 @@ def test_the_command_line_says_one_line_and_its_exit_code(campaign: Campaign) ->
     assert never.returncode == 1
     assert "nothing has run, nothing to export" in never.stderr
     assert len(never.stderr.strip().splitlines()) == 1
+
+
+def test_a_link_out_of_dest_is_refused(campaign: Campaign, tmp_path: Path) -> None:
+    """A symbolic link inside DEST that leads out of it is refused in one line (exit 1), and
+    nothing lands where it points."""
+    campaign.decide({campaign.images()[0][0]: "approved"})
+    dest = campaign.folder / "dest"
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    dest.mkdir()
+    (dest / "hero").symlink_to(outside, target_is_directory=True)
+    done = campaign.cli("export", "--to", str(dest), "--profile", "web")
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"seedance-batch: error: {dest}: 'hero/serum_1x1-t1-1.webp' leads outside the "
+        "destination (a symbolic link)"
+    ]
+    assert list(outside.iterdir()) == []
+
+
+def test_a_failure_keeps_what_was_delivered_listed(campaign: Campaign) -> None:
+    """An image changed on disk since the run stops the export (one line, exit 1) with the
+    files delivered before it listed; once it is put back, the next export keeps those and
+    delivers the rest."""
+    images = campaign.images()
+    campaign.decide({sha: "approved" for sha, _ in images})
+    dest = campaign.folder / "dest"
+    changed = campaign.out / images[3][1]
+    good = changed.read_bytes()
+    changed.write_bytes(good + b"tampered")
+    done = campaign.cli("export", "--to", str(dest), "--profile", "original")
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"seedance-batch: error: {changed}: the image is not the one the lockfile recorded "
+        "(its SHA-256 differs); `seedance-batch verify` lists every such file"
+    ]
+    assert [e["source_sha256"] for e in _record(dest)] == [sha for sha, _ in images[:3]]
+    changed.write_bytes(good)
+    summary = export(load_manifest(campaign.manifest), str(dest), profiles=["original"])
+    assert (summary.written, summary.kept, summary.removed) == (3, 3, 0)
+
+
+def test_verify_reaches_a_destination_named_with_to(campaign: Campaign) -> None:
+    """``verify --to DEST`` checks a destination export did not remember (its record moved
+    with the files), and says when a destination has no record."""
+    campaign.decide({campaign.images()[0][0]: "approved"})
+    dest = campaign.folder / "dest"
+    export(load_manifest(campaign.manifest), str(dest), profiles=["thumb"])
+    (campaign.out / ".deliveries.json").unlink()
+    moved = campaign.folder / "moved"
+    dest.rename(moved)
+    ok = campaign.cli("verify", "--to", str(moved))
+    assert (ok.returncode, ok.stdout) == (0, "ok: 6 images, 1 delivered files in 1 destinations\n")
+    empty = campaign.folder / "empty"
+    empty.mkdir()
+    bad = campaign.cli("verify", "--to", str(empty))
+    assert bad.returncode == 1
+    assert bad.stdout.splitlines() == [
+        f"missing: {empty}/delivery.json (no record there)",
+        "1 problems",
+    ]
+
+
+def test_an_endpoint_is_remembered_without_credentials(tmp_path: Path) -> None:
+    """An S3 endpoint URL is remembered for verify without its user, password or query."""
+    from seedance_batch.delivery._destinations import (
+        Destination,
+        read_destinations,
+        remember_destination,
+    )
+
+    endpoint = "https://AKIAEXAMPLE:s3cr3t@minio.example:9000/?X-Amz-Signature=abc"
+    remember_destination(tmp_path, Destination("s3://bucket/prefix", endpoint))
+    text = (tmp_path / ".deliveries.json").read_text()
+    assert "AKIAEXAMPLE" not in text and "s3cr3t" not in text and "Signature" not in text
+    assert read_destinations(tmp_path) == [
+        Destination("s3://bucket/prefix", "https://minio.example:9000/")
+    ]
