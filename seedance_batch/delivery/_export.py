@@ -133,8 +133,13 @@ def export(
     out = output_folder(manifest, lockfile_path, snapshot)
     approved = None
     if not everything:
-        review = read_review(default_review_path(manifest.path))
-        approved = {sha for sha, entry in review.items() if entry.approved}
+        review_path = default_review_path(manifest.path)
+        if not review_path.exists():
+            raise ConfigurationError(
+                f"{review_path}: no review file: approve images first (seedance-batch review), "
+                "or deliver every succeeded image with --all"
+            )
+        approved = {sha for sha, entry in read_review(review_path).items() if entry.approved}
     planned = _plan_files(manifest, current.jobs, snapshot.jobs, chosen, approved)
     target = open_target(dest, endpoint_url=endpoint_url)
     previous = read_record(target)
@@ -238,6 +243,8 @@ def _deliver(
                 continue
             data = _rendition(out, item)
             digest = hashlib.sha256(data).hexdigest()
+            if before is None:
+                _never_over_a_stranger(target, entry.name, digest)
             target.write(entry.name, data, digest)
             done[entry.name] = listed[entry.name] = _with(entry, digest, len(data))
             say(entry.name, "written")
@@ -257,6 +264,17 @@ def _deliver(
         removed=counts["removed"],
         listed=len(done),
     )
+
+
+def _never_over_a_stranger(target: Target, name: str, sha256: str) -> None:
+    """Refuse to replace a file no export listed (the same bytes, left by an export that was
+    killed before its record, are taken as they are)."""
+    found = target.sha256_of(name)
+    if found is not None and found != sha256:
+        raise DeliveryError(
+            f"{target.describe().rstrip('/')}/{name}: a file no export wrote is in the way; "
+            "move it away (or change delivery.name)"
+        )
 
 
 def _with(entry: Entry, sha256: str, size: int) -> Entry:

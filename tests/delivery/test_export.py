@@ -282,3 +282,42 @@ def test_an_endpoint_is_remembered_without_credentials(tmp_path: Path) -> None:
     assert read_destinations(tmp_path) == [
         Destination("s3://bucket/prefix", "https://minio.example:9000/")
     ]
+
+
+def test_no_review_file_is_refused_unless_all(campaign: Campaign) -> None:
+    """Without a review file nothing is approved: export refuses (exit 2, one line naming
+    the file and the way out) rather than deliver nothing; ``--all`` needs none."""
+    dest = str(campaign.folder / "dest")
+    done = campaign.cli("export", "--to", dest)
+    assert done.returncode == 2
+    review = campaign.folder / "delivery-test.review.yaml"
+    assert done.stderr.splitlines() == [
+        f"seedance-batch: error: {review}: no review file: approve images first "
+        "(seedance-batch review), or deliver every succeeded image with --all"
+    ]
+    assert campaign.cli("export", "--to", dest, "--all", "--profile", "web").returncode == 0
+
+
+def test_a_file_no_export_wrote_is_never_replaced(campaign: Campaign) -> None:
+    """A file of someone else's at a name the export would write stops it (exit 1), untouched;
+    the same bytes an export killed before its record left there are taken as they are."""
+    campaign.decide({campaign.images()[0][0]: "approved"})
+    dest = campaign.folder / "dest"
+    manifest = load_manifest(campaign.manifest)
+    export(manifest, str(dest), profiles=["original"])
+    delivered = dest / "hero" / "serum_1x1-t1-1.png"
+    ours = delivered.read_bytes()
+    for name in ("delivery.json", "delivery.csv"):
+        (dest / name).unlink()  # as if killed before the record was written
+    again = export(manifest, str(dest), profiles=["original"])
+    assert (again.written, again.kept) == (1, 0) and delivered.read_bytes() == ours
+    for name in ("delivery.json", "delivery.csv"):
+        (dest / name).unlink()
+    delivered.write_bytes(b"the designer's own file")
+    done = campaign.cli("export", "--to", str(dest), "--profile", "original")
+    assert done.returncode == 1
+    assert done.stderr.splitlines() == [
+        f"seedance-batch: error: {delivered}: a file no export wrote is in the way; move it "
+        "away (or change delivery.name)"
+    ]
+    assert delivered.read_bytes() == b"the designer's own file"
