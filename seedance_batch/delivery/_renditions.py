@@ -27,8 +27,7 @@ def render(data: bytes, profile: Profile, packet: bytes) -> tuple[bytes, str]:
     if profile.format is None:
         return insert_xmp(data, packet), sniff_ext(data)
     with Image.open(io.BytesIO(data)) as opened:
-        image = _sized(opened, profile.max_size)
-        image = _for_format(image, profile.format)
+        image = _for_format(_sized(_resizable(opened), profile.max_size), profile.format)
         out = io.BytesIO()
         if profile.format == "png":
             info = PngImagePlugin.PngInfo()
@@ -37,6 +36,14 @@ def render(data: bytes, profile: Profile, packet: bytes) -> tuple[bytes, str]:
         else:
             image.save(out, _FORMATS[profile.format], quality=profile.quality, xmp=packet)
     return out.getvalue(), FORMAT_EXTENSIONS[profile.format]
+
+
+def _resizable(image: Image.Image) -> Image.Image:
+    """``image`` in a mode Lanczos resizes (a palette or 16-bit image is made RGB or RGBA)."""
+    if image.mode in ("RGB", "RGBA", "L", "LA"):
+        return image
+    has_alpha = image.mode in ("PA",) or "transparency" in image.info
+    return image.convert("RGBA" if has_alpha else "RGB")
 
 
 def _sized(image: Image.Image, max_size: int | None) -> Image.Image:
@@ -61,6 +68,6 @@ def _for_format(image: Image.Image, fmt: str) -> Image.Image:
             background.paste(rgba, mask=rgba.getchannel("A"))
             return background
         return image if image.mode in ("RGB", "L") else image.convert("RGB")
-    if image.mode in ("RGB", "RGBA") or (fmt == "png" and image.mode in ("L", "LA", "P")):
+    if image.mode in ("RGB", "RGBA") or (fmt == "png" and image.mode in ("L", "LA")):
         return image
     return image.convert("RGBA" if has_alpha else "RGB")
