@@ -171,6 +171,7 @@ def _plan_files(
             tool=tool,
         )
         packet = provenance.packet()
+        values = namer.values(job)
         counts: dict[int, int] = {}
         for take, image in _images(record):
             index = counts[take] = counts.get(take, 0) + 1
@@ -178,7 +179,7 @@ def _plan_files(
                 continue
             for profile in chosen:
                 ext = PurePosixPath(image.path).suffix[1:] if profile.format is None else None
-                name = namer.name(job, take, index, ext or _ext(profile))
+                name = namer.name(job, take, index, ext or _ext(profile), values)
                 if len(chosen) > 1:
                     name = f"{profile.name}/{name}"
                 first = names.setdefault(name, image.path)

@@ -69,10 +69,13 @@ class Namer:
             {**values, "take": str(take), "index": str(index), "ext": ext}
         )
 
-    def name(self, job: Job, take: int, index: int, ext: str) -> str:
-        """The checked name of image ``index`` of ``take`` of ``job``."""
+    def name(
+        self, job: Job, take: int, index: int, ext: str, values: Mapping[str, str] | None = None
+    ) -> str:
+        """The checked name of image ``index`` of ``take`` of ``job`` (``values``: the job's,
+        when they are made already)."""
         try:
-            name = self.fill(self.values(job), take, index, ext)
+            name = self.fill(self.values(job) if values is None else values, take, index, ext)
         except KeyError as exc:
             raise DeliveryError(
                 f"delivery.name: {{{exc.args[0]}}} has no value for job {job.job!r}"

@@ -10,6 +10,7 @@ its place; no other byte of the image changes.
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from dataclasses import dataclass
@@ -26,6 +27,7 @@ _PNG_SIGNATURE: Final = b"\x89PNG\r\n\x1a\n"
 _PNG_KEYWORD: Final = b"XML:com.adobe.xmp"
 _JPEG_XMP: Final = b"http://ns.adobe.com/xap/1.0/\x00"
 _JPEG_MAX_SEGMENT: Final = 65535 - 2
+_NOT_XML: Final = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ class Provenance:
 
 def _xml_text(value: str) -> str:
     """``value`` without the characters XML 1.0 cannot hold (controls but tab and newline)."""
-    return "".join(c for c in value if c in "\t\n\r" or ord(c) >= 0x20)
+    return _NOT_XML.sub("", value)
 
 
 def sniff_ext(data: bytes) -> str:
