@@ -137,3 +137,23 @@ def test_values_go_in_as_slugs(tmp_path: Path) -> None:
     assert all(check_name(n) is None and n.count("/") == 1 for n in names)
     values = [namer.values(job)["product"] for job in hero]
     assert values[4:] == ["a-b", "a-b", "product-" + values[6][-4:], values[6]]
+
+
+def test_a_fragment_brings_profiles_and_the_manifest_its_template(tmp_path: Path) -> None:
+    """A brand kit's ``delivery.profiles`` and the manifest's own ``delivery.name`` are merged
+    key by key, as the other sections of a fragment are."""
+    (tmp_path / "kit.yaml").write_text(
+        "delivery:\n  profiles:\n    web: {format: webp, max_size: 1600}\n", encoding="utf-8"
+    )
+    path = tmp_path / "names.yaml"
+    path.write_text(
+        HEAD.replace("name: names\n", "name: names\nextends: kit.yaml\n")
+        + 'delivery:\n  name: "{job}/{variant}-{index}.{ext}"\n',
+        encoding="utf-8",
+    )
+    delivery = load_manifest(path).delivery
+    assert delivery.name == "{job}/{variant}-{index}.{ext}"
+    assert [(p.name, p.format, p.max_size, p.quality) for p in delivery.profiles] == [
+        ("web", "webp", 1600, 85)
+    ]
+    assert delivery.profile_names == ("original", "web")
