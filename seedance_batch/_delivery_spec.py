@@ -69,6 +69,12 @@ class Delivery:
     col: int = 0
 
     @property
+    def written(self) -> bool:
+        """The manifest writes its own template (``validate`` checks its names over the plan;
+        ``export`` always does)."""
+        return self.line > 0
+
+    @property
     def placeholders(self) -> tuple[str, ...]:
         """The template's placeholders, in order, each once."""
         return tuple(dict.fromkeys(_fields(self.name) or ()))

@@ -46,7 +46,8 @@ def _validate(path: Path, *, strict: bool) -> int:
         else:
             from seedance_batch.delivery._names import name_problems  # names two images share
 
-            diagnostics = [*diagnostics, *result.warnings, *name_problems(manifest, result.jobs)]
+            names = name_problems(manifest, result.jobs) if manifest.delivery.written else []
+            diagnostics = [*diagnostics, *result.warnings, *names]
     if strict:
         diagnostics = [_as_error(d) for d in diagnostics]
     print_diagnostics(sorted(set(diagnostics)))

@@ -9,8 +9,8 @@ same name are found at ``validate`` time, assuming take 1 and one extension for 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from seedance_batch._delivery_spec import Delivery
 from seedance_batch._errors import DeliveryError, Diagnostic
@@ -53,24 +53,33 @@ def check_name(name: str) -> str | None:
 
 @dataclass(frozen=True)
 class Namer:
-    """Fills the template for the images of jobs, one job's values made once."""
+    """Fills the template for the images of jobs, one job's values made once (and each value's
+    slug once: a 100,000-job plan has a few hundred values)."""
 
     delivery: Delivery
+    _slugs: dict[tuple[str, str], str] = field(default_factory=dict, compare=False, repr=False)
 
     def values(self, job: Job) -> dict[str, str]:
         """The job's values as slugs, with ``job``, ``variant`` and ``id8``."""
-        values = {name: readable_part(str(label), name) for name, label in job.variant.items()}
-        values.update(job=job.job, variant=variant_slug_of(job) or job.id[:8], id8=job.id[:8])
+        slugs = self._slugs
+        values = {}
+        for name, label in job.variant.items():
+            slug = slugs.get((name, label))
+            if slug is None:
+                slug = slugs[(name, label)] = readable_part(str(label), name)
+            values[name] = slug
+        id8 = job.id[:8]
+        values.update(job=job.job, variant=variant_slug_of(job) or id8, id8=id8)
         return values
 
-    def fill(self, values: Mapping[str, str], take: int, index: int, ext: str) -> str:
-        """The name of one image (unchecked); KeyError names a placeholder with no value."""
-        return self.delivery.name.format_map(
-            {**values, "take": str(take), "index": str(index), "ext": ext}
-        )
+    def fill(self, values: dict[str, str], take: int, index: int, ext: str) -> str:
+        """The name of one image (unchecked); KeyError names a placeholder with no value.
+        ``values`` (the job's) is given ``take``, ``index`` and ``ext``."""
+        values["take"], values["index"], values["ext"] = str(take), str(index), ext
+        return self.delivery.name.format_map(values)
 
     def name(
-        self, job: Job, take: int, index: int, ext: str, values: Mapping[str, str] | None = None
+        self, job: Job, take: int, index: int, ext: str, values: dict[str, str] | None = None
     ) -> str:
         """The checked name of image ``index`` of ``take`` of ``job`` (``values``: the job's,
         when they are made already)."""
