@@ -21,7 +21,7 @@ import mimetypes
 import os
 import re
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -138,7 +138,7 @@ class S3Target:
                     self._bucket_known = True
                     return None
                 raise
-            with answer["Body"] as body:
+            with closing(answer["Body"]) as body:  # its own `with` gives the raw stream
                 return body.read()
 
     def write(self, name: str, data: bytes, sha256: str) -> None:
@@ -180,7 +180,7 @@ class S3Target:
         """The SHA-256 of the object's bytes, read in pieces (an object another tool put)."""
         digest = hashlib.sha256()
         answer = self._client.get_object(Bucket=self.bucket, Key=key)
-        with answer["Body"] as body:
+        with closing(answer["Body"]) as body:
             for chunk in body.iter_chunks(_CHUNK):
                 digest.update(chunk)
         return digest.hexdigest()

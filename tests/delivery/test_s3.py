@@ -1,0 +1,284 @@
+"""The S3 destination against a real S3 API server on loopback (moto's server mode, signatures
+checked): objects put whole under the prefix with their SHA-256, read back, skipped, removed;
+refused credentials and access in one line (exit 3); the network's failures after retries."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from _support.s3 import Keys, S3Server, s3_server
+
+from seedance_batch._errors import ConfigurationError, DeliveryError, DeliveryRefusedError
+from seedance_batch.delivery import open_target
+from seedance_batch.delivery._s3 import S3Target
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3Server]:
+    """Moto's S3 server, one for the module, checking every signature."""
+    with s3_server() as server:
+        yield server
+
+
+@pytest.fixture
+def bucket(s3: S3Server) -> str:
+    return s3.new_bucket()
+
+
+@pytest.fixture
+def aws_env(s3: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
+    """This process's AWS environment: the admin's keys, the region, no files, no metadata."""
+    set_aws_env(monkeypatch, s3.env(s3.admin))
+    return s3
+
+
+def set_aws_env(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> None:
+    for name in [n for n in os.environ if n.startswith("AWS_")]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        if name.startswith("AWS_"):
+            monkeypatch.setenv(name, value)
+
+
+def target(s3: S3Server, dest: str) -> S3Target:
+    made = open_target(dest, endpoint_url=s3.url)
+    assert isinstance(made, S3Target)
+    return made
+
+
+def test_write_puts_one_object_under_the_prefix_with_its_sha256(
+    aws_env: S3Server, bucket: str
+) -> None:
+    """write puts the bytes at prefix/name, typed by extension, its SHA-256 as metadata."""
+    dest = target(aws_env, f"s3://{bucket}/campaign/web/")
+    dest.write("hero/a-1x1.png", PNG, sha(PNG))
+    head = aws_env.client().head_object(Bucket=bucket, Key="campaign/web/hero/a-1x1.png")
+    assert head["Metadata"] == {"sha256": sha(PNG)}
+    assert head["ContentType"] == "image/png"
+    assert aws_env.objects(bucket) == {"campaign/web/hero/a-1x1.png": PNG}
+    assert dest.describe() == f"s3://{bucket}/campaign/web/"
+
+
+def test_a_bucket_without_prefix_puts_keys_at_its_root(aws_env: S3Server, bucket: str) -> None:
+    """s3://bucket (no prefix) puts each object at the delivered name itself."""
+    target(aws_env, f"s3://{bucket}").write("delivery.json", b"{}", sha(b"{}"))
+    head = aws_env.client().head_object(Bucket=bucket, Key="delivery.json")
+    assert head["ContentType"] == "application/json"
+
+
+def test_sha256_of_and_read_give_back_what_was_written(aws_env: S3Server, bucket: str) -> None:
+    """sha256_of is the recorded SHA-256 and read the bytes; both None for a missing object."""
+    dest = target(aws_env, f"s3://{bucket}/p")
+    assert dest.sha256_of("a.png") is None  # the first answer of the bucket: a 404
+    dest.write("a.png", PNG, sha(PNG))
+    assert dest.sha256_of("a.png") == sha(PNG)
+    assert dest.read("a.png") == PNG
+    assert dest.sha256_of("b.png") is None
+    assert dest.read("b.png") is None
+
+
+def test_sha256_of_trusts_the_metadata_not_the_bytes(aws_env: S3Server, bucket: str) -> None:
+    """sha256_of reads what the upload recorded (one HEAD), without downloading the object."""
+    recorded = "ab" * 32
+    aws_env.client().put_object(
+        Bucket=bucket, Key="p/x.png", Body=PNG, Metadata={"sha256": recorded.upper()}
+    )
+    assert target(aws_env, f"s3://{bucket}/p").sha256_of("x.png") == recorded
+
+
+def test_sha256_of_an_object_put_by_another_tool(aws_env: S3Server, bucket: str) -> None:
+    """Without the metadata: S3's own SHA-256 checksum, else the bytes hashed."""
+    client = aws_env.client()
+    client.put_object(Bucket=bucket, Key="p/checked.png", Body=PNG, ChecksumAlgorithm="SHA256")
+    client.put_object(Bucket=bucket, Key="p/plain.png", Body=PNG * 2)
+    dest = target(aws_env, f"s3://{bucket}/p")
+    assert dest.sha256_of("checked.png") == sha(PNG)
+    assert dest.sha256_of("plain.png") == sha(PNG * 2)
+
+
+def test_write_sends_s3_its_sha256_checksum(aws_env: S3Server, bucket: str) -> None:
+    """The PUT carries the SHA-256 as S3's checksum, which the server keeps with the object."""
+    target(aws_env, f"s3://{bucket}/p").write("a.png", PNG, sha(PNG))
+    head = aws_env.client().head_object(Bucket=bucket, Key="p/a.png", ChecksumMode="ENABLED")
+    assert base64.b64decode(head["ChecksumSHA256"]).hex() == sha(PNG)
+
+
+def test_an_unchanged_object_is_not_put_again(aws_env: S3Server, bucket: str) -> None:
+    """Skipping by sha256_of makes no PUT: the key keeps its one version."""
+    dest = target(aws_env, f"s3://{bucket}/p")
+    for _ in range(3):
+        if dest.sha256_of("a.png") != sha(PNG):
+            dest.write("a.png", PNG, sha(PNG))
+    assert aws_env.puts(bucket) == {"p/a.png": 1}
+
+
+def test_delete_removes_and_a_missing_object_is_no_error(aws_env: S3Server, bucket: str) -> None:
+    """delete removes the object; deleting it again, or one never written, is fine."""
+    dest = target(aws_env, f"s3://{bucket}/p")
+    dest.write("a.png", PNG, sha(PNG))
+    dest.delete("a.png")
+    dest.delete("a.png")
+    dest.delete("never.png")
+    assert aws_env.objects(bucket) == {}
+    assert dest.sha256_of("a.png") is None
+
+
+@pytest.mark.parametrize("name", ["../x.png", "/x.png", "a//b.png", "a\\b.png", "", "a/./b"])
+def test_a_name_outside_the_prefix_is_refused(aws_env: S3Server, bucket: str, name: str) -> None:
+    """Names that could leave the prefix are refused before any request, naming the target."""
+    dest = target(aws_env, f"s3://{bucket}/p")
+    with pytest.raises(DeliveryError, match=f"^s3://{bucket}/p: .* is no name inside"):
+        dest.write(name, PNG, sha(PNG))
+    assert aws_env.objects(bucket) == {}
+
+
+@pytest.mark.parametrize(
+    "dest", ["s3://", "s3:///prefix", "s3://a/p", "s3://bad bucket/p", "s3://b-1/a/../c"]
+)
+def test_a_malformed_s3_url_is_bad_input(dest: str) -> None:
+    """An s3:// URL without a usable bucket or with a climbing prefix is a ConfigurationError."""
+    with pytest.raises(ConfigurationError, match=r"^s3://"):
+        S3Target(dest)
+
+
+@pytest.mark.parametrize("url", ["localhost:9000", "ftp://host", "http://"])
+def test_a_malformed_endpoint_url_is_bad_input(url: str) -> None:
+    """--endpoint-url must be an http(s) URL with a host (exit 2, one line)."""
+    with pytest.raises(ConfigurationError, match=r"^--endpoint-url: "):
+        S3Target("s3://bucket/p", endpoint_url=url)
+
+
+def test_aws_endpoint_url_is_honoured(s3: S3Server, bucket: str, monkeypatch: Any) -> None:
+    """Without endpoint_url, boto3's AWS_ENDPOINT_URL names the server (MinIO, R2, ...)."""
+    set_aws_env(monkeypatch, s3.env(s3.admin, AWS_ENDPOINT_URL=s3.url))
+    open_target(f"s3://{bucket}/p").write("a.png", PNG, sha(PNG))
+    assert s3.objects(bucket) == {"p/a.png": PNG}
+
+
+def refusal(action: Any) -> str:
+    with pytest.raises(DeliveryRefusedError) as caught:
+        action()
+    message = str(caught.value)
+    assert "\n" not in message
+    return message
+
+
+def every_call(dest: S3Target) -> list[Any]:
+    return [
+        lambda: dest.sha256_of("a.png"),
+        lambda: dest.read("a.png"),
+        lambda: dest.write("a.png", PNG, sha(PNG)),
+        lambda: dest.delete("a.png"),
+    ]
+
+
+def test_a_missing_bucket_is_refused(aws_env: S3Server) -> None:
+    """Every call on a bucket that does not exist is refused, saying so, naming the target."""
+    dest = target(aws_env, "s3://no-such-bucket/p")
+    for action in every_call(dest):
+        assert refusal(action).startswith("s3://no-such-bucket/p: ")
+        assert "the bucket does not exist (NoSuchBucket)" in refusal(action)
+
+
+@pytest.mark.parametrize(
+    ("keys", "says"),
+    [
+        ("wrong-secret", "the secret access key does not match the access key id"),
+        ("unknown-id", "the access key id is unknown to the server (InvalidAccessKeyId)"),
+        ("no-rights", "access denied: the credentials need s3:GetObject"),
+    ],
+)
+def test_refused_credentials_are_one_line_without_the_secret(
+    s3: S3Server, bucket: str, monkeypatch: Any, keys: str, says: str
+) -> None:
+    """Wrong or powerless keys are refused on every call, in one line with no secret in it."""
+    chosen = {
+        "wrong-secret": Keys(s3.admin.access_key_id, "wrong-secret-0123456789"),
+        "unknown-id": Keys("AKIAUNKNOWNUNKNOWN00", "wrong-secret-0123456789"),
+        "no-rights": s3.nobody,
+    }[keys]
+    s3.client().put_object(Bucket=bucket, Key="p/a.png", Body=PNG)
+    set_aws_env(monkeypatch, s3.env(chosen))
+    dest = target(s3, f"s3://{bucket}/p")
+    for action in every_call(dest):
+        message = refusal(action)
+        assert message.startswith(f"s3://{bucket}/p: ") and says in message
+        assert chosen.secret_access_key not in message
+
+
+def test_no_credentials_at_all_are_refused(s3: S3Server, monkeypatch: Any) -> None:
+    """With no key anywhere (no variables, files or instance metadata): refused, saying how."""
+    set_aws_env(monkeypatch, s3.env(None))
+    message = refusal(lambda: target(s3, "s3://bucket/p").write("a.png", PNG, sha(PNG)))
+    assert "no AWS credentials found (set AWS_ACCESS_KEY_ID" in message
+
+
+def test_an_unknown_profile_is_refused(s3: S3Server, monkeypatch: Any) -> None:
+    """AWS_PROFILE naming no profile is refused in one line naming the profile."""
+    set_aws_env(monkeypatch, s3.env(None, AWS_PROFILE="nowhere"))
+    message = refusal(lambda: target(s3, "s3://bucket/p"))
+    assert message == "s3://bucket/p: cannot open: the AWS profile 'nowhere' is not configured"
+
+
+class HangUp:
+    """A loopback server that accepts each connection and closes it at once, counting them."""
+
+    def __init__(self) -> None:
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
+        self.connections = 0
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                connection, _ = self.socket.accept()
+            except OSError:
+                return
+            self.connections += 1
+            connection.recv(65536)
+            connection.close()
+
+
+def test_a_network_failure_after_retries_is_a_delivery_error(
+    s3: S3Server, monkeypatch: Any
+) -> None:
+    """A server that hangs up is tried botocore's number of times, then one line (exit 1),
+    naming the endpoint, not a refusal."""
+    set_aws_env(monkeypatch, s3.env(s3.admin, AWS_MAX_ATTEMPTS="3", AWS_RETRY_MODE="standard"))
+    hang_up = HangUp()
+    try:
+        dest = open_target("s3://bucket/p", endpoint_url=hang_up.url)
+        with pytest.raises(DeliveryError) as caught:
+            dest.write("a.png", PNG, sha(PNG))
+    finally:
+        hang_up.socket.close()
+    assert not isinstance(caught.value, DeliveryRefusedError)
+    assert str(caught.value).startswith(
+        f"s3://bucket/p: cannot put a.png: cannot reach {hang_up.url}"
+    )
+    assert hang_up.connections == 3
+
+
+def test_nothing_listening_is_a_delivery_error(s3: S3Server, monkeypatch: Any) -> None:
+    """A closed port is a DeliveryError (exit 1) naming the endpoint."""
+    set_aws_env(monkeypatch, s3.env(s3.admin, AWS_MAX_ATTEMPTS="1"))
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    with pytest.raises(DeliveryError, match=f"cannot reach {url}") as caught:
+        open_target("s3://bucket/p", endpoint_url=url).sha256_of("a.png")
+    assert not isinstance(caught.value, DeliveryRefusedError)
