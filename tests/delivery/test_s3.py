@@ -10,6 +10,7 @@ import os
 import socket
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -282,3 +283,11 @@ def test_nothing_listening_is_a_delivery_error(s3: S3Server, monkeypatch: Any) -
     with pytest.raises(DeliveryError, match=f"cannot reach {url}") as caught:
         open_target("s3://bucket/p", endpoint_url=url).sha256_of("a.png")
     assert not isinstance(caught.value, DeliveryRefusedError)
+
+
+@pytest.mark.parametrize("name", ["../x.png", "/x.png", "a//b.png", "a\\b.png", "", "a/./b"])
+def test_the_folder_target_refuses_the_same_names(tmp_path: Path, name: str) -> None:
+    """The folder and S3 targets share one name check: the folder refuses the same names."""
+    with pytest.raises(DeliveryError, match="is no name inside the destination"):
+        open_target(str(tmp_path / "out")).write(name, PNG, sha(PNG))
+    assert not (tmp_path / "out").exists() and not (tmp_path / "x.png").exists()
