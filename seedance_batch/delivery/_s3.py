@@ -210,14 +210,12 @@ class S3Target:
                 f"{where}: the bucket is not in the region {region} (set AWS_REGION) ({code})"
             )
         message = _redacted(str(exc.response.get("Error", {}).get("Message", "")))
-        answer = " ".join(part for part in (code, message) if part and part != str(status))
+        answer = ": ".join(part for part in (code, message) if part and part != str(status))
         if status is not None and status >= 500:
             return DeliveryError(
                 f"{where}: the server failed (HTTP {status}) after retries: {answer}"
             )
-        return DeliveryError(
-            f"{where}: HTTP {status}: {answer}" if answer else f"{where}: HTTP {status}"
-        )
+        return DeliveryError(f"{where}: HTTP {status}" + (f": {answer}" if answer else ""))
 
     def _local_failure(self, doing: str, exc: aws.BotoCoreError) -> DeliveryError:
         where = f"{self._described}: {doing}"

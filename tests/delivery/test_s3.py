@@ -16,13 +16,12 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from _support.s3 import CHILD, Keys, S3Server, s3_server
+from _support.s3 import CHILD, Answering, HangUp, Keys, S3Server, s3_server
 
 from seedance_batch._errors import ConfigurationError, DeliveryError, DeliveryRefusedError
 from seedance_batch.delivery import open_target
@@ -244,27 +243,6 @@ def test_an_unknown_profile_is_refused(s3: S3Server, monkeypatch: Any) -> None:
     assert message == "s3://bucket/p: cannot open: the AWS profile 'nowhere' is not configured"
 
 
-class HangUp:
-    """A loopback server that accepts each connection and closes it at once, counting them."""
-
-    def __init__(self) -> None:
-        self.socket = socket.create_server(("127.0.0.1", 0))
-        self.url = f"http://127.0.0.1:{self.socket.getsockname()[1]}"
-        self.connections = 0
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                connection, _ = self.socket.accept()
-            except OSError:
-                return
-            self.connections += 1
-            connection.recv(65536)
-            connection.close()
-
-
 def test_a_network_failure_after_retries_is_a_delivery_error(
     s3: S3Server, monkeypatch: Any
 ) -> None:
@@ -293,6 +271,48 @@ def test_nothing_listening_is_a_delivery_error(s3: S3Server, monkeypatch: Any) -
     with pytest.raises(DeliveryError, match=f"cannot reach {url}") as caught:
         open_target("s3://bucket/p", endpoint_url=url).sha256_of("a.png")
     assert not isinstance(caught.value, DeliveryRefusedError)
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "says", "tries"),
+    [
+        (
+            503,
+            "SlowDown",
+            "cannot put a.png: the server failed (HTTP 503) after retries: SlowDown",
+            3,
+        ),
+        (500, "InternalError", "the server failed (HTTP 500) after retries: InternalError", 3),
+        (400, "AuthorizationHeaderMalformed", "the bucket is not in the region us-east-1", 1),
+        (400, "InvalidArgument", "cannot put a.png: HTTP 400: InvalidArgument: no such thing", 1),
+    ],
+)
+def test_server_errors_are_one_line_delivery_errors(
+    s3: S3Server, monkeypatch: Any, status: int, code: str, says: str, tries: int
+) -> None:
+    """An error the server answers is one line (exit 1) with its status and code, after
+    botocore's retries where they apply (5xx), and no refusal."""
+    set_aws_env(monkeypatch, s3.env(s3.admin, AWS_MAX_ATTEMPTS="3", AWS_RETRY_MODE="standard"))
+    with Answering(status, code, "no such thing") as server, pytest.raises(DeliveryError) as caught:
+        open_target("s3://bucket/p", endpoint_url=server.url).write("a.png", PNG, sha(PNG))
+    assert not isinstance(caught.value, DeliveryRefusedError)
+    assert says in str(caught.value) and "\n" not in str(caught.value)
+    assert str(caught.value).startswith("s3://bucket/p: cannot put a.png: ")
+    assert server.requests == ["PUT"] * tries
+
+
+def test_a_refused_head_is_explained_by_a_ranged_get(s3: S3Server, monkeypatch: Any) -> None:
+    """A HEAD's 403 has no body: one ranged GET learns the code, and the refusal names it."""
+    set_aws_env(monkeypatch, s3.env(s3.admin))
+    with Answering(403, "InvalidAccessKeyId", "unknown") as server:
+        message = refusal(
+            lambda: open_target("s3://bucket/p", endpoint_url=server.url).sha256_of("a.png")
+        )
+    assert message == (
+        "s3://bucket/p: cannot look at a.png: the access key id is unknown to the server "
+        "(InvalidAccessKeyId)"
+    )
+    assert server.requests == ["HEAD", "GET"]
 
 
 @pytest.mark.parametrize("name", ["../x.png", "/x.png", "a//b.png", "a\\b.png", "", "a/./b"])
