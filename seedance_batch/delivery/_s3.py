@@ -168,7 +168,7 @@ class S3Target:
         if _status(exc) == 404 and self._bucket_known:
             return True
         try:
-            self._client.get_object(Bucket=self.bucket, Key=key, Range="bytes=0-0")
+            self._client.get_object(Bucket=self.bucket, Key=key, Range="bytes=0-0")["Body"].close()
         except aws.ClientError as explained:
             if _code(explained) != "NoSuchKey":
                 raise

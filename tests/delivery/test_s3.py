@@ -178,6 +178,23 @@ def test_aws_endpoint_url_is_honoured(s3: S3Server, bucket: str, monkeypatch: An
     assert s3.objects(bucket) == {"p/a.png": PNG}
 
 
+def test_aws_profile_is_honoured(
+    s3: S3Server, bucket: str, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """AWS_PROFILE picks a profile of the shared credentials file, as boto3 does."""
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        f"[designer]\naws_access_key_id = {s3.admin.access_key_id}\n"
+        f"aws_secret_access_key = {s3.admin.secret_access_key}\n"
+    )
+    set_aws_env(
+        monkeypatch,
+        s3.env(None, AWS_PROFILE="designer", AWS_SHARED_CREDENTIALS_FILE=str(credentials)),
+    )
+    target(s3, f"s3://{bucket}/p").write("a.png", PNG, sha(PNG))
+    assert s3.objects(bucket) == {"p/a.png": PNG}
+
+
 def refusal(action: Any) -> str:
     with pytest.raises(DeliveryRefusedError) as caught:
         action()
