@@ -7,7 +7,6 @@ from pathlib import Path
 
 from seedance_batch._errors import DeliveryError, OutputError
 from seedance_batch._files import atomic_write
-from seedance_batch.delivery._target import name_parts
 
 __all__ = ["FolderTarget"]
 
@@ -26,7 +25,15 @@ class FolderTarget:
         return self._described
 
     def _path(self, name: str) -> Path:
-        return self.root.joinpath(*name_parts(self._described, name))
+        parts = name.split("/")
+        if (
+            not name
+            or name.startswith("/")
+            or "\\" in name
+            or any(p in ("", ".", "..") for p in parts)
+        ):
+            raise DeliveryError(f"{self._described}: {name!r} is no name inside the destination")
+        return self.root.joinpath(*parts)
 
     def sha256_of(self, name: str) -> str | None:
         """The SHA-256 of the file at ``name``, read in pieces; None when there is none."""

@@ -334,7 +334,7 @@ def test_a_refused_head_is_explained_by_a_ranged_get(s3: S3Server, monkeypatch: 
 
 @pytest.mark.parametrize("name", ["../x.png", "/x.png", "a//b.png", "a\\b.png", "", "a/./b"])
 def test_the_folder_target_refuses_the_same_names(tmp_path: Path, name: str) -> None:
-    """The folder and S3 targets share one name check: the folder refuses the same names."""
+    """The folder target refuses the very names the S3 target refuses (one rule for both)."""
     with pytest.raises(DeliveryError, match="is no name inside the destination"):
         open_target(str(tmp_path / "out")).write(name, PNG, sha(PNG))
     assert not (tmp_path / "out").exists() and not (tmp_path / "x.png").exists()
