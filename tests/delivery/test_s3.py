@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import importlib.util
 import json
 import os
 import signal
@@ -508,3 +509,59 @@ def test_the_object_of_a_file_is_its_bytes(s3: S3Server, bucket: str, tmp_path: 
     for name, data in made.items():
         head = s3.client().head_object(Bucket=bucket, Key=f"a/b/{name}")
         assert head["Metadata"]["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+#: The export itself comes from the export work (seedance_batch/delivery/_export.py); these
+#: tests run once it is merged, against its test campaign (tests/delivery/conftest.py).
+needs_export = pytest.mark.skipif(
+    importlib.util.find_spec("seedance_batch.delivery._export") is None,
+    reason="seedance-batch export is not on this branch yet (the export work brings it)",
+)
+
+
+@pytest.mark.slow
+@needs_export
+def test_export_to_s3_uploads_the_files_and_the_record_once(
+    s3: S3Server, bucket: str, campaign: Any, monkeypatch: Any
+) -> None:
+    """`export --to s3://... --endpoint-url` puts each delivered file and delivery.json and
+    .csv under the prefix; a second, unchanged export puts nothing; verify reads them back."""
+    set_aws_env(monkeypatch, s3.env(s3.admin))
+    campaign.decide({campaign.images()[0][0]: "approved"})
+    dest = f"s3://{bucket}/web"
+    first = campaign.cli("export", "--to", dest, "--endpoint-url", s3.url, "--profile", "web")
+    assert first.returncode == 0, first.stderr
+    objects = s3.objects(bucket)
+    assert sorted(objects) == [
+        "web/delivery.csv",
+        "web/delivery.json",
+        "web/hero/serum_1x1-t1-1.webp",
+    ]
+    record = json.loads(objects["web/delivery.json"])["files"]
+    assert [entry["sha256"] for entry in record] == [sha(objects["web/hero/serum_1x1-t1-1.webp"])]
+    puts = s3.puts(bucket)
+    second = campaign.cli("export", "--to", dest, "--endpoint-url", s3.url, "--profile", "web")
+    assert second.returncode == 0, second.stderr
+    assert s3.puts(bucket) == puts == {name: 1 for name in objects}
+    verified = campaign.cli("verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert verified.stdout.startswith("ok: 6 images, 1 delivered files in 1 destinations")
+
+
+@pytest.mark.slow
+@needs_export
+def test_export_with_wrong_credentials_is_refused_in_one_line(
+    s3: S3Server, bucket: str, campaign: Any, monkeypatch: Any
+) -> None:
+    """`export` to S3 with a wrong secret: exit 3, one line naming the destination, no secret
+    in the output, nothing uploaded."""
+    wrong = Keys(s3.admin.access_key_id, "wrong-secret-c0ffee-2a4b")
+    set_aws_env(monkeypatch, s3.env(wrong))
+    campaign.decide({campaign.images()[0][0]: "approved"})
+    done = campaign.cli("export", "--to", f"s3://{bucket}/web", "--endpoint-url", s3.url)
+    assert done.returncode == 3, done.stderr
+    assert len(done.stderr.splitlines()) == 1
+    assert done.stderr.startswith(f"seedance-batch: error: s3://{bucket}/web: ")
+    assert "(SignatureDoesNotMatch)" in done.stderr
+    assert wrong.secret_access_key not in done.stdout + done.stderr
+    assert s3.objects(bucket) == {}
