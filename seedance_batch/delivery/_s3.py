@@ -54,7 +54,13 @@ _CONTENT_TYPES = {
     ".json": "application/json",
     ".csv": "text/csv; charset=utf-8",
 }
-_SECRET_VARIABLES = ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+#: Their values never appear in a message (the key id is no secret, but half a credential).
+_SECRET_VARIABLES = (
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_SECURITY_TOKEN",
+    "AWS_ACCESS_KEY_ID",
+)
 _PERMISSIONS = "s3:GetObject, s3:PutObject, s3:DeleteObject, and s3:ListBucket on the bucket"
 #: S3's error codes that refuse the credentials or the access, in words.
 _REFUSALS = {
@@ -84,7 +90,8 @@ _CREDENTIAL_FAILURES: tuple[type[Exception], ...] = (
 
 class S3Target:
     """Delivered files as objects under ``s3://bucket/prefix`` (``endpoint_url`` for MinIO, R2
-    and other compatibles; else ``AWS_ENDPOINT_URL`` or AWS itself)."""
+    and other compatibles; else ``AWS_ENDPOINT_URL`` or AWS itself). Its methods may be called
+    from several threads at once: boto3's clients are thread-safe."""
 
     def __init__(self, dest: str, *, endpoint_url: str | None = None) -> None:
         self._described = dest

@@ -245,6 +245,7 @@ def test_refused_credentials_are_one_line_without_the_secret(
         message = refusal(action)
         assert message.startswith(f"s3://{bucket}/p: ") and says in message
         assert chosen.secret_access_key not in message
+        assert chosen.access_key_id not in message
 
 
 def test_no_credentials_at_all_are_refused(s3: S3Server, monkeypatch: Any) -> None:
@@ -317,6 +318,20 @@ def test_server_errors_are_one_line_delivery_errors(
     assert says in str(caught.value) and "\n" not in str(caught.value)
     assert str(caught.value).startswith("s3://bucket/p: cannot put a.png: ")
     assert server.requests == ["PUT"] * tries
+
+
+def test_a_server_message_never_carries_a_credential(s3: S3Server, monkeypatch: Any) -> None:
+    """A server's error message that echoes the secret or the key id shows neither."""
+    set_aws_env(monkeypatch, s3.env(s3.admin))
+    echoed = f"bad {s3.admin.secret_access_key} for {s3.admin.access_key_id}"
+    with (
+        Answering(400, "InvalidArgument", echoed) as server,
+        pytest.raises(DeliveryError) as caught,
+    ):
+        open_target("s3://bucket/p", endpoint_url=server.url).write("a.png", PNG, sha(PNG))
+    assert str(caught.value) == (
+        "s3://bucket/p: cannot put a.png: HTTP 400: InvalidArgument: bad <redacted> for <redacted>"
+    )
 
 
 def test_a_refused_head_is_explained_by_a_ranged_get(s3: S3Server, monkeypatch: Any) -> None:
