@@ -18,6 +18,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -134,6 +135,22 @@ def test_an_unchanged_object_is_not_put_again(aws_env: S3Server, bucket: str) ->
         if dest.sha256_of("a.png") != sha(PNG):
             dest.write("a.png", PNG, sha(PNG))
     assert aws_env.puts(bucket) == {"p/a.png": 1}
+
+
+def test_one_target_serves_several_threads(aws_env: S3Server, bucket: str) -> None:
+    """Eight threads writing and looking up through one target: every object put once, whole."""
+    dest = target(aws_env, f"s3://{bucket}/p")
+    blobs = {f"{i}.png": PNG + bytes([i]) for i in range(16)}
+
+    def deliver(name: str) -> str | None:
+        dest.write(name, blobs[name], sha(blobs[name]))
+        return dest.sha256_of(name)
+
+    with ThreadPoolExecutor(8) as pool:
+        found = dict(zip(blobs, pool.map(deliver, blobs), strict=True))
+    assert found == {name: sha(data) for name, data in blobs.items()}
+    assert aws_env.objects(bucket) == {f"p/{name}": data for name, data in blobs.items()}
+    assert aws_env.puts(bucket) == {f"p/{name}": 1 for name in blobs}
 
 
 def test_delete_removes_and_a_missing_object_is_no_error(aws_env: S3Server, bucket: str) -> None:
