@@ -31,6 +31,8 @@ from seedance_batch.delivery._s3 import S3Target
 
 ROOT = Path(__file__).resolve().parents[2]
 BIG = 24 << 20  # large enough that a kill -9 lands while its PUT is under way, most times
+#: botocore's retries wait on real time (its back-off), so those tests are slow ones.
+RETRIES = pytest.mark.slow
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
 
 
@@ -279,6 +281,7 @@ def test_an_unknown_profile_is_refused(s3: S3Server, monkeypatch: Any) -> None:
     assert message == "s3://bucket/p: cannot open: the AWS profile 'nowhere' is not configured"
 
 
+@RETRIES
 def test_a_network_failure_after_retries_is_a_delivery_error(
     s3: S3Server, monkeypatch: Any
 ) -> None:
@@ -312,13 +315,20 @@ def test_nothing_listening_is_a_delivery_error(s3: S3Server, monkeypatch: Any) -
 @pytest.mark.parametrize(
     ("status", "code", "says", "tries"),
     [
-        (
+        pytest.param(
             503,
             "SlowDown",
             "cannot put a.png: the server failed (HTTP 503) after retries: SlowDown",
             3,
+            marks=RETRIES,
         ),
-        (500, "InternalError", "the server failed (HTTP 500) after retries: InternalError", 3),
+        pytest.param(
+            500,
+            "InternalError",
+            "the server failed (HTTP 500) after retries: InternalError",
+            3,
+            marks=RETRIES,
+        ),
         (400, "AuthorizationHeaderMalformed", "the bucket is not in the region us-east-1", 1),
         (400, "InvalidArgument", "cannot put a.png: HTTP 400: InvalidArgument: no such thing", 1),
     ],
