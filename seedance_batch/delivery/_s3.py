@@ -40,7 +40,7 @@ __all__ = ["SHA256_METADATA", "S3Target"]
 
 #: The user metadata (``x-amz-meta-sha256``) that holds an object's SHA-256, in hex.
 SHA256_METADATA = "sha256"
-SCHEME = "s3://"
+_SCHEME = "s3://"
 _HEX_SHA256 = re.compile(r"[0-9a-f]{64}")
 #: Loose on purpose: compatibles accept names AWS no longer does (capitals, underscores).
 _BUCKET = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{1,254}")
@@ -214,7 +214,8 @@ class S3Target:
         if code in _WRONG_REGION or status == 301:
             region = self._client.meta.region_name
             return DeliveryError(
-                f"{where}: the bucket is not in the region {region} (set AWS_REGION) ({code})"
+                f"{where}: the bucket is not in the region {region} (set AWS_REGION) "
+                f"({code or f'HTTP {status}'})"
             )
         message = _redacted(str(exc.response.get("Error", {}).get("Message", "")))
         answer = ": ".join(part for part in (code, message) if part and part != str(status))
@@ -251,8 +252,8 @@ class S3Target:
 
 def _split(dest: str) -> tuple[str, str]:
     """The bucket and the prefix (no ``/`` at either end) of ``s3://bucket/prefix``."""
-    bucket, _, prefix = dest.removeprefix(SCHEME).partition("/")
-    if not dest.startswith(SCHEME) or not _BUCKET.fullmatch(bucket):
+    bucket, _, prefix = dest.removeprefix(_SCHEME).partition("/")
+    if not dest.startswith(_SCHEME) or not _BUCKET.fullmatch(bucket):
         raise ConfigurationError(f"{dest}: not an S3 destination (s3://bucket/prefix)")
     prefix = prefix.strip("/")
     if prefix:
