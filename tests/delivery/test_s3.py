@@ -595,12 +595,12 @@ def test_export_to_s3_uploads_the_files_and_the_record_once(
 def test_export_with_wrong_credentials_is_refused_in_one_line(
     s3: S3Server, bucket: str, campaign: Any, monkeypatch: Any
 ) -> None:
-    """`export` to S3 with a wrong secret: exit 3, one line naming the destination, no secret
-    in the output, nothing uploaded."""
+    """`export -v` to S3 with a wrong secret: exit 3, one line naming the destination, no
+    secret in the output, nothing uploaded."""
     wrong = Keys(s3.admin.access_key_id, "wrong-secret-c0ffee-2a4b")
     set_aws_env(monkeypatch, s3.env(wrong))
     campaign.decide({campaign.images()[0][0]: "approved"})
-    done = campaign.cli("export", "--to", f"s3://{bucket}/web", "--endpoint-url", s3.url)
+    done = campaign.cli("export", "--to", f"s3://{bucket}/web", "--endpoint-url", s3.url, "-v")
     assert done.returncode == 3, done.stderr
     assert len(done.stderr.splitlines()) == 1
     assert done.stderr.startswith(f"seedance-batch: error: s3://{bucket}/web: ")
