@@ -9,6 +9,7 @@ from pathlib import Path
 
 from seedance_batch._errors import DeliveryError, OutputError
 from seedance_batch._files import atomic_write
+from seedance_batch.delivery._target import name_parts
 
 __all__ = ["FolderTarget"]
 
@@ -31,14 +32,7 @@ class FolderTarget:
 
     def _path(self, name: str) -> str:
         """The file's path; refused when ``name`` or a link among its folders leads out."""
-        parts = name.split("/")
-        if (
-            not name
-            or name.startswith("/")
-            or "\\" in name
-            or any(p in ("", ".", "..") for p in parts)
-        ):
-            raise DeliveryError(f"{self._described}: {name!r} is no name inside the destination")
+        parts = name_parts(self._described, name)
         folder = "/".join(parts[:-1])
         if folder and folder not in self._inside:  # each folder once: 1,000 files, a few checks
             real_root = os.path.realpath(self.root)
