@@ -8,26 +8,12 @@ import io
 import json
 from pathlib import Path
 
-import pytest
-from delivery_helpers import Campaign, exiftool, needs_exiftool, run_campaign
+from _support.delivery import Campaign, exiftool, needs_exiftool
 from PIL import Image
 
 from seedance_batch._manifest import load_manifest
 from seedance_batch.delivery import export
 from seedance_batch.delivery._xmp import DIGITAL_SOURCE_TYPE
-
-
-@pytest.fixture(scope="module")
-def ran_campaign(tmp_path_factory: pytest.TempPathFactory) -> Campaign:
-    """The test manifest, run once to the end against the simulator (here, not in a
-    conftest: the S3 tests beside these have their own)."""
-    return run_campaign(tmp_path_factory.mktemp("delivery") / "campaign")
-
-
-@pytest.fixture
-def campaign(ran_campaign: Campaign, tmp_path: Path) -> Campaign:
-    """A copy of the campaign for this test alone (its own review file and deliveries)."""
-    return ran_campaign.copy(tmp_path / "campaign")
 
 
 def _files(folder: Path) -> dict[str, int]:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import json
 import os
 import signal
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from _support.delivery import Campaign
 from _support.s3 import CHILD, Answering, HangUp, Keys, S3Server, s3_server
 
 from seedance_batch._errors import ConfigurationError, DeliveryError, DeliveryRefusedError
@@ -553,18 +553,9 @@ def test_the_object_of_a_file_is_its_bytes(s3: S3Server, bucket: str, tmp_path: 
         assert head["Metadata"]["sha256"] == hashlib.sha256(data).hexdigest()
 
 
-#: The export itself comes from the export work (seedance_batch/delivery/_export.py); these
-#: tests run once it is merged, against its test campaign (tests/delivery/conftest.py).
-needs_export = pytest.mark.skipif(
-    importlib.util.find_spec("seedance_batch.delivery._export") is None,
-    reason="seedance-batch export is not on this branch yet (the export work brings it)",
-)
-
-
 @pytest.mark.slow
-@needs_export
 def test_export_to_s3_uploads_the_files_and_the_record_once(
-    s3: S3Server, bucket: str, campaign: Any, monkeypatch: Any
+    s3: S3Server, bucket: str, campaign: Campaign, monkeypatch: Any
 ) -> None:
     """`export --to s3://... --endpoint-url` puts each delivered file and delivery.json and
     .csv under the prefix; a second, unchanged export puts nothing; verify reads them back."""
@@ -591,9 +582,8 @@ def test_export_to_s3_uploads_the_files_and_the_record_once(
 
 
 @pytest.mark.slow
-@needs_export
 def test_export_with_wrong_credentials_is_refused_in_one_line(
-    s3: S3Server, bucket: str, campaign: Any, monkeypatch: Any
+    s3: S3Server, bucket: str, campaign: Campaign, monkeypatch: Any
 ) -> None:
     """`export -v` to S3 with a wrong secret: exit 3, one line naming the destination, no
     secret in the output, nothing uploaded."""

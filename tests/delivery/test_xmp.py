@@ -9,7 +9,7 @@ import zlib
 from pathlib import Path
 
 import pytest
-from delivery_helpers import exiftool, needs_exiftool
+from _support.delivery import exiftool, needs_exiftool
 from PIL import Image
 
 from seedance_batch.delivery._xmp import DIGITAL_SOURCE_TYPE, Provenance, insert_xmp

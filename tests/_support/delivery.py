@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from _support.campaign import run_cli
 
+from _support.campaign import run_cli
 from seedance_batch._decisions import Entry, render_review
 
 #: 5 jobs, 6 images (the simulator's are 32x32 PNGs): a product in two sizes, one job of two.
