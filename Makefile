@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: test test-fast test-oldest browser actionlint demo bench lint typecheck clean
+.PHONY: test test-fast test-oldest browser actionlint exiftool demo bench lint typecheck clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,7 +27,11 @@ browser:
 actionlint:
 	@sh .ci/install-actionlint
 
-test: lint typecheck browser actionlint
+# The delivery tests read exported files back with Debian's exiftool: installed when missing.
+exiftool:
+	@sh .ci/install-exiftool
+
+test: lint typecheck browser actionlint exiftool
 	$(BIN)/python -m pytest -q
 
 # The fast suite alone, for the edit-test loop: no real processes killed, no browser, no

@@ -1,6 +1,6 @@
-"""Shared fragments: ``extends`` brings defaults, vars, execution, budget and output from other
-YAML files (a brand kit), merged key by key under the manifest's own, each value remembering
-the file and line it came from.
+"""Shared fragments: ``extends`` brings defaults, vars, execution, budget, output and delivery
+from other YAML files (a brand kit), merged key by key under the manifest's own, each value
+remembering the file and line it came from.
 
 A fragment's paths are relative to the file naming it, and may leave the manifest's folder (a
 kit is shared by many manifests). It may extend others; later fragments of a list win over
@@ -27,7 +27,7 @@ from seedance_batch._yaml import Path, format_path, load_yaml
 __all__ = ["MERGED", "Merged", "fragment_validator", "manifest_validator", "merge_fragments"]
 
 #: The sections a fragment gives, merged key by key.
-MERGED = ("defaults", "vars", "execution", "budget", "output")
+MERGED = ("defaults", "vars", "execution", "budget", "output", "delivery")
 _MANIFEST_ONLY = ("version", "name", "jobs")
 
 

@@ -8,6 +8,7 @@ the expansion (size rules per combination, duplicate requests) are the planner's
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import re
@@ -17,6 +18,7 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from seedance_batch import _rules
+from seedance_batch._delivery_spec import Delivery, read_delivery
 from seedance_batch._errors import Diagnostic, ManifestError
 from seedance_batch._fragments import manifest_validator, merge_fragments
 from seedance_batch._job_spec import JobSpec, Scalar
@@ -77,6 +79,8 @@ class Manifest:
     warnings: tuple[Diagnostic, ...]
     #: Takes per job that ``run --reroll-rejected`` may make, the first included.
     max_takes: int = DEFAULT_MAX_TAKES
+    #: How ``export`` names and shapes what it delivers (its defaults when not written).
+    delivery: Delivery = dataclasses.field(default_factory=Delivery)
 
 
 def manifest_schema() -> dict[str, Any]:
@@ -179,7 +183,7 @@ def _without(data: dict[str, Any], refused: set[Path]) -> dict[str, Any] | None:
                 jobs[index] = {k: v for k, v in jobs[index].items() if k != field}
             else:  # a needed value, or an unknown key that may misspell one
                 jobs[index] = _LEFT_OUT
-        elif head in ("execution", "budget", "output") or (
+        elif head in ("execution", "budget", "output", "delivery") or (
             head == "defaults" and len(path) == 2 and path[1] in _PLAIN_FIELDS
         ):
             section = usable.get(head)
@@ -243,6 +247,7 @@ def _build(
     if default_model is not None and default_model not in _rules.KNOWN_MODELS:
         out.warn(("defaults", "model"), unknown_model(default_model))
     _check_output_dir(data, out)
+    delivery = read_delivery(data.get("delivery"), jobs, out)
     return Manifest(
         path=fs_path,
         file=file,
@@ -256,6 +261,7 @@ def _build(
         sha256=sha256,
         warnings=tuple(out.warnings),
         max_takes=data.get("budget", {}).get("max_takes", DEFAULT_MAX_TAKES),
+        delivery=delivery,
     )
 
 

@@ -40,6 +40,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "_rows",
         "_jobs",
         "_fragments",
+        "_delivery_spec",
         "_manifest",
         "_revision",
         # the review file: an input beside the manifest (decisions as code), read by the plan

@@ -32,6 +32,8 @@ COMMANDS = (
     "merge",
     "prune",
     "review",
+    "export",
+    "verify",
 )
 
 

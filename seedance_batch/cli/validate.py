@@ -44,7 +44,10 @@ def _validate(path: Path, *, strict: bool) -> int:
         except ManifestError as exc:
             diagnostics = [*diagnostics, *exc.diagnostics]
         else:
-            diagnostics = [*diagnostics, *result.warnings]
+            from seedance_batch.delivery._names import name_problems  # names two images share
+
+            names = name_problems(manifest, result.jobs) if manifest.delivery.written else []
+            diagnostics = [*diagnostics, *result.warnings, *names]
     if strict:
         diagnostics = [_as_error(d) for d in diagnostics]
     print_diagnostics(sorted(set(diagnostics)))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib
 from typing import Protocol
 
-__all__ = ["Target", "open_target"]
+from seedance_batch._errors import DeliveryError
+
+__all__ = ["Target", "name_parts", "open_target"]
 
 
 class Target(Protocol):
@@ -36,6 +38,15 @@ class Target(Protocol):
     def delete(self, name: str) -> None:
         """Remove the file at ``name``; a missing one is no error."""
         ...
+
+
+def name_parts(described: str, name: str) -> list[str]:
+    """The ``/``-separated parts of ``name``, refused in one line naming the destination when
+    ``name`` is empty, absolute, holds a backslash or an empty, ``.`` or ``..`` part."""
+    parts = name.split("/")
+    if not name or name.startswith("/") or "\\" in name or any(p in ("", ".", "..") for p in parts):
+        raise DeliveryError(f"{described}: {name!r} is no name inside the destination")
+    return parts
 
 
 def open_target(dest: str, *, endpoint_url: str | None = None) -> Target:

@@ -73,7 +73,7 @@ def test_problems_point_into_the_fragment_in_one_pass(tmp_path: Path) -> None:
     kit = tmp_path / "kit.yaml"
     assert _errors(tmp_path / "m.yaml") == [
         f"{kit}:1:1: name: a fragment holds no 'name': only defaults, vars, execution, budget, "
-        f"output and extends (the manifest that extends it has the rest) {via}",
+        f"output, delivery and extends (the manifest that extends it has the rest) {via}",
         f"{kit}:2:15: defaults.n: 3 is not one of 1, 2, 4 {via}",
     ]
 

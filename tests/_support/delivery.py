@@ -1,0 +1,125 @@
+"""Helpers of the delivery tests: a small campaign run against the simulator, copied per test,
+its review file written, and the CLI and exiftool as real processes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import textwrap
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from _support.campaign import run_cli
+from seedance_batch._decisions import Entry, render_review
+
+#: 5 jobs, 6 images (the simulator's are 32x32 PNGs): a product in two sizes, one job of two.
+MANIFEST = """
+version: 1
+name: delivery-test
+defaults: {model: gpt-image-2-all}
+execution:
+  concurrency: 4
+  requests_per_second: 200
+  poll_interval: 0.05
+  poll_max: 0.2
+  task_timeout: 20
+delivery:
+  name: "{job}/{variant}-t{take}-{index}.{ext}"
+  profiles:
+    web: {format: webp, max_size: 24, quality: 80}
+    thumb: {format: jpeg, max_size: 16, quality: 70}
+    print: {format: png}
+jobs:
+  - name: hero
+    prompt: "A {product} bottle by Lumen on a pedestal"
+    matrix:
+      product: [serum, Night Cream]
+      size: ["1:1", "16:9"]
+  - name: pair
+    prompt: "Two bottles side by side"
+    n: 2
+"""
+IMAGES = 6
+EXIFTOOL = shutil.which("exiftool")
+#: Skips a test that reads files back with exiftool, saying how to get it (`make test` does).
+needs_exiftool = pytest.mark.skipif(
+    EXIFTOOL is None,
+    reason="exiftool is not installed: sh .ci/install-exiftool (apt-get install "
+    "libimage-exiftool-perl); `make test` installs it",
+)
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """A campaign folder: the manifest, its lockfile and its outputs, as a run left them."""
+
+    folder: Path
+
+    @property
+    def manifest(self) -> Path:
+        return self.folder / "delivery-test.yaml"
+
+    @property
+    def lockfile(self) -> Path:
+        return self.folder / "delivery-test.lock.json"
+
+    @property
+    def out(self) -> Path:
+        return self.folder / "outputs" / "delivery-test"
+
+    def copy(self, to: Path) -> Campaign:
+        shutil.copytree(self.folder, to)
+        return Campaign(to)
+
+    def images(self) -> list[tuple[str, str]]:
+        """Every image (sha256, path) in plan order, as the lockfile has them."""
+        jobs = json.loads(self.lockfile.read_text())["jobs"]
+        return [(i["sha256"], i["path"]) for job in jobs.values() for i in job["images"]]
+
+    def decide(self, decisions: dict[str, str]) -> None:
+        """Write the review file: ``decisions`` maps an image's sha256 to its decision."""
+        paths = dict(self.images())
+        entries = [
+            Entry(sha, None, paths[sha], decision, "Ada Tester")  # type: ignore[arg-type]
+            for sha, decision in decisions.items()
+        ]
+        text = render_review("delivery-test", entries)
+        (self.folder / "delivery-test.review.yaml").write_text(text, encoding="utf-8")
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return run_cli(args[0], str(self.manifest), *args[1:])
+
+
+def run_campaign(folder: Path) -> Campaign:
+    """Write the manifest in ``folder`` and run it to the end against the simulator."""
+    from seedance_batch import RunOptions, load_manifest, run
+    from seedance_batch.simulator import SimulatorConfig, serve
+
+    folder.mkdir(parents=True, exist_ok=True)
+    campaign = Campaign(folder)
+    campaign.manifest.write_text(textwrap.dedent(MANIFEST).lstrip(), encoding="utf-8")
+    with serve(SimulatorConfig(seed=5, latency=0.05)) as simulator:
+        options = RunOptions(base_url=simulator.base_url, poll_interval=0.05, poll_max=0.2)
+        with ThreadPoolExecutor(1) as pool:
+            manifest = load_manifest(campaign.manifest)
+            summary = pool.submit(run, manifest, options, api_key="sk-delivery-test").result()
+    assert summary.images_saved == IMAGES, summary
+    return campaign
+
+
+def exiftool(path: Path) -> dict[str, object]:
+    """What exiftool (Debian's) reads in ``path``: its XMP tags, by group-qualified name."""
+    assert EXIFTOOL is not None
+    done = subprocess.run(
+        [EXIFTOOL, "-j", "-G1", "-XMP:all", "-struct", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    found: dict[str, object] = json.loads(done.stdout)[0]
+    return found
