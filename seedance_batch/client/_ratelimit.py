@@ -13,7 +13,9 @@ the rate adapts, AIMD as TCP does, to a limit the API does not document:
 - then each answer that waited for its slot adds ``a / rate`` plus ``(1 - BACKOFF) * rate /
   CYCLE``: the cut is won back over about ``CYCLE`` requests, so that one 429 comes in about
   ``CYCLE`` requests whatever the limit is and however many processes share the key (the
-  additive part lets a rate that fell to the floor climb back, and shares converge).
+  additive part lets a rate that fell to the floor climb back, and shares converge); after
+  ``PROBE`` seconds without a cut that growth doubles, and again every ``PROBE`` seconds (at
+  most ``PROBE_MOST`` times over), so a share freed by a process that finished is taken back.
 """
 
 from __future__ import annotations
@@ -43,6 +45,11 @@ CYCLE = 50
 SLOW_START = 1 / 8
 #: Rate added per second of requests that waited, on top of the proportional growth.
 ADDITIVE = 0.1
+#: Seconds without a cut after which the growth doubles (then again each as long), so that a
+#: rate freed by a neighbour that finished (another process on the key) is taken back soon.
+PROBE = 3.0
+#: The growth is doubled at most this many times over.
+PROBE_MOST = 16.0
 #: A cut takes the rate at most this many times lower at once.
 MAX_CUT = 8.0
 #: The weight of each request's rate in the settled rate (an exponential average).
@@ -63,6 +70,7 @@ class RateLimiter:
         "_calm_from",
         "_clock",
         "_cut",
+        "_cut_at",
         "_good",
         "_next",
         "_sleep",
@@ -100,6 +108,7 @@ class RateLimiter:
         self._turn = asyncio.Lock()
         self._calm_from = -math.inf  # a refusal of a request sent before this is counted
         self._cut = False  # a cut came, and no answer came back well after it yet
+        self._cut_at = clock()  # the latest cut (or the start)
         self._good: deque[float] = deque()  # when well-answered requests came back, 1 s
         if math.isinf(ceiling):
             self.rate = self.settled = math.inf
@@ -143,7 +152,7 @@ class RateLimiter:
         if sent >= self._calm_from:
             self._cut = False
         if waited:
-            self._increase()
+            self._increase(now)
 
     def _decrease(self, now: float) -> None:
         good = self._good
@@ -152,15 +161,17 @@ class RateLimiter:
         base = min(self.rate, max(float(len(good)), self.rate / MAX_CUT))
         self.rate = max(self.floor, BACKOFF * base)
         self.slow_start = False
-        self._calm_from = now
+        self._calm_from = self._cut_at = now
         self._cut = True
 
-    def _increase(self) -> None:
+    def _increase(self, now: float) -> None:
         rate = self.rate
         if self.slow_start:
             rate *= 1 + SLOW_START
         else:
-            rate += ADDITIVE / rate + (1 - BACKOFF) * rate / CYCLE
+            calm = (now - self._cut_at) / PROBE - 1.0
+            probe = min(PROBE_MOST, 2.0**calm) if calm > 0 else 1.0
+            rate += ADDITIVE / rate + (1 - BACKOFF) * rate / CYCLE * probe
         self.rate = min(self.ceiling, rate)
 
 
