@@ -297,6 +297,7 @@ class _Scheduler:
         queue = deque(work)
         if queue:
             assert client is not None
+            self.jobs.learn_from_lockfile(self.full.jobs)
             self._workers = [
                 asyncio.create_task(self._worker(client, queue))
                 for _ in range(min(self.concurrency, len(queue)))
