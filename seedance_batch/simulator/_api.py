@@ -346,7 +346,11 @@ class Api:
         if task is None or task.key != key:
             return error_reply(404, f"no task with id {task_id!r}", "not_found", param="id")
         self._tally.polls[task_id] += 1
-        return json_reply(200, task.view(task.phase(self._clock()), self.image_base))
+        now = self._clock()
+        phase = task.phase(now)
+        if phase in ("succeeded", "failed") and task_id not in self._tally.noticed:
+            self._tally.noticed[task_id] = now - task.finished_at
+        return json_reply(200, task.view(phase, self.image_base))
 
     # -- images -----------------------------------------------------------------------------
 
