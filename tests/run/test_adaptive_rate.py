@@ -57,7 +57,8 @@ def test_a_ceiling_ten_times_the_limit_still_runs_near_it(tmp_path: Path, ceilin
 
 def test_four_processes_on_one_key_share_its_limit(tmp_path: Path) -> None:
     """Four `seedance-batch run` processes at once, one key, a limit of 20/s: together under
-    10% of their requests answered 429, and all done within 2x of the time their requests
+    10% of their requests answered 429 (each summary, text and JSON, saying its settled rate
+    and its 429s), and all done within 2x of the time their requests
     need at the limit (four interpreters' start-up included, and the shares take a while to
     even out: the first process on the key starts with more of it)."""
     config = SimulatorConfig(seed=4, latency=(0.2, 0.3), rate_limit=LIMIT)
@@ -74,4 +75,6 @@ def test_four_processes_on_one_key_share_its_limit(tmp_path: Path) -> None:
     good, limited = _api_requests(counters)
     assert limited < 0.10 * (good + limited), (limited, good)
     assert sum(s["rate_limited"] for s in summaries) == limited
+    assert all(0 < s["settled_rate"] <= LIMIT * 1.2 for s in summaries)
+    assert all("rate: settled at " in err for _, err in outputs)
     assert wall <= 2.0 * good / LIMIT + 3.0, (wall, good / LIMIT)
