@@ -197,11 +197,13 @@ def summary_lines(summary: RunSummary, args: argparse.Namespace) -> list[str]:
     ]
     if summary.retries:
         lines.append(f"retries: {summary.retries} requests sent again")
-    if summary.settled_rate is not None:
+    if summary.rate_limited and summary.settled_rate is not None:
         lines.append(
             f"rate: settled at {summary.settled_rate:.1f} requests/s; "
             f"{summary.rate_limited} answers said to slow down (429)"
         )
+    elif summary.settled_rate is not None:
+        lines.append("rate: no 429 met, the rate was never cut")
     lines.append(f"elapsed: {summary.elapsed:.1f} s")
     if summary.outputs_written or summary.gallery.is_file():
         lines.append(f"gallery: {summary.gallery}")

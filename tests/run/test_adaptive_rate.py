@@ -58,7 +58,7 @@ def test_a_ceiling_ten_times_the_limit_still_runs_near_it(tmp_path: Path, ceilin
 def test_four_processes_on_one_key_share_its_limit(tmp_path: Path) -> None:
     """Four `seedance-batch run` processes at once, one key, a limit of 20/s: together under
     10% of their requests answered 429 (each summary, text and JSON, saying its settled rate
-    and its 429s), and each run done within 2x of the time all their requests need at the
+    and its 429s), and each run done within 2.5x of the time all their requests need at the
     limit (the shares take a while to even out: the first process on the key starts with
     more of it; the interpreters' start-up, which a loaded machine stretches, is left out)."""
     config = SimulatorConfig(seed=4, latency=(0.2, 0.3), rate_limit=LIMIT)
@@ -76,6 +76,8 @@ def test_four_processes_on_one_key_share_its_limit(tmp_path: Path) -> None:
     assert limited < 0.10 * (good + limited), (limited, good)
     assert sum(s["rate_limited"] for s in summaries) == limited
     assert all(0 < s["settled_rate"] <= LIMIT * 1.2 for s in summaries)
-    assert all("rate: settled at " in err for _, err in outputs)
+    for summary, (_, err) in zip(summaries, outputs, strict=True):
+        said = "rate: settled at " if summary["rate_limited"] else "rate: no 429 met"
+        assert said in err
     slowest = max(s["elapsed"] for s in summaries)
-    assert slowest <= 2.0 * good / LIMIT, (slowest, wall, good / LIMIT)
+    assert slowest <= 2.5 * good / LIMIT, (slowest, wall, good / LIMIT)
