@@ -144,3 +144,21 @@ def test_ten_waves_against_the_simulator_in_real_time(tmp_path: Path) -> None:
     assert run_exit_code(summary) == 0, summary.messages
     assert polls <= 3.0
     assert late <= 0.12
+
+
+def test_a_resumed_campaign_learns_from_the_lockfile(tmp_path: Path) -> None:
+    """A rerun that adds a job polls it first near the durations the lockfile's finished jobs
+    took (submitted_at to finished_at), not after poll_interval."""
+    config = SimulatorConfig(seed=8, latency=(4.0, 6.0))
+    fake = FakeTime()
+    with serve(config, clock=fake.monotonic) as sim:
+        manifest = _manifest(tmp_path, 6, 1)
+        summary = run(load_manifest(manifest), fake.options(sim.base_url), api_key=KEY)
+        assert run_exit_code(summary) == 0, summary.messages
+        manifest.write_text(manifest.read_text().replace("v5]", "v5, v6]"))
+        fake.now += 60.0  # a minute later, another process
+        fake.sleeps.clear()
+        summary = run(load_manifest(manifest), fake.options(sim.base_url), api_key=KEY)
+    assert run_exit_code(summary) == 0, summary.messages
+    assert summary.succeeded == 1
+    assert fake.sleeps[0] >= 3.0  # poll_interval is 2: learned from the lockfile
