@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import os
 import random
 import signal
@@ -301,6 +302,7 @@ class _Scheduler:
         self._download_slots = asyncio.Semaphore(self.concurrency)
         self._workers: list[asyncio.Task[None]] = []
         self._crashes: list[BaseException] = []
+        self._client: SeedanceClient | None = None
         self.work = self._work()
 
     def _work(self) -> list[Job]:
@@ -318,6 +320,7 @@ class _Scheduler:
     async def run(self, client: SeedanceClient | None) -> FinishedRun:
         """Work through :attr:`work`; ``client`` may be None only when there is none."""
         started = self.clock()
+        self._client = client
         work = self.work
         records = [self.lock.jobs[job.id] for job in work]
         to_submit = [job for job, r in zip(work, records, strict=True) if r.state != "submitted"]
@@ -333,6 +336,7 @@ class _Scheduler:
         queue = deque(work)
         if queue:
             assert client is not None
+            self.jobs.learn_from_lockfile(self.full.jobs)
             self._workers = [
                 asyncio.create_task(self._worker(client, queue))
                 for _ in range(min(self.concurrency, len(queue)))
@@ -471,7 +475,16 @@ class _Scheduler:
             reason=state.reason,
             problems=tuple(state.problems),
             retries=sum(state.retries.values()),
+            **self._rate(),
         )
+
+    def _rate(self) -> dict[str, Any]:
+        """The rate the client's limiter settled at, and the answers that said to slow down."""
+        if self._client is None:
+            return {}
+        limiter = self._client.limiter
+        settled = limiter.settled if math.isfinite(limiter.settled) else None
+        return {"settled_rate": settled, "rate_limited": limiter.limited}
 
     def _untouched(self) -> int:
         """Selected jobs that still need work and got no outcome (a stop came first)."""

@@ -32,6 +32,7 @@ from seedance_batch._events import ImageSaved, JobSubmitted, Notice
 from seedance_batch._layout import image_relpath
 from seedance_batch._manifest import Execution
 from seedance_batch._planner import Job
+from seedance_batch._poll_schedule import KEPT, TaskDurations
 from seedance_batch._run_state import RunState, StopRun
 from seedance_batch._run_values import RunOptions
 from seedance_batch.client import SeedanceClient, Task
@@ -39,10 +40,6 @@ from seedance_batch.lockfile import ImageRecord, JobRecord, Lockfile
 
 __all__ = ["Ended", "JobRunner", "has_task"]
 
-#: Polls are spread by up to this fraction beyond their schedule, never before it.
-POLL_JITTER = 0.05
-#: Each wait between two polls is this much longer than the one before, up to ``poll_max``.
-POLL_GROWTH = 1.5
 #: In how many runs a task must answer 404 before its job is marked failed.
 MISSING_RUNS = 2
 #: Dropped image URLs named in the warning, at most (the rest are counted).
@@ -93,10 +90,27 @@ class JobRunner:
         self.task_timeout = options.task_timeout or execution.task_timeout
         self.max_attempts = options.max_attempts or execution.max_attempts
         self.rng = random.Random(options.seed)
+        self.durations = TaskDurations(self.poll_interval, self.poll_max, self.rng)
         self.clock = options.clock
         self.wall_clock = options.wall_clock
         self.sleep = options.sleep
         self._parents: dict[str, Path] = {}
+
+    def learn_from_lockfile(self, jobs: tuple[Job, ...]) -> None:
+        """Learn task durations from the lockfile's succeeded jobs (a resumed campaign): the
+        seconds from ``submitted_at`` to ``finished_at``, a whole second at most late."""
+        durations = self.durations
+        for job in jobs:
+            record = self.lock.jobs.get(job.id)
+            if record is None or record.state != "succeeded" or not record.finished_at:
+                continue
+            kind = (job.model, job.resolution)
+            if durations.count(kind) >= KEPT:
+                continue
+            now = self.wall_clock()
+            took = seconds_since(record.submitted_at, now) - seconds_since(record.finished_at, now)
+            if record.submitted_at and took > 0:
+                durations.learn(kind, max(0.0, took - 1.0), took)
 
     def _now(self) -> str:
         return utc_timestamp(self.wall_clock())
@@ -339,34 +353,37 @@ class JobRunner:
     async def _poll(
         self, client: SeedanceClient, job: Job, record: JobRecord, task: Task | None
     ) -> Task | None:
-        """Poll the job's task until it ends: the first poll ``poll_interval`` after the
-        create (at once for a task an earlier run made), then waits growing to ``poll_max``.
+        """Poll the job's task until it ends, as :class:`TaskDurations` schedules it (at once
+        for a task an earlier run made); a task that ends here teaches its kind's duration.
         A task still running past ``task_timeout`` (a resumed one gets ``poll_max`` at least)
         is left ``submitted`` for the next run: None."""
         if task is not None and task.status != "running":
             return task
         assert record.task_id is not None
         resumed = task is None
-        left = self.task_timeout - seconds_since(record.submitted_at, self.wall_clock())
-        deadline = self.clock() + max(left, self.poll_max if resumed else 0.0)
-        delay = 0.0 if resumed else self.poll_interval
-        next_delay = self.poll_interval
-        while True:
+        age = seconds_since(record.submitted_at, self.wall_clock())
+        deadline = self.clock() + max(self.task_timeout - age, self.poll_max if resumed else 0.0)
+        kind = (job.model, job.resolution)
+        started = self.clock()
+        running: float | None = None
+        for delay in self.durations.schedule(kind, age if resumed else 0.0, resumed=resumed):
             if delay:
-                await self.sleep(delay * (1 + self.rng.uniform(0, POLL_JITTER)))
+                await self.sleep(delay)
             try:
                 task = await client.get_task(record.task_id)
             except (ApiError, NetworkError) as exc:
                 self._poll_failed(job, record, exc)
                 return None
             if task.status != "running":
+                if not resumed:
+                    self.durations.learn(kind, running, self.clock() - started)
                 return task
             if self.clock() >= deadline:
                 message = f"still {task.status_word!r} after the task timeout"
                 self.state.finished(job, "timed_out", message=message)
                 return None
-            delay = next_delay
-            next_delay = min(next_delay * POLL_GROWTH, self.poll_max)
+            running = self.clock() - started
+        raise AssertionError("a poll schedule never ends")  # pragma: no cover
 
     def _poll_failed(self, job: Job, record: JobRecord, exc: SeedanceBatchError) -> None:
         if isinstance(exc, AuthenticationError):

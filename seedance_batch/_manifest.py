@@ -55,7 +55,7 @@ class Execution:
     """How a run paces itself (the manifest's ``execution``, with the contract's defaults)."""
 
     concurrency: int = 8
-    requests_per_second: float = 5.0
+    requests_per_second: float = 10.0
     poll_interval: float = 2.0
     poll_max: float = 15.0
     task_timeout: float = 900.0

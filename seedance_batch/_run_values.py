@@ -88,6 +88,10 @@ class RunSummary:
     also reported as a :class:`Notice` when it happens, once. ``unrecorded`` are the tasks
     (job id, task id) this run was given but could not write to the lockfile. ``retries``
     counts the requests the client sent again (each reported as a ``RequestRetried`` event).
+    ``settled_rate`` is the rate (requests per second) the run's limiter held over its latest
+    requests, under the ``requests_per_second`` ceiling (None: nothing was sent, or no
+    ceiling); ``rate_limited`` counts the API's answers that said to slow down (429, or a 503
+    naming a wait), each one retried.
     """
 
     by_state: Mapping[str, int]
@@ -119,6 +123,8 @@ class RunSummary:
     problems: tuple[JobProblem, ...] = ()
     outputs_written: bool = True
     retries: int = 0
+    settled_rate: float | None = None
+    rate_limited: int = 0
 
 
 @dataclass(frozen=True)

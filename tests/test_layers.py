@@ -54,6 +54,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "_run_files",
         "_run_values",
         "_run_state",
+        "_poll_schedule",
         "_job_runner",
         "_executor",
         "_rerolls",  # which jobs get a new take: the review file over the lockfile's records
@@ -97,6 +98,7 @@ RUN_SIDE = (
     "client",
     "_executor",
     "_job_runner",
+    "_poll_schedule",
     "_run_state",
     "_run_values",
     "lockfile",

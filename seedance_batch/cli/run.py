@@ -208,6 +208,13 @@ def summary_lines(summary: RunSummary, args: argparse.Namespace) -> list[str]:
     ]
     if summary.retries:
         lines.append(f"retries: {summary.retries} requests sent again")
+    if summary.rate_limited and summary.settled_rate is not None:
+        lines.append(
+            f"rate: settled at {summary.settled_rate:.1f} requests/s; "
+            f"{summary.rate_limited} answers said to slow down (429)"
+        )
+    elif summary.settled_rate is not None:
+        lines.append("rate: no 429 met, the rate was never cut")
     lines.append(f"elapsed: {summary.elapsed:.1f} s")
     if summary.outputs_written or summary.gallery.is_file():
         lines.append(f"gallery: {summary.gallery}")
@@ -283,6 +290,8 @@ def summary_json(summary: RunSummary) -> dict[str, Any]:
         },
         "possible_double_charges": summary.possible_double_charges,
         "retries": summary.retries,
+        "settled_rate": (None if summary.settled_rate is None else round(summary.settled_rate, 2)),
+        "rate_limited": summary.rate_limited,
         "images": {
             "asked": summary.images_asked,
             "delivered": summary.images_delivered,

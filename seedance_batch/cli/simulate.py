@@ -118,7 +118,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         type=_positive,
         default=None,
         metavar="RPS",
-        help="API requests per second, then 429 with Retry-After",
+        help="API requests per second of each key (a sliding 1 s window), then 429",
     )
     faults.add_argument(
         "--reset-rate",

@@ -79,7 +79,7 @@ from seedance_batch.client._failures import (
     sent_nothing,
 )
 from seedance_batch.client._http import http_client, is_loopback, on_headers_sent
-from seedance_batch.client._ratelimit import RateLimiter
+from seedance_batch.client._ratelimit import RateLimiter, slows_down
 from seedance_batch.client._retry import (
     RetryEvent,
     RetryPolicy,
@@ -153,7 +153,7 @@ class SeedanceClient:
         base_url: str,
         api_key: str,
         *,
-        requests_per_second: float = 5.0,
+        requests_per_second: float = 10.0,
         max_connections: int = 32,
         max_image_connections: int = 16,
         timeout: float = 30.0,
@@ -237,6 +237,11 @@ class SeedanceClient:
     def base_url(self) -> str:
         """The API's base URL, without a trailing slash."""
         return self._root
+
+    @property
+    def limiter(self) -> RateLimiter:
+        """The rate over all API requests: its ``settled`` rate and the ``limited`` answers."""
+        return self._limiter
 
     @property
     def stats(self) -> ClientStats:
@@ -385,7 +390,7 @@ class SeedanceClient:
     ) -> Answer | Failure:
         """One request to the API, rate limited and read whole within the request deadline;
         transport failures become a ``Failure``."""
-        await self._limiter.acquire()
+        ticket = await self._limiter.acquire()
         self._attempts.check_reachable()
         try:
             async with self._api_slots:
@@ -427,6 +432,7 @@ class SeedanceClient:
                 cause=exc,
             )
         self._attempts.connected()
+        self._limiter.answered(ticket, slow_down=slows_down(answer))
         return answer
 
     async def _exchange(

@@ -1,57 +1,186 @@
-"""A client-side rate limit over all API requests together.
+"""A client-side rate over all API requests together that finds the key's limit under a ceiling.
 
 A spacing limiter: request slots are handed out ``1 / rate`` seconds apart, first come first
-served, with no burst. It is a token bucket of capacity one: the strictest reading of
-"``requests_per_second``, all requests to the API together", so a server that counts requests
-in any one-second window never sees more than ``rate`` of them (rounded up).
+served, with no burst, and ``rate`` never above the ceiling (``requests_per_second``). Under it
+the rate adapts, AIMD as TCP does, to a limit the API does not document:
+
+- it starts at ``min(ceiling, START_RATE)`` and, until the first 429, grows by an eighth with
+  each answer that had waited for its slot ("slow start": the limiter was what held it back);
+- a 429 (or a 503 that names a wait) cuts it to ``BACKOFF`` times the lower of the rate and
+  the answers that came back well in the last second (never below an eighth of the rate, nor
+  the floor). One cut per window: a 429 for a request sent before the last cut, or before an
+  answer came back well after it, is the same overshoot and counts once;
+- then each answer that waited for its slot adds ``a / rate`` plus ``(1 - BACKOFF) * rate /
+  CYCLE``: the cut is won back over about ``CYCLE`` requests, so that one 429 comes in about
+  ``CYCLE`` requests whatever the limit is and however many processes share the key (the
+  additive part lets a rate that fell to the floor climb back, and shares converge); after
+  ``PROBE`` seconds without a cut that growth doubles, and again every ``PROBE`` seconds (at
+  most ``PROBE_MOST`` times over), so a share freed by a process that finished is taken back.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
+from collections import deque
 from collections.abc import Awaitable, Callable
 
-__all__ = ["RateLimiter"]
+from seedance_batch.client._answers import Answer
+from seedance_batch.client._retry import parse_body_wait
+
+__all__ = ["BACKOFF", "CYCLE", "FLOOR", "START_RATE", "RateLimiter", "Ticket", "slows_down"]
+
+#: What :meth:`RateLimiter.acquire` gives: the slot's time, and whether it had to be waited for.
+Ticket = tuple[float, bool]
+
+#: The rate a run starts at when its ceiling is higher (requests per second).
+START_RATE = 10.0
+#: The lowest rate the limiter backs off to (requests per second).
+FLOOR = 0.2
+#: A 429 multiplies the rate by this.
+BACKOFF = 0.8
+#: Requests over which the rate wins back a cut: about one 429 in this many requests.
+CYCLE = 50
+#: Growth per answer while none has been refused yet (slow start).
+SLOW_START = 1 / 8
+#: Rate added per second of requests that waited, on top of the proportional growth.
+ADDITIVE = 0.1
+#: Seconds without a cut after which the growth doubles (then again each as long), so that a
+#: rate freed by a neighbour that finished (another process on the key) is taken back soon.
+PROBE = 3.0
+#: The growth is doubled at most this many times over.
+PROBE_MOST = 16.0
+#: A cut takes the rate at most this many times lower at once.
+MAX_CUT = 8.0
+#: The weight of each request's rate in the settled rate (an exponential average).
+SETTLE_WEIGHT = 1 / 64
 
 
 class RateLimiter:
-    """Hands out request slots ``1 / rate`` seconds apart; ``rate`` may be a fraction.
+    """Hands out request slots ``1 / rate`` seconds apart; ``rate`` adapts under ``ceiling``.
 
     ``clock`` (monotonic seconds) and ``sleep`` are injected so that tests run schedules without
-    waiting. A slot is reserved before sleeping, so callers are served in the order they asked
-    and a cancelled waiter only wastes its own slot. ``math.inf`` turns the limit off.
+    waiting. Waiters take their turn in order (an :class:`asyncio.Lock` is fair), so a change
+    of rate applies from the next slot on, and a cancelled waiter leaves its slot to the next.
+    :meth:`acquire` returns the slot's time, the ticket to give back with the answer
+    (:meth:`answered`). ``math.inf`` as the ceiling turns the limit off.
     """
 
-    __slots__ = ("_clock", "_interval", "_next", "_sleep")
+    __slots__ = (
+        "_calm_from",
+        "_clock",
+        "_cut",
+        "_cut_at",
+        "_good",
+        "_next",
+        "_sleep",
+        "_turn",
+        "ceiling",
+        "floor",
+        "limited",
+        "rate",
+        "settled",
+        "slow_start",
+    )
 
     def __init__(
         self,
-        rate: float,
+        ceiling: float,
         *,
         clock: Callable[[], float],
         sleep: Callable[[float], Awaitable[None]],
+        start: float = START_RATE,
+        floor: float = FLOOR,
     ) -> None:
-        if not rate > 0:  # also refuses NaN
-            raise ValueError(f"requests per second must be > 0, not {rate!r}")
-        self._interval = 0.0 if math.isinf(rate) else 1.0 / rate
+        if not ceiling > 0:  # also refuses NaN
+            raise ValueError(f"requests per second must be > 0, not {ceiling!r}")
+        self.ceiling = ceiling
+        self.floor = min(floor, ceiling)
+        self.rate = min(ceiling, start)
+        self.settled = self.rate
+        """The rate over the latest requests (an exponential average), for summaries."""
+        self.slow_start = True
+        self.limited = 0
+        """Answers that said to slow down (429, or a 503 with a wait)."""
         self._clock = clock
         self._sleep = sleep
         self._next = -math.inf
+        self._turn = asyncio.Lock()
+        self._calm_from = -math.inf  # a refusal of a request sent before this is counted
+        self._cut = False  # a cut came, and no answer came back well after it yet
+        self._cut_at = clock()  # the latest cut (or the start)
+        self._good: deque[float] = deque()  # when well-answered requests came back, 1 s
+        if math.isinf(ceiling):
+            self.rate = self.settled = math.inf
 
     @property
     def interval(self) -> float:
-        """Seconds between two slots."""
-        return self._interval
+        """Seconds between two slots at the current rate."""
+        return 0.0 if math.isinf(self.rate) else 1.0 / self.rate
 
-    def reserve(self) -> float:
-        """Reserve the next slot and return how long to wait for it (0 when it is now)."""
+    async def acquire(self) -> Ticket:
+        """Wait for the next slot; the ticket to give back with its answer (:meth:`answered`)."""
+        if math.isinf(self.rate):
+            return (self._clock(), False)
+        async with self._turn:
+            now = self._clock()
+            slot = max(now, self._next)
+            waited = slot > now
+            if waited:
+                await self._sleep(slot - now)
+            self._next = slot + self.interval
+        self.settled += (self.rate - self.settled) * SETTLE_WEIGHT
+        return (slot, waited)
+
+    def answered(self, ticket: Ticket, *, slow_down: bool) -> None:
+        """The answer to the request of ``ticket``: ``slow_down`` for a 429 (or a 503 with a
+        wait); the rate is cut or grown as the module says."""
+        sent, waited = ticket
+        if slow_down:
+            self.limited += 1
+        if math.isinf(self.ceiling):
+            return
         now = self._clock()
-        slot = max(now, self._next)
-        self._next = slot + self._interval
-        return slot - now
+        if slow_down:
+            if sent >= self._calm_from and not self._cut:
+                self._decrease(now)
+            return
+        good = self._good
+        good.append(now)
+        while good[0] < now - 1.0:
+            good.popleft()
+        if sent >= self._calm_from:
+            self._cut = False
+        if waited:
+            self._increase(now)
 
-    async def acquire(self) -> None:
-        """Wait for the next slot."""
-        wait = self.reserve()
-        if wait > 0:
-            await self._sleep(wait)
+    def _decrease(self, now: float) -> None:
+        good = self._good
+        while good and good[0] < now - 1.0:
+            good.popleft()
+        base = min(self.rate, max(float(len(good)), self.rate / MAX_CUT))
+        self.rate = max(self.floor, BACKOFF * base)
+        self.slow_start = False
+        self._calm_from = self._cut_at = now
+        self._cut = True
+
+    def _increase(self, now: float) -> None:
+        rate = self.rate
+        if self.slow_start:
+            rate *= 1 + SLOW_START
+        else:
+            calm = (now - self._cut_at) / PROBE - 1.0
+            probe = min(PROBE_MOST, 2.0**calm) if calm > 0 else 1.0
+            rate += ADDITIVE / rate + (1 - BACKOFF) * rate / CYCLE * probe
+        self.rate = min(self.ceiling, rate)
+
+
+def slows_down(answer: Answer) -> bool:
+    """The answer asks the client to slow down: a 429, or a 503 that names a wait (in a
+    ``Retry-After`` header or only in its body)."""
+    code = answer.status_code
+    if code == 429:
+        return True
+    return code == 503 and (
+        "retry-after" in answer.headers or parse_body_wait(answer.body) is not None
+    )

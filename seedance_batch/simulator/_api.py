@@ -152,10 +152,10 @@ class Api:
         self._seen[what] += 1
         return f"{what}#{self._seen[what]}"
 
-    def _gate(self, decision: str) -> Reply | None:
-        """The rate limit, then the error draw."""
+    def _gate(self, decision: str, request: Request) -> Reply | None:
+        """The rate limit (per key, as sent), then the error draw."""
         if self._limiter is not None:
-            wait = self._limiter.acquire()
+            wait = self._limiter.acquire(request.headers.get("authorization", ""))
             if wait > 0:
                 return self._rate_limited(wait)
         return self._server_error(decision)
@@ -163,7 +163,10 @@ class Api:
     def _rate_limited(self, wait: float) -> Reply:
         """A 429 whose wait is in a Retry-After header, or only in its body (``retry_after``)."""
         form = self.config.variants.retry_after
-        message = f"rate limit exceeded: at most {self.config.rate_limit:g} requests per second"
+        message = (
+            f"rate limit exceeded: at most {self.config.rate_limit:g} requests per second "
+            "for this key"
+        )
         seconds = max(1, math.ceil(wait))
         if form == "body_text":
             return error_reply(429, f"{message}; resets in ~{seconds}s", "rate_limit_error")
@@ -221,7 +224,7 @@ class Api:
     def _create_reply(
         self, request: Request, idempotency_key: str | None, decision: str
     ) -> tuple[Reply, bool]:
-        refusal = self._gate(decision)
+        refusal = self._gate(decision, request)
         if refusal is not None:
             return refusal, False
         key = self._authenticate(request)
@@ -333,7 +336,7 @@ class Api:
         decision = self._decision(f"poll|{task_id}")
         if self._dice.chance("reset", decision, self.config.reset_rate):
             return RESET
-        refusal = self._gate(decision)
+        refusal = self._gate(decision, request)
         if refusal is not None:
             return refusal
         key = self._authenticate(request)
@@ -343,7 +346,11 @@ class Api:
         if task is None or task.key != key:
             return error_reply(404, f"no task with id {task_id!r}", "not_found", param="id")
         self._tally.polls[task_id] += 1
-        return json_reply(200, task.view(task.phase(self._clock()), self.image_base))
+        now = self._clock()
+        phase = task.phase(now)
+        if phase in ("succeeded", "failed") and task_id not in self._tally.noticed:
+            self._tally.noticed[task_id] = now - task.finished_at
+        return json_reply(200, task.view(phase, self.image_base))
 
     # -- images -----------------------------------------------------------------------------
 

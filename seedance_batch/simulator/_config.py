@@ -117,7 +117,8 @@ class SimulatorConfig:
     Every random decision derives from ``seed`` and a stable key (see ``_faults``), so the same
     requests meet the same faults. ``latency`` is each task's time to finish, in seconds: a
     number, or a ``(low, high)`` range drawn per task. The ``*_rate`` fields are probabilities.
-    ``rate_limit`` is API requests per second over all keys (None: no limit). ``credits`` is each
+    ``rate_limit`` is API requests per second of each key, in a sliding window of one second
+    (refused ones do not count; None: no limit). ``credits`` is each
     key's starting balance (None: unlimited). ``keys`` is the allow-list of bearer keys (None:
     any non-empty key). ``reset_after_create`` is the share of resets of a create request that
     drop the answer after the task was created and charged (the rest drop the request before).

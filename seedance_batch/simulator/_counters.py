@@ -32,6 +32,8 @@ class Counters:
     ``resets_after_create`` those of them that dropped a create's answer after its task was made.
     ``image_stalls_started`` counts image downloads whose ``image_stall`` began, once the head and
     half the body are handed to the socket (a client may see them a moment before the count).
+    ``noticed`` gives, per task that ended, the seconds from its end to the first poll that
+    was answered with it ended (how late a client saw it).
 
     Everything counts when the simulator decides it, before the answer goes out: during a
     ``create_delay`` the task is already in ``creates``, ``task_ids`` and ``charges``, and its
@@ -51,6 +53,7 @@ class Counters:
     resets_after_create: int = 0
     truncations: int = 0
     image_stalls_started: int = 0
+    noticed: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def credits_charged(self) -> int:
@@ -74,6 +77,7 @@ class Tally:
         self.resets_after_create = 0
         self.truncations = 0
         self.image_stalls_started = 0
+        self.noticed: dict[str, float] = {}
 
     def snapshot(self) -> Counters:
         return Counters(
@@ -90,4 +94,5 @@ class Tally:
             resets_after_create=self.resets_after_create,
             truncations=self.truncations,
             image_stalls_started=self.image_stalls_started,
+            noticed=MappingProxyType(dict(self.noticed)),
         )

@@ -1,4 +1,4 @@
-"""Reproducible random decisions and the rate limiter.
+"""Reproducible random decisions and the per-key rate limit.
 
 A decision is never drawn from a shared random stream (whose order would depend on how
 concurrent requests interleave) but from a hash of the seed, the kind of decision and a stable
@@ -12,6 +12,7 @@ import email.utils
 import hashlib
 import math
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
@@ -49,26 +50,30 @@ class Dice:
 
 
 class RateLimiter:
-    """A token bucket: ``rate`` requests per second, bursts of up to ``max(1, rate)``."""
+    """Per key, a sliding window: at most ``rate`` requests of one key answered in any window
+    of ``window`` seconds (refused ones do not count); ``rate`` may be a fraction."""
 
-    __slots__ = ("_capacity", "_clock", "_rate", "_stamp", "_tokens")
+    __slots__ = ("_clock", "_keys", "_most", "_window")
 
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self._rate = rate
-        self._capacity = max(1.0, rate)
+    def __init__(
+        self, rate: float, clock: Callable[[], float] = time.monotonic, window: float = 1.0
+    ) -> None:
+        self._most = max(1, math.floor(rate * window))
+        self._window = max(window, 1.0 / rate)
         self._clock = clock
-        self._tokens = self._capacity
-        self._stamp = clock()
+        self._keys: dict[str, deque[float]] = {}
 
-    def acquire(self) -> float:
-        """Take a token and return 0, or return the seconds until one is free (> 0)."""
+    def acquire(self, key: str) -> float:
+        """Count a request of ``key`` and return 0, or return the seconds until its window has
+        room (> 0) without counting it."""
         now = self._clock()
-        self._tokens = min(self._capacity, self._tokens + (now - self._stamp) * self._rate)
-        self._stamp = now
-        if self._tokens >= 1.0:
-            self._tokens -= 1.0
+        taken = self._keys.setdefault(key, deque())
+        while taken and taken[0] <= now - self._window:
+            taken.popleft()
+        if len(taken) < self._most:
+            taken.append(now)
             return 0.0
-        return (1.0 - self._tokens) / self._rate
+        return taken[0] + self._window - now
 
 
 def retry_after_value(wait: float, form: str, now: Callable[[], float] = time.time) -> str:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from seedance_batch.simulator._api import Api
@@ -28,14 +29,18 @@ class Simulator:
     """
 
     def __init__(
-        self, config: SimulatorConfig | None = None, host: str = "127.0.0.1", port: int = 0
+        self,
+        config: SimulatorConfig | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config or SimulatorConfig()
         self.host = host
         self.port = port
         self.base_url = ""
         self.image_base_url = ""
-        self._api = Api(self.config)
+        self._api = Api(self.config, clock)
         self._servers: list[asyncio.Server] = []
         self._connections: set[asyncio.Transport] = set()
 
@@ -95,14 +100,20 @@ class Simulator:
 
 @contextmanager
 def serve(
-    config: SimulatorConfig | None = None, host: str = "127.0.0.1", port: int = 0
+    config: SimulatorConfig | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Iterator[Simulator]:
     """Run a simulator in a background thread with its own event loop, for tests.
+
+    ``clock`` (monotonic seconds) times tasks and the rate limit: a test's fake clock lets
+    tasks take fake seconds.
 
     ``with serve(SimulatorConfig(seed=1)) as sim:`` then use ``sim.base_url`` and read
     ``sim.counters``; the server stops and drops its connections on leaving the block.
     """
-    simulator = Simulator(config, host, port)
+    simulator = Simulator(config, host, port, clock)
     loop = asyncio.new_event_loop()
     started = threading.Event()
     failure: list[BaseException] = []

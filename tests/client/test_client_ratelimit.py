@@ -1,21 +1,36 @@
-"""The client-side rate limit over all API requests, run on an injected clock."""
+"""The client-side rate over all API requests, adapting under its ceiling, on an injected clock."""
 
 from __future__ import annotations
 
 import asyncio
 import math
 
+import httpx
 import pytest
 from _support.client import FakeTime, Harness, Reply, ScriptedServer, png_bytes, run, using
 
 from seedance_batch._run_files import ImageFile
 from seedance_batch.client import SeedanceClient
-from seedance_batch.client._ratelimit import RateLimiter
+from seedance_batch.client._answers import Answer
+from seedance_batch.client._ratelimit import (
+    BACKOFF,
+    CYCLE,
+    MAX_CUT,
+    SLOW_START,
+    RateLimiter,
+    Ticket,
+    slows_down,
+)
+from seedance_batch.simulator._faults import RateLimiter as SlidingWindow
+
+
+def _limiter(fake_time: FakeTime, ceiling: float, **more: float) -> RateLimiter:
+    return RateLimiter(ceiling, clock=fake_time.clock, sleep=fake_time.sleep, **more)
 
 
 def test_slots_are_spaced_by_one_over_rate(fake_time: FakeTime) -> None:
-    """At 4 requests per second, slots come 0.25 s apart; the first is immediate."""
-    limiter = RateLimiter(4, clock=fake_time.clock, sleep=fake_time.sleep)
+    """At a ceiling of 4 requests per second, slots come 0.25 s apart; the first is immediate."""
+    limiter = _limiter(fake_time, 4)
     starts: list[float] = []
 
     async def main() -> None:
@@ -29,7 +44,7 @@ def test_slots_are_spaced_by_one_over_rate(fake_time: FakeTime) -> None:
 
 def test_fractional_rate(fake_time: FakeTime) -> None:
     """A rate below one (0.5/s) spaces requests 2 s apart."""
-    limiter = RateLimiter(0.5, clock=fake_time.clock, sleep=fake_time.sleep)
+    limiter = _limiter(fake_time, 0.5)
 
     async def main() -> None:
         for _ in range(3):
@@ -41,7 +56,7 @@ def test_fractional_rate(fake_time: FakeTime) -> None:
 
 def test_idle_time_does_not_build_a_burst(fake_time: FakeTime) -> None:
     """After a long idle spell, requests are still spaced: no burst of saved-up tokens."""
-    limiter = RateLimiter(2, clock=fake_time.clock, sleep=fake_time.sleep)
+    limiter = _limiter(fake_time, 2)
 
     async def main() -> None:
         await limiter.acquire()
@@ -55,16 +70,193 @@ def test_idle_time_does_not_build_a_burst(fake_time: FakeTime) -> None:
 
 def test_concurrent_waiters_are_served_in_order(fake_time: FakeTime) -> None:
     """Many tasks asking at once get consecutive slots, first come first served."""
-    limiter = RateLimiter(10, clock=fake_time.clock, sleep=fake_time.sleep)
-    waits = [limiter.reserve() for _ in range(4)]
-    assert waits == pytest.approx([0.0, 0.1, 0.2, 0.3])
+    limiter = _limiter(fake_time, 10)
+    fake_time.advance = False
+    order: list[int] = []
+
+    async def one(k: int) -> None:
+        await limiter.acquire()
+        order.append(k)
+
+    async def main() -> None:
+        await asyncio.gather(*(one(k) for k in range(4)))
+
+    run(main())
+    assert order == [0, 1, 2, 3]
+    assert fake_time.sleeps == pytest.approx([0.1, 0.2, 0.3])
+
+
+def test_a_cut_applies_to_waiters_already_queued(fake_time: FakeTime) -> None:
+    """A 429 while others wait for their slots spaces the next of them at the new rate."""
+    limiter = _limiter(fake_time, 10)
+
+    async def main() -> None:
+        first = await limiter.acquire()
+        limiter.answered(first, slow_down=True)
+        await asyncio.gather(limiter.acquire(), limiter.acquire())
+
+    run(main())
+    assert limiter.rate == pytest.approx(BACKOFF * 10 / MAX_CUT)  # 1.0 per second
+    assert fake_time.sleeps == pytest.approx([0.1, 1.0])  # the slot taken before, then 1 s
 
 
 @pytest.mark.parametrize("rate", [0, -1, math.nan])
 def test_rate_must_be_positive(fake_time: FakeTime, rate: float) -> None:
-    """A rate of zero, below zero or NaN is refused."""
+    """A ceiling of zero, below zero or NaN is refused."""
     with pytest.raises(ValueError):
-        RateLimiter(rate, clock=fake_time.clock, sleep=fake_time.sleep)
+        _limiter(fake_time, rate)
+
+
+def _answers(limiter: RateLimiter, fake_time: FakeTime, count: int, *, waited: bool) -> None:
+    for _ in range(count):
+        limiter.answered((fake_time.now, waited), slow_down=False)
+
+
+def test_slow_start_grows_by_an_eighth_per_waited_answer_up_to_the_ceiling(
+    fake_time: FakeTime,
+) -> None:
+    """Until the first 429, each answer that had waited for its slot grows the rate by an
+    eighth, starting at 10; it never passes the ceiling."""
+    limiter = _limiter(fake_time, 40)
+    assert limiter.rate == 10
+    _answers(limiter, fake_time, 1, waited=True)
+    assert limiter.rate == pytest.approx(10 * (1 + SLOW_START))
+    _answers(limiter, fake_time, 100, waited=True)
+    assert limiter.rate == 40
+
+
+def test_answers_that_did_not_wait_do_not_grow_the_rate(fake_time: FakeTime) -> None:
+    """A rate the run does not use is not raised: only waited-for slots count as demand."""
+    limiter = _limiter(fake_time, 40)
+    _answers(limiter, fake_time, 100, waited=False)
+    assert limiter.rate == 10
+
+
+def test_a_429_cuts_to_backoff_times_what_came_back_well_in_the_last_second(
+    fake_time: FakeTime,
+) -> None:
+    """A 429 cuts the rate to BACKOFF x the answers that came back well in the last second
+    (when fewer than the rate), and ends the slow start."""
+    limiter = _limiter(fake_time, 100, start=50)
+    _answers(limiter, fake_time, 20, waited=False)
+    fake_time.now += 0.5
+    limiter.answered((fake_time.now, False), slow_down=True)
+    assert limiter.rate == pytest.approx(BACKOFF * 20)
+    assert not limiter.slow_start and limiter.limited == 1
+
+
+def test_a_cut_is_at_most_eightfold_and_never_below_the_floor(fake_time: FakeTime) -> None:
+    """With nothing answered well lately, a 429 divides the rate by MAX_CUT at most; repeated
+    cuts stop at the floor (0.2 per second)."""
+    limiter = _limiter(fake_time, 40, start=40)
+    limiter.answered((fake_time.now, False), slow_down=True)
+    assert limiter.rate == pytest.approx(BACKOFF * 40 / MAX_CUT)
+    for _ in range(10):
+        fake_time.now += 10
+        _answers(limiter, fake_time, 1, waited=False)  # a good answer after the cut
+        fake_time.now += 10
+        limiter.answered((fake_time.now, False), slow_down=True)
+    assert limiter.rate == pytest.approx(0.2)
+
+
+def test_429s_for_requests_sent_before_the_cut_count_once(fake_time: FakeTime) -> None:
+    """Several 429s answering requests sent at the old rate are one overshoot: one cut."""
+    limiter = _limiter(fake_time, 40, start=40)
+    _answers(limiter, fake_time, 30, waited=False)
+    sent = [(fake_time.now + k * 0.025, False) for k in range(6)]
+    fake_time.now += 0.2
+    for ticket in sent:
+        limiter.answered(ticket, slow_down=True)
+    assert limiter.rate == pytest.approx(BACKOFF * 30)
+    assert limiter.limited == 6
+
+
+def test_after_a_cut_the_next_one_waits_for_a_good_answer(fake_time: FakeTime) -> None:
+    """A 429 for a request sent after the cut cuts again only once an answer sent after the
+    cut came back well (the server's window may still hold the overshoot until then)."""
+    limiter = _limiter(fake_time, 40, start=40)
+    _answers(limiter, fake_time, 30, waited=False)
+    limiter.answered((fake_time.now, False), slow_down=True)
+    cut = limiter.rate
+    fake_time.now += 0.1
+    limiter.answered((fake_time.now, False), slow_down=True)  # sent after the cut: the debt
+    assert limiter.rate == cut
+    fake_time.now += 2.0
+    _answers(limiter, fake_time, 1, waited=False)
+    limiter.answered((fake_time.now, False), slow_down=True)
+    assert limiter.rate == pytest.approx(BACKOFF * cut / MAX_CUT)  # one answer lately: capped
+
+
+def test_after_the_first_429_the_rate_climbs_back_over_a_cycle(fake_time: FakeTime) -> None:
+    """Past the slow start, each waited answer adds 0.1 / rate + (1 - BACKOFF) x rate / CYCLE:
+    about CYCLE waited answers win a cut back."""
+    limiter = _limiter(fake_time, 100, start=25)
+    _answers(limiter, fake_time, 25, waited=False)
+    limiter.answered((fake_time.now, False), slow_down=True)
+    assert limiter.rate == pytest.approx(20)
+    _answers(limiter, fake_time, 1, waited=True)
+    assert limiter.rate == pytest.approx(20 + 0.1 / 20 + (1 - BACKOFF) * 20 / CYCLE)
+    _answers(limiter, fake_time, CYCLE + 5, waited=True)
+    assert 24 < limiter.rate < 27
+
+
+def test_an_infinite_ceiling_turns_the_limit_off(fake_time: FakeTime) -> None:
+    """``math.inf``: no waits, nothing adapts, 429s are still counted."""
+    limiter = _limiter(fake_time, math.inf)
+
+    async def main() -> Ticket:
+        for _ in range(5):
+            await limiter.acquire()
+        return await limiter.acquire()
+
+    ticket = run(main())
+    limiter.answered(ticket, slow_down=True)
+    assert fake_time.sleeps == [] and limiter.rate == math.inf and limiter.limited == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "body", "expected"),
+    [
+        (429, {}, b"", True),
+        (503, {"Retry-After": "3"}, b"", True),
+        (503, {}, b'{"error": {"message": "busy, retry after 20 seconds"}}', True),
+        (503, {}, b'{"error": {"message": "the service had a problem"}}', False),
+        (500, {"Retry-After": "3"}, b"", False),
+        (200, {}, b"{}", False),
+    ],
+)
+def test_which_answers_say_to_slow_down(
+    status: int, headers: dict[str, str], body: bytes, expected: bool
+) -> None:
+    """A 429 says to slow down; so does a 503 naming a wait, in a header or only in its body."""
+    answer = Answer(status, httpx.Headers(headers), body, "")
+    assert slows_down(answer) is expected
+
+
+@pytest.mark.parametrize("ceiling", [20, 60, 200])
+def test_the_rate_finds_a_sliding_window_limit_under_any_ceiling(ceiling: float) -> None:
+    """Against the simulator's per-key sliding window of 20 per second, on a fake clock, with
+    requests always waiting: whatever the ceiling at or above the limit, over 60 s the rate
+    passes at least 85% of the limit with under 10% of the requests refused."""
+    time = FakeTime()
+    limiter = RateLimiter(ceiling, clock=time.clock, sleep=time.sleep)
+    window = SlidingWindow(20, clock=time.clock)
+    passed = refused = 0
+
+    async def main() -> None:
+        nonlocal passed, refused
+        while time.now < 1060.0:
+            ticket = await limiter.acquire()
+            time.now += 0.002  # the answer's round trip
+            refusal = window.acquire("sk") > 0
+            limiter.answered(ticket, slow_down=refusal)
+            passed += not refusal
+            refused += refusal
+
+    run(main())
+    assert passed >= 0.85 * 20 * 60
+    assert refused < 0.10 * (passed + refused)
+    assert 15 <= limiter.settled <= 22
 
 
 def test_client_requests_share_one_limit(harness: Harness, server: ScriptedServer) -> None:
@@ -82,9 +274,23 @@ def test_client_requests_share_one_limit(harness: Harness, server: ScriptedServe
     assert len(server.requests) == 6
 
 
+def test_a_429_slows_the_client_down(harness: Harness, server: ScriptedServer) -> None:
+    """A 429 the client meets cuts its limiter's rate and is counted; the retry follows the
+    server's wait."""
+    server.script("/v1/tasks/t", Reply(429, headers={"Retry-After": "1"}), Reply(200, {"id": "t"}))
+
+    async def body(client: SeedanceClient) -> tuple[float, int]:
+        await client.get_task("t")
+        return client.limiter.rate, client.limiter.limited
+
+    rate, limited = using(harness, body, requests_per_second=8)
+    assert limited == 1
+    assert rate == pytest.approx(8 * BACKOFF / MAX_CUT)
+
+
 def test_retries_count_against_the_limit(harness: Harness, server: ScriptedServer) -> None:
     """A retry is a request: it waits for a slot as well as for its backoff."""
-    server.script("/v1/tasks/t", Reply(503, headers={"Retry-After": "0"}), Reply(200, {"id": "t"}))
+    server.script("/v1/tasks/t", Reply(500, headers={"Retry-After": "0"}), Reply(200, {"id": "t"}))
     using(harness, lambda c: c.get_task("t"), requests_per_second=1)
     assert harness.time.sleeps == pytest.approx([0.0, 1.0])  # Retry-After 0, then the slot
 

@@ -92,10 +92,12 @@ def test_error_answers_carry_an_error_message() -> None:
 
 
 def test_rate_limit_answers_429_with_retry_after_seconds() -> None:
-    """Past rate_limit requests per second the API answers 429, Retry-After: 1, no charge."""
+    """Past rate_limit requests in one second the API answers 429, Retry-After: 1, no charge;
+    a second after the first, the window has room again."""
     with serve(SimulatorConfig(rate_limit=5)) as sim, api_client(sim) as client:
+        first = time.monotonic()
         answers = [create(client) for _ in range(15)]
-        time.sleep(0.25)
+        time.sleep(max(0.0, first + 1.05 - time.monotonic()))
         later = create(client)
     statuses = [answer.status_code for answer in answers]
     assert statuses[:5] == [200] * 5
@@ -105,6 +107,24 @@ def test_rate_limit_answers_429_with_retry_after_seconds() -> None:
     assert "rate limit" in limited.json()["error"]["message"]
     assert later.status_code == 200
     assert sim.counters.creates == statuses.count(200) + 1
+
+
+def test_rate_limit_is_per_key_in_a_sliding_window() -> None:
+    """Each key has its own window of rate_limit requests; refused requests do not fill it,
+    and it slides: half a second after a full window there is still no room."""
+    with (
+        serve(SimulatorConfig(rate_limit=3)) as sim,
+        api_client(sim, "sk-one") as one,
+        api_client(sim, "sk-two") as two,
+    ):
+        started = time.monotonic()
+        ones = [create(one).status_code for _ in range(6)]
+        twos = [create(two).status_code for _ in range(4)]
+        time.sleep(max(0.0, started + 0.5 - time.monotonic()))
+        still = create(one).status_code
+    assert ones == [200, 200, 200, 429, 429, 429]
+    assert twos == [200, 200, 200, 429]
+    assert still == 429
 
 
 def test_rate_limit_covers_polls_but_not_the_image_host() -> None:
