@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -59,7 +60,7 @@ from seedance_batch.client._answers import (
     parse_task,
 )
 from seedance_batch.client._attempts import RetryLoop
-from seedance_batch.client._bounded import BodyTooLarge, UnsupportedEncoding, read_bounded
+from seedance_batch.client._bounded import BodyTooLarge, UnsupportedEncoding
 from seedance_batch.client._config import (
     MAX_ANSWER_BYTES,
     MAX_IMAGE_BYTES,
@@ -123,6 +124,15 @@ class ClientStats:
 
 
 T = TypeVar("T")
+
+
+async def within(seconds: float, work: Awaitable[T]) -> T:
+    """``work``'s result, or :class:`TimeoutError` after ``seconds``: in the calling task on
+    Python 3.11 and later (``asyncio.wait_for`` makes a task of each request there)."""
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await work
+    return await asyncio.wait_for(work, seconds)
 
 
 class SeedanceClient:
@@ -219,6 +229,15 @@ class SeedanceClient:
             transport=transport,
             direct=direct,
         )
+        # each request's whole set of headers, merged once (the key's header included)
+        bearer = {"Authorization": f"Bearer {self._key.reveal()}"}
+        self._poll_headers = self._api.headers_with(bearer)
+        self._create_headers = self._api.headers_with(
+            {**bearer, "Content-Type": "application/json"}
+        )
+        self._image_headers = self._images.headers_with({})
+        self._trusted_image_headers = self._images.headers_with(bearer)
+        self._create_url = httpx.URL(self._root + CREATE_PATH)
 
     @staticmethod
     def check_settings(base_url: str, api_key: str) -> None:
@@ -288,16 +307,14 @@ class SeedanceClient:
         content = json.dumps(
             dict(body), ensure_ascii=False, separators=(",", ":"), allow_nan=False
         ).encode("utf-8")
-        url = self._root + CREATE_PATH
-        target = f"POST {url}"
-        headers = {
-            "Authorization": f"Bearer {self._key.reveal()}",
-            "Content-Type": "application/json",
-            "Idempotency-Key": idempotency_key,
-        }
+        target = f"POST {self._root}{CREATE_PATH}"
+        headers = self._create_headers.copy()
+        headers["Idempotency-Key"] = idempotency_key
+        trace = on_headers_sent(on_send) if on_send is not None else None
+        request = self._api.prepare("POST", self._create_url, headers, content=content, trace=trace)
 
         async def attempt() -> Task | Failure:
-            answer = await self._api_request("POST", url, target, content, headers, on_send)
+            answer = await self._api_request(request, target)
             if isinstance(answer, Failure):
                 return answer
             code = answer.status_code
@@ -327,13 +344,12 @@ class SeedanceClient:
         if not isinstance(task_id, str):
             raise ApiProtocolError("a task id must be a string")
         check_task_id(task_id, self._secrets)
-        path = TASK_PATH + quote(task_id, safe="")
-        url = self._root + path
+        url = f"{self._root}{TASK_PATH}{quote(task_id, safe='')}"
         target = f"GET {url}"
-        headers = {"Authorization": f"Bearer {self._key.reveal()}"}
+        request = self._api.prepare("GET", url, self._poll_headers)
 
         async def attempt() -> Task | Failure:
-            answer = await self._api_request("GET", url, target, None, headers)
+            answer = await self._api_request(request, target)
             if isinstance(answer, Failure):
                 return answer
             code = answer.status_code
@@ -374,26 +390,16 @@ class SeedanceClient:
             payload, fallback_id=fallback_id, base_url=self._root, secrets=self._secrets
         )
 
-    async def _api_request(
-        self,
-        method: str,
-        url: str,
-        target: str,
-        content: bytes | None,
-        headers: Mapping[str, str],
-        on_send: Callable[[], None] | None = None,
-    ) -> Answer | Failure:
-        """One request to the API, rate limited and read whole within the request deadline;
-        transport failures become a ``Failure``."""
+    async def _api_request(self, request: httpx.Request, target: str) -> Answer | Failure:
+        """One sending of ``request`` to the API, rate limited and read whole within the
+        request deadline; transport failures become a ``Failure``."""
         await self._limiter.acquire()
         self._attempts.check_reachable()
         try:
             async with self._api_slots:
                 self._attempts.check_reachable()
                 self._requests += 1
-                answer = await asyncio.wait_for(
-                    self._exchange(method, url, content, headers, on_send), self._deadline
-                )
+                answer = await within(self._deadline, self._exchange(request))
         except asyncio.TimeoutError:
             deadline = self._deadline
             self._attempts.connected()
@@ -429,20 +435,9 @@ class SeedanceClient:
         self._attempts.connected()
         return answer
 
-    async def _exchange(
-        self,
-        method: str,
-        url: str,
-        content: bytes | None,
-        headers: Mapping[str, str],
-        on_send: Callable[[], None] | None,
-    ) -> Answer:
-        extensions = {"trace": on_headers_sent(on_send)} if on_send is not None else None
-        async with self._api.stream(
-            method, url, content=content, headers=headers, extensions=extensions
-        ) as response:
-            body = await read_bounded(response, self._max_answer)
-            return Answer(response.status_code, response.headers, body, response.reason_phrase)
+    async def _exchange(self, request: httpx.Request) -> Answer:
+        response, body = await self._api.read(request, self._max_answer)
+        return Answer(response.status_code, response.headers, body, response.reason_phrase)
 
     def _status_failure(self, answer: Answer, target: str, *, reached: bool) -> Failure:
         code = answer.status_code
@@ -505,16 +500,15 @@ class SeedanceClient:
         url = start
         trusted = True  # every hop so far on the API's origin
         for _hop in range(MAX_REDIRECTS + 1):
-            headers: dict[str, str] = {}
+            headers = self._image_headers
             trusted = trusted and origin(url) == self._api_origin
             if trusted:
                 await self._limiter.acquire()
                 self._requests += 1
-                headers["Authorization"] = f"Bearer {self._key.reveal()}"
+                headers = self._trusted_image_headers
+            request = self._images.prepare("GET", url, headers)
             try:
-                outcome = await asyncio.wait_for(
-                    self._fetch(url, headers, sink, target), self._download_timeout
-                )
+                outcome = await within(self._download_timeout, self._fetch(request, sink, target))
             except asyncio.TimeoutError:
                 return Failure(
                     lambda s: DownloadError(
@@ -538,14 +532,13 @@ class SeedanceClient:
         )
 
     async def _fetch(
-        self, url: httpx.URL, headers: Mapping[str, str], sink: ImageSink, target: str
+        self, request: httpx.Request, sink: ImageSink, target: str
     ) -> Download | Redirect | Failure:
         """One hop of a download, in its turn for an image connection."""
         async with self._image_slots:
             return await fetch(
                 self._images,
-                url,
-                headers,
+                request,
                 sink,
                 target,
                 limit=self._max_image_bytes,
