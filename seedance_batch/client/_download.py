@@ -101,44 +101,34 @@ async def fetch(
     try:
         response = await pool.open(request)
         try:
-            return await _answered(response, request.url, sink, target, limit, now, redact)
+            code = response.status_code
+            if code in _REDIRECTS and response.headers.get("location"):
+                try:
+                    return Redirect(request.url.join(response.headers["location"]))
+                except httpx.InvalidURL:
+                    return Failure(
+                        lambda _s: DownloadError(f"{target}: redirected to a bad URL"),
+                        reason="bad redirect",
+                        retryable=False,
+                    )
+            if not 200 <= code < 300:
+                retry_after = parse_retry_after(response.headers.get("retry-after"), now())
+                return Failure(
+                    lambda s: DownloadError(
+                        f"{target}: HTTP {code} {phrase(code)}{s}", status=code
+                    ),
+                    reason=f"HTTP {code}",
+                    retryable=code in _GONE or retryable(code),
+                    limited=code in _GONE,
+                    status=code,
+                    retry_after=retry_after,
+                )
+            return await _receive(response, sink, target, limit, redact)
         finally:
             await response.aclose()
     except (httpx.TransportError, httpx.DecodingError) as exc:
         reason = redact(describe(exc))
         return Failure(lambda s: DownloadError(f"{target}: {reason}{s}"), reason=reason, cause=exc)
-
-
-async def _answered(
-    response: httpx.Response,
-    url: httpx.URL,
-    sink: ImageSink,
-    target: str,
-    limit: int,
-    now: Callable[[], float],
-    redact: Callable[[str], str],
-) -> Download | Redirect | Failure:
-    code = response.status_code
-    if code in _REDIRECTS and response.headers.get("location"):
-        try:
-            return Redirect(url.join(response.headers["location"]))
-        except httpx.InvalidURL:
-            return Failure(
-                lambda _s: DownloadError(f"{target}: redirected to a bad URL"),
-                reason="bad redirect",
-                retryable=False,
-            )
-    if not 200 <= code < 300:
-        retry_after = parse_retry_after(response.headers.get("retry-after"), now())
-        return Failure(
-            lambda s: DownloadError(f"{target}: HTTP {code} {phrase(code)}{s}", status=code),
-            reason=f"HTTP {code}",
-            retryable=code in _GONE or retryable(code),
-            limited=code in _GONE,
-            status=code,
-            retry_after=retry_after,
-        )
-    return await _receive(response, sink, target, limit, redact)
 
 
 async def _receive(
