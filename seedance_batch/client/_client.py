@@ -319,17 +319,7 @@ class SeedanceClient:
                 return answer
             code = answer.status_code
             if 200 <= code < 300:
-                try:
-                    return self._parse(self._json(answer))
-                except ApiProtocolError as exc:
-                    message = f"{target}: {exc.api_message}"
-                    return Failure(
-                        lambda _s: ApiProtocolError(message, status=code),
-                        reason="unreadable answer",
-                        retryable=False,
-                        status=code,
-                        reached_server=True,
-                    )
+                return self._read_task(answer, target)
             return self._status_failure(answer, target, reached=code in MAYBE_REACHED)
 
         task, ambiguous = await self._attempts.run("create", target, attempt, may_resend=may_resend)
@@ -354,23 +344,7 @@ class SeedanceClient:
                 return answer
             code = answer.status_code
             if 200 <= code < 300:
-                try:
-                    payload = self._json(answer)
-                    task = self._parse(payload, fallback_id=task_id)
-                    if isinstance(payload, Mapping) and not (task.status_word or has_id(payload)):
-                        raise ApiProtocolError(
-                            f"the answer has neither a task id nor a status (keys: "
-                            f"{answer_keys(payload, self._secrets)})"
-                        )
-                except ApiProtocolError as exc:
-                    message = f"{target}: {exc.api_message}"
-                    return Failure(
-                        lambda _s: ApiProtocolError(message + _s, status=code),
-                        reason="unreadable answer",
-                        limited=True,
-                        status=code,
-                    )
-                return task
+                return self._read_task(answer, target, task_id)
             if code == 404:
                 message = api_message(answer, self._secrets)
                 return Failure(
@@ -384,11 +358,42 @@ class SeedanceClient:
         task, _ = await self._attempts.run("get_task", target, attempt)
         return task
 
-    def _parse(self, payload: object, fallback_id: str | None = None) -> Task:
-        """The one place where an answer's strings are read, and redacted (``parse_task``)."""
-        return parse_task(
-            payload, fallback_id=fallback_id, base_url=self._root, secrets=self._secrets
-        )
+    def _read_task(self, answer: Answer, target: str, polled: str | None = None) -> Task | Failure:
+        """The task of a 2xx answer (its strings read and redacted by ``parse_task``), or the
+        failure of an unreadable one: final after a create (a task may exist), retried a few
+        times after a poll of the task ``polled``, whose answer must carry an id or a status."""
+        code = answer.status_code
+        try:
+            payload = self._json(answer)
+            task = parse_task(
+                payload, fallback_id=polled, base_url=self._root, secrets=self._secrets
+            )
+            if (
+                polled is not None
+                and isinstance(payload, Mapping)
+                and not (task.status_word or has_id(payload))
+            ):
+                raise ApiProtocolError(
+                    f"the answer has neither a task id nor a status (keys: "
+                    f"{answer_keys(payload, self._secrets)})"
+                )
+        except ApiProtocolError as exc:
+            message = f"{target}: {exc.api_message}"
+            if polled is None:
+                return Failure(
+                    lambda _s: ApiProtocolError(message, status=code),
+                    reason="unreadable answer",
+                    retryable=False,
+                    status=code,
+                    reached_server=True,
+                )
+            return Failure(
+                lambda _s: ApiProtocolError(message + _s, status=code),
+                reason="unreadable answer",
+                limited=True,
+                status=code,
+            )
+        return task
 
     async def _api_request(self, request: httpx.Request, target: str) -> Answer | Failure:
         """One sending of ``request`` to the API, rate limited and read whole within the
