@@ -243,7 +243,12 @@ def _collect_urls(
             if isinstance(item, (str, list, Mapping)):
                 name = str(key).lower()
                 named = under or _URL_KEY.search(name) is not None
-                _collect_urls(item, named, "url" in name, base_url, out, depth + 1)
+                if not isinstance(item, str):
+                    _collect_urls(item, named, "url" in name, base_url, out, depth + 1)
+                elif named and depth < _MAX_DEPTH:  # a string's own step, without the call
+                    url = _absolute_url(item, base_url if "url" in name else None)
+                    if url is not None:
+                        out.append(url)
 
 
 def _absolute_url(text: str, base_url: str | None) -> str | None:
