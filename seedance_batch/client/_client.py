@@ -314,13 +314,10 @@ class SeedanceClient:
         request = self._api.prepare("POST", self._create_url, headers, content=content, trace=trace)
 
         async def attempt() -> Task | Failure:
-            answer = await self._api_request(request, target)
-            if isinstance(answer, Failure):
+            answer = await self._attempt(request, target)
+            if not isinstance(answer, Answer):
                 return answer
-            code = answer.status_code
-            if 200 <= code < 300:
-                return self._read_task(answer, target)
-            return self._status_failure(answer, target, reached=code in MAYBE_REACHED)
+            return self._status_failure(answer, target, reached=answer.status_code in MAYBE_REACHED)
 
         task, ambiguous = await self._attempts.run("create", target, attempt, may_resend=may_resend)
         return CreateOutcome(task=task, ambiguous_attempts=ambiguous)
@@ -339,13 +336,10 @@ class SeedanceClient:
         request = self._api.prepare("GET", url, self._poll_headers)
 
         async def attempt() -> Task | Failure:
-            answer = await self._api_request(request, target)
-            if isinstance(answer, Failure):
+            answer = await self._attempt(request, target, task_id)
+            if not isinstance(answer, Answer):
                 return answer
-            code = answer.status_code
-            if 200 <= code < 300:
-                return self._read_task(answer, target, task_id)
-            if code == 404:
+            if answer.status_code == 404:
                 message = api_message(answer, self._secrets)
                 return Failure(
                     lambda _s: TaskNotFoundError(message + _s, status=404),
@@ -358,7 +352,16 @@ class SeedanceClient:
         task, _ = await self._attempts.run("get_task", target, attempt)
         return task
 
-    def _read_task(self, answer: Answer, target: str, polled: str | None = None) -> Task | Failure:
+    async def _attempt(
+        self, request: httpx.Request, target: str, polled: str | None = None
+    ) -> Task | Failure | Answer:
+        """One attempt: its failure, the task of a 2xx answer, or any other answer to judge."""
+        answer = await self._api_request(request, target)
+        if isinstance(answer, Failure) or not 200 <= answer.status_code < 300:
+            return answer
+        return self._read_task(answer, target, polled)
+
+    def _read_task(self, answer: Answer, target: str, polled: str | None) -> Task | Failure:
         """The task of a 2xx answer (its strings read and redacted by ``parse_task``), or the
         failure of an unreadable one: final after a create (a task may exist), retried a few
         times after a poll of the task ``polled``, whose answer must carry an id or a status."""
