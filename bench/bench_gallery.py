@@ -10,17 +10,15 @@ many images the first screen loaded (the others wait, lazily, until scrolled to)
 
 from __future__ import annotations
 
-import hashlib
-import os
-import shutil
 import statistics
-import struct
 import tempfile
 import textwrap
 import time
-import zlib
 from pathlib import Path
 from typing import Any
+
+from bench._support import chromium
+from tests._support.gallery import succeeded
 
 IMAGES = 5_000
 MANIFEST = textwrap.dedent(
@@ -40,15 +38,6 @@ MANIFEST = textwrap.dedent(
           size: ["1:1", "16:9"]
     """
 )
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
 TIMING = """
 () => {
   const nav = performance.getEntriesByType('navigation')[0];
@@ -65,77 +54,20 @@ TIMING = """
 """
 
 
-def _png(width: int, height: int, rgb: tuple[int, int, int]) -> bytes:
-    raw = (b"\x00" + bytes(rgb) * width) * height
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
-
-
 def _campaign(folder: Path) -> tuple[Any, Any, dict[str, Any], Path]:
     from seedance_batch import load_manifest, plan
-    from seedance_batch.lockfile import ImageRecord, JobRecord
 
     path = folder / "bench.yaml"
     path.write_text(MANIFEST, encoding="utf-8")
     manifest = load_manifest(path)
     jobs = plan(manifest).jobs
     out = folder / "out"
-    pngs = {
-        "1:1": _png(256, 256, (180, 160, 140)),
-        "16:9": _png(256, 144, (120, 150, 190)),
-    }
-    records: dict[str, Any] = {}
-    for job in jobs:
-        data = pngs[str(job.request["size"])]
-        images = []
-        for k in range(1, job.images + 1):
-            relative = f"{job.output}/{k}.png"
-            target = out / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-            digest = hashlib.sha256(data).hexdigest()
-            images.append(
-                ImageRecord(f"http://127.0.0.1:9/{job.id}/{k}", relative, digest, len(data))
-            )
-        records[job.id] = JobRecord(
-            id=job.id,
-            job=job.job,
-            variant=dict(job.variant),
-            repeat=job.repeat,
-            request=dict(job.request),
-            state="succeeded",
-            task_id=f"task_{job.id}",
-            attempts=1,
-            images=tuple(images),
-            credits_charged=job.credits,
-        )
-    return manifest, jobs, records, out
-
-
-def _chromium() -> str | None:
-    named = os.environ.get("SEEDANCE_CHROMIUM")
-    if named:
-        return named
-    if os.access("/usr/bin/chromium", os.X_OK):
-        return "/usr/bin/chromium"
-    return shutil.which("chromium") or shutil.which("chromium-browser")
+    return manifest, jobs, {job.id: succeeded(job, out, width=256) for job in jobs}, out
 
 
 def _browser(index: Path) -> None:
-    executable = _chromium()
-    if executable is None:
-        print("   browser: no Chromium installed (apt-get install -y chromium); skipped")
-        return
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
+    with chromium() as browser:
+        if browser is not None:
             for width, height, label in (
                 (1280, 900, "desktop 1280x900"),
                 (390, 844, "phone 390x844"),
@@ -156,8 +88,6 @@ def _browser(index: Path) -> None:
                     f"first paint {fcp:.0f} ms, load {load:.0f} ms; "
                     f"{last['loaded']} of {last['images']} images loaded by then (the rest lazily)"
                 )
-        finally:
-            browser.close()
 
 
 def main() -> None:

@@ -16,20 +16,20 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import signal
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
 import textwrap
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
 import httpx
+
+from bench._support import chromium
+from tests._support.gallery import succeeded
 
 IMAGES = 10_000
 MANIFEST = textwrap.dedent(
@@ -50,15 +50,6 @@ MANIFEST = textwrap.dedent(
           model: [gpt-image-2-all, gpt-image-1.5-all]
     """
 )
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
 #: Resolves when the page is drawn and every thumbnail in the viewport has loaded.
 FIRST_SCREEN = """
 async () => {
@@ -86,48 +77,14 @@ async () => {
 """
 
 
-def _png(width: int, height: int, seed: int) -> bytes:
-    """A small PNG of its own colour (every image of the campaign is distinct)."""
-    rgb = bytes(((seed * 37) % 256, (seed * 91) % 256, (seed * 53) % 256))
-    raw = (b"\x00" + rgb * width) * height
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    text = chunk(b"tEXt", b"Comment\x00" + str(seed).encode())
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + text + chunk(b"IDAT", zlib.compress(raw))
-
-
 def _campaign(folder: Path) -> Path:
     from seedance_batch import load_manifest, plan
-    from seedance_batch.lockfile import ImageRecord, JobRecord, render_lockfile
+    from seedance_batch.lockfile import render_lockfile
 
     path = folder / "bench-review.yaml"
     path.write_text(MANIFEST, encoding="utf-8")
     manifest = load_manifest(path)
-    jobs = plan(manifest).jobs
-    records = []
-    seed = 0
-    for job in jobs:
-        width, height = (256, 256) if job.request["size"] == "1:1" else (256, 144)
-        images = []
-        for k in range(1, job.images + 1):
-            seed += 1
-            data = _png(width, height, seed)
-            relative = f"{job.output}/{k}.png"
-            target = manifest.output_dir / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-            digest = hashlib.sha256(data).hexdigest()
-            images.append(ImageRecord(f"http://127.0.0.1:9/{seed}", relative, digest, len(data)))
-        fields = {"variant": dict(job.variant), "request": dict(job.request)}
-        records.append(
-            JobRecord(job.id, job.job, repeat=job.repeat, state="succeeded", attempts=1,
-                      task_id=f"task_{job.id}", images=tuple(images),
-                      credits_charged=job.credits, **fields)
-        )  # fmt: skip
+    records = [succeeded(job, manifest.output_dir, width=256) for job in plan(manifest).jobs]
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     path.with_name("bench-review.lock.json").write_bytes(
         render_lockfile(manifest.name, sha, records)
@@ -135,25 +92,9 @@ def _campaign(folder: Path) -> Path:
     return path
 
 
-def _chromium() -> str | None:
-    named = os.environ.get("SEEDANCE_CHROMIUM")
-    if named:
-        return named
-    if os.access("/usr/bin/chromium", os.X_OK):
-        return "/usr/bin/chromium"
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 def _browser(url: str) -> None:
-    executable = _chromium()
-    if executable is None:
-        print("   browser: no Chromium installed (apt-get install -y chromium); skipped")
-        return
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
+    with chromium() as browser:
+        if browser is not None:
             floor = []
             for _ in range(3):
                 context = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -185,8 +126,6 @@ def _browser(url: str) -> None:
                     f"weight {weight / 1000:.0f} KB (HTML {last['html'] / 1000:.0f} KB, JSON "
                     f"{last['api'] / 1000:.0f} KB, thumbnails {last['thumbs'] / 1000:.0f} KB)"
                 )
-        finally:
-            browser.close()
 
 
 def main() -> None:
