@@ -21,34 +21,22 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench._support import chromium
+from bench._support import chromium, grid_manifest
 from tests._support.gallery import succeeded
 
 IMAGES = 10_000
-MANIFEST = textwrap.dedent(
-    """\
-    version: 1
-    name: bench-review
-    description: 10,000 images for the review benchmark
-    defaults: {n: 4}
-    jobs:
-      - name: grid
-        prompt: "A {product} bottle on a {surface} surface, studio light, crisp detail"
-        matrix:
-          product: [p00, p01, p02, p03, p04, p05, p06, p07, p08, p09, p10, p11, p12, p13, p14,
-                    p15, p16, p17, p18, p19, p20, p21, p22, p23, p24]
-          surface: [s00, s01, s02, s03, s04, s05, s06, s07, s08, s09, s10, s11, s12, s13, s14,
-                    s15, s16, s17, s18, s19, s20, s21, s22, s23, s24]
-          size: ["1:1", "16:9"]
-          model: [gpt-image-2-all, gpt-image-1.5-all]
-    """
+MANIFEST = grid_manifest(
+    "bench-review",
+    "10,000 images for the review benchmark",
+    "{n: 4}",
+    'size: ["1:1", "16:9"]',
+    "model: [gpt-image-2-all, gpt-image-1.5-all]",
 )
 #: Resolves when the page is drawn and every thumbnail in the viewport has loaded.
 FIRST_SCREEN = """
