@@ -14,47 +14,25 @@ many thumbnails the first screen loaded (the others wait, lazily, until scrolled
 from __future__ import annotations
 
 import hashlib
-import os
-import shutil
 import statistics
 import struct
 import tempfile
-import textwrap
 import time
 import zlib
 from pathlib import Path
 from typing import Any
 
+from bench._support import chromium, grid_manifest
+
 IMAGES = 10_000
 #: The gallery's target, in bytes of HTML over all its pages.
 MAX_HTML = 2_000_000
-MANIFEST = textwrap.dedent(
-    """\
-    version: 1
-    name: bench-gallery
-    description: 10,000 images for the gallery benchmark
-    defaults: {model: gpt-image-2-all, n: 4}
-    jobs:
-      - name: grid
-        prompt: "A {product} bottle on a {surface} surface, studio light, crisp detail"
-        matrix:
-          product: [p00, p01, p02, p03, p04, p05, p06, p07, p08, p09, p10, p11, p12, p13, p14,
-                    p15, p16, p17, p18, p19, p20, p21, p22, p23, p24]
-          surface: [s00, s01, s02, s03, s04, s05, s06, s07, s08, s09, s10, s11, s12, s13, s14,
-                    s15, s16, s17, s18, s19, s20, s21, s22, s23, s24]
-          size: ["1:1", "16:9"]
-        repeat: 2
-    """
-)
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
+MANIFEST = grid_manifest(
+    "bench-gallery",
+    "10,000 images for the gallery benchmark",
+    "{model: gpt-image-2-all, n: 4}",
+    'size: ["1:1", "16:9"]',
+).replace('crisp detail"\n', 'crisp detail"\n    repeat: 2\n')
 TIMING = """
 () => {
   const nav = performance.getEntriesByType('navigation')[0];
@@ -136,47 +114,30 @@ def _campaign(folder: Path) -> tuple[Any, Any, dict[str, Any], Path, dict[str, A
     return manifest, jobs, records, out, entries
 
 
-def _chromium() -> str | None:
-    named = os.environ.get("SEEDANCE_CHROMIUM")
-    if named:
-        return named
-    if os.access("/usr/bin/chromium", os.X_OK):
-        return "/usr/bin/chromium"
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 def _browser(index: Path) -> None:
-    executable = _chromium()
-    if executable is None:
-        print("   browser: no Chromium installed (apt-get install -y chromium); skipped")
-        return
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            for width, height, label in (
-                (1280, 900, "desktop 1280x900"),
-                (390, 844, "phone 390x844"),
-            ):
-                figures = []
-                for _ in range(3):
-                    context = browser.new_context(viewport={"width": width, "height": height})
-                    page = context.new_page()
-                    page.goto(index.as_uri(), wait_until="load")
-                    figures.append(page.evaluate(TIMING))
-                    context.close()
-                dcl = statistics.median(f["dcl"] for f in figures)
-                load = statistics.median(f["load"] for f in figures)
-                fcp = statistics.median(f["fcp"] or 0 for f in figures)
-                last = figures[-1]
-                print(
-                    f"   chromium {label}: DOMContentLoaded {dcl:.0f} ms, "
-                    f"first paint {fcp:.0f} ms, load {load:.0f} ms; "
-                    f"{last['loaded']} of {last['images']} images loaded by then (the rest lazily)"
-                )
-        finally:
-            browser.close()
+    with chromium() as browser:
+        if browser is None:
+            return
+        for width, height, label in (
+            (1280, 900, "desktop 1280x900"),
+            (390, 844, "phone 390x844"),
+        ):
+            figures = []
+            for _ in range(3):
+                context = browser.new_context(viewport={"width": width, "height": height})
+                page = context.new_page()
+                page.goto(index.as_uri(), wait_until="load")
+                figures.append(page.evaluate(TIMING))
+                context.close()
+            dcl = statistics.median(f["dcl"] for f in figures)
+            load = statistics.median(f["load"] for f in figures)
+            fcp = statistics.median(f["fcp"] or 0 for f in figures)
+            last = figures[-1]
+            print(
+                f"   chromium {label}: DOMContentLoaded {dcl:.0f} ms, "
+                f"first paint {fcp:.0f} ms, load {load:.0f} ms; "
+                f"{last['loaded']} of {last['images']} images loaded by then (the rest lazily)"
+            )
 
 
 def _status(manifest: Any) -> None:

@@ -10,52 +10,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 from seedance_batch.lockfile import (
-    ImageRecord,
-    JobRecord,
     Lockfile,
     read_lockfile,
     render_lockfile,
     schema_path,
 )
+from tests._support.lockfiles import finished, make_record
 
 JOBS = 10_000
 SHA = hashlib.sha256(b"bench").hexdigest()
-
-
-def _record(index: int) -> JobRecord:
-    job_id = hashlib.sha256(f"bench-{index}".encode()).hexdigest()[:16]
-    return JobRecord(
-        id=job_id,
-        job="hero",
-        variant={"product": "serum", "light": "golden hour", "size": "1:1"},
-        repeat=index % 2,
-        request={
-            "model": "gpt-image-2-all",
-            "n": 2,
-            "prompt": "A serum bottle by Lumen on a warm beige pedestal, golden hour",
-            "size": "1:1",
-        },
-    )
-
-
-def _finished(record: JobRecord) -> JobRecord:
-    return record.replace(
-        state="succeeded",
-        task_id=f"task_{record.id}",
-        attempts=1,
-        submitted_at="2025-11-25T16:18:00Z",
-        finished_at="2025-11-25T16:19:30Z",
-        images=tuple(
-            ImageRecord(
-                url=f"https://img.example.com/{record.id}/{k}.png",
-                path=f"hero/serum_golden-hour_1x1-{record.id[:8]}/{k}.png",
-                sha256=hashlib.sha256(f"{record.id}/{k}".encode()).hexdigest(),
-                bytes=1_000_000 + k,
-            )
-            for k in (1, 2)
-        ),
-        credits_charged=4,
-    )
 
 
 def _timed(label: str, action: Callable[[], object]) -> float:
@@ -68,7 +31,7 @@ def _timed(label: str, action: Callable[[], object]) -> float:
 
 def main() -> None:
     """Print load times of a 10,000-job lockfile and the bytes a 10,000-job run writes."""
-    records = [_record(i) for i in range(JOBS)]
+    records = [make_record(i) for i in range(JOBS)]
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "bench.lock.json"
 
@@ -94,7 +57,7 @@ def main() -> None:
                     )
                 )
             for record in records:
-                lockfile.put(_finished(record))
+                lockfile.put(finished(record))
             journal = lockfile.bytes_written - after_plan
         total = lockfile.bytes_written
         final = path.stat().st_size
@@ -110,8 +73,8 @@ def main() -> None:
         )
 
         # Loading the finished lockfile: read-only, and a rerun's open + close with nothing to do.
-        finished = [_finished(r) for r in records]
-        path.write_bytes(render_lockfile("bench", SHA, finished, nonce="0123456789abcdef"))
+        done = [finished(r) for r in records]
+        path.write_bytes(render_lockfile("bench", SHA, done, nonce="0123456789abcdef"))
         _timed(f"read_lockfile, {JOBS} jobs (parse + check + records)", lambda: read_lockfile(path))
 
         def rerun() -> None:
@@ -122,7 +85,7 @@ def main() -> None:
         _timed("Lockfile.open + adopt_plan + close, nothing to do", rerun)
         _timed(
             "render (a full rewrite's serialisation)",
-            lambda: render_lockfile("bench", SHA, [_finished(r) for r in records]),
+            lambda: render_lockfile("bench", SHA, [finished(r) for r in records]),
         )
 
         import jsonschema

@@ -10,7 +10,6 @@ child process included) is printed beside it, steadier on a machine shared with 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import resource
 import statistics
@@ -21,6 +20,7 @@ import time
 from pathlib import Path
 
 from bench.bench_plan import MANIFEST
+from tests._support.lockfiles import finished
 
 ROUNDS = 5
 TARGET = 1.5
@@ -29,7 +29,7 @@ TARGET = 1.5
 def _make_lockfile(manifest_path: Path) -> int:
     """Write ``bench.lock.json`` beside the manifest as a run would; returns its job count."""
     from seedance_batch import load_manifest, plan
-    from seedance_batch.lockfile import ImageRecord, Lockfile, default_lockfile_path
+    from seedance_batch.lockfile import Lockfile, default_lockfile_path
 
     manifest = load_manifest(manifest_path)
     jobs = plan(manifest).jobs
@@ -42,26 +42,7 @@ def _make_lockfile(manifest_path: Path) -> int:
             record = lockfile.get(job.id)
             assert record is not None
             if index % 3 == 0:
-                images = tuple(
-                    ImageRecord(
-                        url=f"https://img.example.com/{job.id}/{k}.png",
-                        path=f"grid/{job.id[:8]}/{k}.png",
-                        sha256=hashlib.sha256(f"{job.id}/{k}".encode()).hexdigest(),
-                        bytes=1_000_000 + k,
-                    )
-                    for k in (1, 2)
-                )
-                lockfile.put(
-                    record.replace(
-                        state="succeeded",
-                        task_id=f"task_{job.id}",
-                        attempts=1,
-                        submitted_at="2025-11-25T16:18:00Z",
-                        finished_at="2025-11-25T16:19:30Z",
-                        images=images,
-                        credits_charged=4,
-                    )
-                )
+                lockfile.put(finished(record))
             elif index % 10 == 1:
                 lockfile.put(
                     record.replace(

@@ -16,49 +16,28 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import signal
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
-import textwrap
 import time
-import zlib
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from bench._support import chromium, grid_manifest
+from tests._support.gallery import succeeded
+
 IMAGES = 10_000
-MANIFEST = textwrap.dedent(
-    """\
-    version: 1
-    name: bench-review
-    description: 10,000 images for the review benchmark
-    defaults: {n: 4}
-    jobs:
-      - name: grid
-        prompt: "A {product} bottle on a {surface} surface, studio light, crisp detail"
-        matrix:
-          product: [p00, p01, p02, p03, p04, p05, p06, p07, p08, p09, p10, p11, p12, p13, p14,
-                    p15, p16, p17, p18, p19, p20, p21, p22, p23, p24]
-          surface: [s00, s01, s02, s03, s04, s05, s06, s07, s08, s09, s10, s11, s12, s13, s14,
-                    s15, s16, s17, s18, s19, s20, s21, s22, s23, s24]
-          size: ["1:1", "16:9"]
-          model: [gpt-image-2-all, gpt-image-1.5-all]
-    """
+MANIFEST = grid_manifest(
+    "bench-review",
+    "10,000 images for the review benchmark",
+    "{n: 4}",
+    'size: ["1:1", "16:9"]',
+    "model: [gpt-image-2-all, gpt-image-1.5-all]",
 )
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-    "--disable-quic",
-]
 #: Resolves when the page is drawn and every thumbnail in the viewport has loaded.
 FIRST_SCREEN = """
 async () => {
@@ -86,48 +65,14 @@ async () => {
 """
 
 
-def _png(width: int, height: int, seed: int) -> bytes:
-    """A small PNG of its own colour (every image of the campaign is distinct)."""
-    rgb = bytes(((seed * 37) % 256, (seed * 91) % 256, (seed * 53) % 256))
-    raw = (b"\x00" + rgb * width) * height
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
-
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    text = chunk(b"tEXt", b"Comment\x00" + str(seed).encode())
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + text + chunk(b"IDAT", zlib.compress(raw))
-
-
 def _campaign(folder: Path) -> Path:
     from seedance_batch import load_manifest, plan
-    from seedance_batch.lockfile import ImageRecord, JobRecord, render_lockfile
+    from seedance_batch.lockfile import render_lockfile
 
     path = folder / "bench-review.yaml"
     path.write_text(MANIFEST, encoding="utf-8")
     manifest = load_manifest(path)
-    jobs = plan(manifest).jobs
-    records = []
-    seed = 0
-    for job in jobs:
-        width, height = (256, 256) if job.request["size"] == "1:1" else (256, 144)
-        images = []
-        for k in range(1, job.images + 1):
-            seed += 1
-            data = _png(width, height, seed)
-            relative = f"{job.output}/{k}.png"
-            target = manifest.output_dir / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(data)
-            digest = hashlib.sha256(data).hexdigest()
-            images.append(ImageRecord(f"http://127.0.0.1:9/{seed}", relative, digest, len(data)))
-        fields = {"variant": dict(job.variant), "request": dict(job.request)}
-        records.append(
-            JobRecord(job.id, job.job, repeat=job.repeat, state="succeeded", attempts=1,
-                      task_id=f"task_{job.id}", images=tuple(images),
-                      credits_charged=job.credits, **fields)
-        )  # fmt: skip
+    records = [succeeded(job, manifest.output_dir, width=256) for job in plan(manifest).jobs]
     sha = hashlib.sha256(path.read_bytes()).hexdigest()
     path.with_name("bench-review.lock.json").write_bytes(
         render_lockfile(manifest.name, sha, records)
@@ -135,25 +80,9 @@ def _campaign(folder: Path) -> Path:
     return path
 
 
-def _chromium() -> str | None:
-    named = os.environ.get("SEEDANCE_CHROMIUM")
-    if named:
-        return named
-    if os.access("/usr/bin/chromium", os.X_OK):
-        return "/usr/bin/chromium"
-    return shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 def _browser(url: str) -> None:
-    executable = _chromium()
-    if executable is None:
-        print("   browser: no Chromium installed (apt-get install -y chromium); skipped")
-        return
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
+    with chromium() as browser:
+        if browser is not None:
             floor = []
             for _ in range(3):
                 context = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -185,8 +114,6 @@ def _browser(url: str) -> None:
                     f"weight {weight / 1000:.0f} KB (HTML {last['html'] / 1000:.0f} KB, JSON "
                     f"{last['api'] / 1000:.0f} KB, thumbnails {last['thumbs'] / 1000:.0f} KB)"
                 )
-        finally:
-            browser.close()
 
 
 def main() -> None:

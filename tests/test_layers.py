@@ -28,6 +28,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "_layout",
         "_redact",
         "_schemas",
+        "_serve",
         "_startup",
         "_states",
     ),

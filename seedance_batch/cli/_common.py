@@ -9,7 +9,7 @@ import io
 import math
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO, cast
 
@@ -48,6 +48,16 @@ def add_lockfile(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_out(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="DIR",
+        help="the output folder (default: the one the lockfile records, else the manifest's "
+        "output.dir, else outputs/<name>)",
+    )
+
+
 def add_format(parser: argparse.ArgumentParser, *choices: str) -> None:
     parser.add_argument(
         "--format",
@@ -74,15 +84,34 @@ def positive_int(text: str) -> int:
     return value
 
 
-def positive_number(text: str) -> float:
-    """A finite number above 0 (fractions allowed), as the manifest's ``execution`` takes."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number above 0, got {text}")
-    return value
+def number(
+    *, above: float | None = None, at_least: float | None = None, at_most: float | None = None
+) -> Callable[[str], float]:
+    """An argparse type: a finite number (fractions allowed) above ``above``, or from
+    ``at_least``, and at most ``at_most``."""
+    low = f"above {above:g}" if above is not None else f"of {at_least:g} or more"
+    bounds = f"from {at_least:g} to {at_most:g}" if at_most is not None else low
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        within = (
+            math.isfinite(value)
+            and (above is None or value > above)
+            and (at_least is None or value >= at_least)
+            and (at_most is None or value <= at_most)
+        )
+        if not within:
+            raise argparse.ArgumentTypeError(f"expected a finite number {bounds}, got {text}")
+        return value
+
+    return parse
+
+
+#: A finite number above 0, as the manifest's ``execution`` takes.
+positive_number = number(above=0)
 
 
 def shard_spec(text: str) -> tuple[int, int]:

@@ -5,35 +5,23 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import Any
 
 from seedance_batch._manifest import load_manifest
 from seedance_batch._planner import plan
-from seedance_batch.cli._common import add_lockfile, add_manifest, print_diagnostics
+from seedance_batch.cli._common import add_out, manifest_command, print_diagnostics
 from seedance_batch.cli._errors import EXIT_OK
 
 
 def add_parser(subparsers: Any) -> None:
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "gallery",
-        help="rewrite <out>/index.html, the campaign's contact sheet",
-        description=(
-            "Rewrite <out>/index.html (and index-2.html ... past 500 images) from the lockfile, "
-            "the image files and the review file: self-contained pages with every image of the "
-            "campaign as its thumbnail (made in <out>/.thumbs/ when missing), grouped by job and "
-            "variant, approved first and rejected dimmed. Nothing is sent."
-        ),
+    what = (
+        "rewrite <out>/index.html, the campaign's contact sheet",
+        "Rewrite <out>/index.html (and index-2.html ... past 500 images) from the lockfile, the "
+        "image files and the review file: self-contained pages with every image of the "
+        "campaign as its thumbnail (made in <out>/.thumbs/ when missing), grouped by job and "
+        "variant, approved first and rejected dimmed. Nothing is sent.",
     )
-    add_manifest(parser)
-    parser.add_argument(
-        "--out",
-        type=Path,
-        metavar="DIR",
-        help="the output folder (default: the one the lockfile records, else the manifest's "
-        "output.dir, else outputs/<name>)",
-    )
-    add_lockfile(parser)
+    add_out(manifest_command(subparsers, "gallery", what))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from seedance_batch.cli._common import add_lockfile, add_manifest, non_negative_int
+from seedance_batch.cli._common import add_out, manifest_command, non_negative_int
 from seedance_batch.cli._errors import EXIT_BAD_INPUT, EXIT_OK
 
 if TYPE_CHECKING:
@@ -25,16 +24,14 @@ DEFAULT_PORT = 8788
 
 
 def add_parser(subparsers: Any) -> None:
-    parser: argparse.ArgumentParser = subparsers.add_parser(
-        "review",
-        help="review the campaign's images in the browser: approve, reject, favourite",
-        description=(
-            "Serve the campaign's images on 127.0.0.1 to review them in the browser: filters, "
-            "a grid of two axes, a lightbox, keys a/r/f/u. Each decision is written at once to "
-            "<manifest stem>.review.yaml beside the manifest. Nothing is sent to the API."
-        ),
+    what = (
+        "review the campaign's images in the browser: approve, reject, favourite",
+        "Serve the campaign's images on 127.0.0.1 to review them in the browser: filters, "
+        "a grid of two axes, a lightbox, keys a/r/f/u. Each decision is written at once to "
+        "<manifest stem>.review.yaml beside the manifest. Nothing is sent to the API.",
     )
-    add_manifest(parser)
+    parser = manifest_command(subparsers, "review", what)
+    add_out(parser)
     parser.add_argument(
         "--port",
         type=non_negative_int,
@@ -43,13 +40,6 @@ def add_parser(subparsers: Any) -> None:
         help=f"the port on 127.0.0.1 (default {DEFAULT_PORT}; 0 picks a free one)",
     )
     parser.add_argument("--no-open", action="store_true", help="do not open the browser")
-    add_lockfile(parser)
-    parser.add_argument(
-        "--out",
-        type=Path,
-        metavar="DIR",
-        help="the output folder (default: the one the lockfile records, else the manifest's)",
-    )
 
 
 def _ready(open_browser: bool) -> Any:

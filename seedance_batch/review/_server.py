@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 from aiohttp import web
 
 from seedance_batch._decisions import ReviewFile, default_review_path, who_decides
+from seedance_batch._serve import serve_in_thread
 from seedance_batch._thumbs import ThumbMaker
 from seedance_batch.review._app import LOOPBACK, ReviewApp, create_app
 from seedance_batch.review._campaign import CampaignSource, source_of
@@ -100,35 +100,7 @@ async def serve_until_signalled(
         await server.close()
 
 
-@contextmanager
-def serve(server: ReviewServer) -> Iterator[ReviewServer]:
+def serve(server: ReviewServer) -> AbstractContextManager[ReviewServer]:
     """``server`` running in a background thread with its own event loop, for tests and
     scripts: ``with serve(ReviewServer(path)) as running: running.url``."""
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(server.start())
-        except BaseException as exc:  # reported to the caller's thread below
-            failure.append(exc)
-            return
-        finally:
-            started.set()
-        loop.run_forever()
-        loop.run_until_complete(server.close())
-
-    thread = threading.Thread(target=run, name="seedance-review", daemon=True)
-    thread.start()
-    started.wait()
-    try:
-        if failure:
-            raise failure[0]
-        yield server
-    finally:
-        if not failure:
-            loop.call_soon_threadsafe(loop.stop)
-        thread.join()
-        loop.close()
+    return serve_in_thread(server, name="seedance-review")

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 
+from seedance_batch._serve import serve_in_thread
 from seedance_batch.simulator._api import Api
 from seedance_batch.simulator._config import SimulatorConfig
 from seedance_batch.simulator._counters import Counters, Listener
@@ -98,13 +98,12 @@ class Simulator:
         return self._api.task(task_id)
 
 
-@contextmanager
 def serve(
     config: SimulatorConfig | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
     clock: Callable[[], float] = time.monotonic,
-) -> Iterator[Simulator]:
+) -> AbstractContextManager[Simulator]:
     """Run a simulator in a background thread with its own event loop, for tests.
 
     ``clock`` (monotonic seconds) times tasks and the rate limit: a test's fake clock lets
@@ -113,32 +112,4 @@ def serve(
     ``with serve(SimulatorConfig(seed=1)) as sim:`` then use ``sim.base_url`` and read
     ``sim.counters``; the server stops and drops its connections on leaving the block.
     """
-    simulator = Simulator(config, host, port, clock)
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(simulator.start())
-        except BaseException as exc:  # reported to the caller's thread below
-            failure.append(exc)
-            return
-        finally:
-            started.set()
-        loop.run_forever()
-        loop.run_until_complete(simulator.close())
-
-    thread = threading.Thread(target=run, name="seedance-simulator", daemon=True)
-    thread.start()
-    started.wait()
-    try:
-        if failure:
-            raise failure[0]
-        yield simulator
-    finally:
-        if not failure:
-            loop.call_soon_threadsafe(loop.stop)
-        thread.join()
-        loop.close()
+    return serve_in_thread(Simulator(config, host, port, clock), name="seedance-simulator")

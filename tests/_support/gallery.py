@@ -61,13 +61,14 @@ def colour(text: str) -> tuple[int, int, int]:
 
 
 def succeeded(
-    job: Job, out: Path, *, write: bool = True, delivered: int | None = None
+    job: Job, out: Path, *, write: bool = True, delivered: int | None = None, width: int = 60
 ) -> JobRecord:
-    """The record of ``job`` after a successful run; its PNG files written under ``out``."""
+    """The record of ``job`` after a successful run; its PNG files (``width`` pixels wide, each
+    of its own colour) written under ``out``."""
     images = []
     for k in range(1, (job.images if delivered is None else delivered) + 1):
         path = f"{job.output}/{k}.png"
-        data = png_bytes(*pixel_size(job), colour(path))
+        data = png_bytes(*pixel_size(job, width), colour(path))
         if write:
             target = out / path
             target.parent.mkdir(parents=True, exist_ok=True)
