@@ -197,7 +197,7 @@ def build_rows(
                 out.at_value((*here, key), f"empty cell: {what} {key!r}")
         if missing:
             continue
-        extra = tuple(row[k] for k in extra_keys)
+        extra = tuple(row[k] for k in extra_keys) if extra_keys else ()
         built.append(
             Row(
                 id=None if row_id is None else str(row_id),
