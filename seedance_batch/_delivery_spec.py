@@ -129,12 +129,11 @@ def _template_problem(template: str) -> str | None:
 
 
 def job_names(spec: JobSpec) -> frozenset[str]:
-    """The value names a job's images have for the template: its axes, its rows' keys (or
-    ``id`` when its rows have ids: the other values then show under it) and ``prompt`` for
-    named prompts."""
+    """The value names a job's images have for the template: its axes, its rows' columns
+    (``id`` too when they have one; those not sent as well) and ``prompt`` for named prompts."""
     names = {axis.name for axis in spec.axes}
     if spec.rows is not None:
-        names.update({"id"} if spec.rows.has_id else spec.rows.keys)
+        names.update(spec.rows.keys, spec.rows.extra_keys, ("id",) if spec.rows.has_id else ())
     if spec.prompts is not None:
         names.add("prompt")
     for entry in spec.include:

@@ -41,22 +41,27 @@ class Axis:
 
 @dataclass(frozen=True)
 class Row:
-    """One row of a job's ``rows``: its ``id`` (or None) and its values, paired with the keys."""
+    """One row of a job's ``rows``: its ``id`` (or None), its values paired with the keys, and
+    its other columns' values (not sent; ``delivery.name`` may name them), with where each of
+    those that is empty is written."""
 
     id: str | None
     values: tuple[Scalar, ...]
     origins: tuple[Origin, ...]
     origin: Origin
+    extra: tuple[Scalar, ...] = ()
+    blanks: tuple[tuple[str, Origin], ...] = ()
 
 
 @dataclass(frozen=True)
 class Rows:
     """A job's rows, in file order: the keys each row sets (fields and the variables its
-    prompts name; other columns are not sent) and the rows themselves."""
+    prompts name), the other columns (not sent), and the rows themselves."""
 
     keys: tuple[str, ...]
     rows: tuple[Row, ...]
     has_id: bool
+    extra_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

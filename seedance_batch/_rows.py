@@ -155,6 +155,7 @@ def build_rows(
     first_index, first = valid[0]
     keys = list(first)
     used = tuple(k for k in keys if k not in ("id", "prompt") and (k in FIELD_AXES or k in named))
+    extra_keys = tuple(k for k in keys if k not in used and k != "id")
     for key in keys:
         where = (*prefix, first_index, key)
         if key in axis_names:
@@ -196,15 +197,25 @@ def build_rows(
                 out.at_value((*here, key), f"empty cell: {what} {key!r}")
         if missing:
             continue
+        extra = tuple(row[k] for k in extra_keys) if extra_keys else ()
         built.append(
             Row(
                 id=None if row_id is None else str(row_id),
                 values=tuple(row[k] for k in used),
                 origins=tuple(origin(i, k) for k in used),
                 origin=origin(i, "id" if "id" in row else None),
+                extra=extra,
+                blanks=_blanks(extra_keys, extra, i, origin) if "" in extra else (),
             )
         )
-    return Rows(keys=used, rows=tuple(built), has_id="id" in first)
+    return Rows(keys=used, rows=tuple(built), has_id="id" in first, extra_keys=extra_keys)
+
+
+def _blanks(
+    keys: tuple[str, ...], values: tuple[Any, ...], index: int, origin: _Origins
+) -> tuple[tuple[str, Origin], ...]:
+    """Where a row's empty cells among ``keys`` are written (``delivery.name`` may not use them)."""
+    return tuple((k, origin(index, k)) for k, v in zip(keys, values, strict=True) if v == "")
 
 
 class _Origins:

@@ -149,7 +149,7 @@ def _plan_files(
     chosen: Sequence[Profile],
     approved: set[str] | None,
 ) -> list[_Planned]:
-    namer = Namer(manifest.delivery)
+    namer = Namer(manifest.delivery, manifest.jobs)
     tool = tool_name()
     files: list[_Planned] = []
     names: dict[str, str] = {}

@@ -7,6 +7,7 @@ import json
 import shutil
 import subprocess
 import textwrap
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,20 +95,27 @@ class Campaign:
         return run_cli(args[0], str(self.manifest), *args[1:])
 
 
-def run_campaign(folder: Path) -> Campaign:
-    """Write the manifest in ``folder`` and run it to the end against the simulator."""
+def run_campaign(
+    folder: Path, manifest: str = MANIFEST, files: Mapping[str, str] | None = None
+) -> Campaign:
+    """Write the manifest (and ``files`` beside it, by name) in ``folder`` and run it to the
+    end against the simulator; a manifest of its own names its campaign ``delivery-test`` too."""
     from seedance_batch import RunOptions, load_manifest, run
     from seedance_batch.simulator import SimulatorConfig, serve
 
     folder.mkdir(parents=True, exist_ok=True)
     campaign = Campaign(folder)
-    campaign.manifest.write_text(textwrap.dedent(MANIFEST).lstrip(), encoding="utf-8")
+    campaign.manifest.write_text(textwrap.dedent(manifest).lstrip(), encoding="utf-8")
+    for name, text in (files or {}).items():
+        (folder / name).write_text(text, encoding="utf-8")
     with serve(SimulatorConfig(seed=5, latency=0.05)) as simulator:
         options = RunOptions(base_url=simulator.base_url, poll_interval=0.05, poll_max=0.2)
         with ThreadPoolExecutor(1) as pool:
             manifest = load_manifest(campaign.manifest)
             summary = pool.submit(run, manifest, options, api_key="sk-delivery-test").result()
-    assert summary.images_saved == IMAGES, summary
+    assert summary.images_saved == (IMAGES if manifest is MANIFEST else summary.images_asked), (
+        summary
+    )
     return campaign
 
 

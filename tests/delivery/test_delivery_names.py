@@ -157,3 +157,91 @@ def test_a_fragment_brings_profiles_and_the_manifest_its_template(tmp_path: Path
         ("web", "webp", 1600, 85)
     ]
     assert delivery.profile_names == ("original", "web")
+
+
+ROWS_TEMPLATE = 'delivery:\n  name: "{job}/{sku_name}-{title}-{size}-{id}-{index}.{ext}"\n'
+ROWS_JOB = 'jobs:\n  - name: packshot\n    prompt: "A {title} bottle"\n    rows: p.csv\n'
+ROWS_MANIFEST = "version: 1\nname: rows\n" + ROWS_TEMPLATE + ROWS_JOB
+#: A catalogue export: a prompt variable, a field, two columns not sent (one blank cell).
+CATALOGUE = "id,title,size,sku_name,notes\nsku-1,Serum,1:1,Serum Ten,\nsku-2,Night Cream,4:5,N5,x\n"
+
+
+def _validate_rows(
+    tmp_path: Path, csv: str, manifest: str = ROWS_MANIFEST
+) -> tuple[int, list[str]]:
+    path = tmp_path / "rows.yaml"
+    path.write_text(manifest, encoding="utf-8")
+    (tmp_path / "p.csv").write_text(csv, encoding="utf-8")
+    done = run_cli("validate", str(path))
+    lines = done.stderr.splitlines()
+    return done.returncode, [
+        line.replace(str(path), "M").replace(str(tmp_path), "T") for line in lines
+    ]
+
+
+def test_every_rows_column_names_delivered_files(tmp_path: Path) -> None:
+    """A row with an id gives the template its id, its prompt variable, its field and a column
+    no prompt names, as slugs; the jobs (ids, variants, requests, folders) stay as they were
+    without those columns."""
+    code, lines = _validate_rows(tmp_path, CATALOGUE)
+    assert (code, lines) == (0, [])
+    manifest = load_manifest(tmp_path / "rows.yaml")
+    namer = Namer(manifest.delivery, manifest.jobs)
+    jobs = plan(manifest).jobs
+    assert [namer.name(job, 1, 1, "png") for job in jobs] == [
+        "packshot/serum-ten-serum-1x1-sku-1-1.png",
+        "packshot/n5-night-cream-4x5-sku-2-1.png",
+    ]
+    (tmp_path / "p.csv").write_text("id,title,size\nsku-1,Serum,1:1\nsku-2,Night Cream,4:5\n")
+    (tmp_path / "bare.yaml").write_text(ROWS_MANIFEST.replace(ROWS_TEMPLATE, ""))
+    bare = plan(load_manifest(tmp_path / "bare.yaml")).jobs
+    assert [(j.id, j.variant, j.body, j.output) for j in jobs] == [
+        (j.id, j.variant, j.body, j.output) for j in bare
+    ]
+
+
+def test_rows_without_ids_give_their_columns_too(tmp_path: Path) -> None:
+    """Without an id column a row is found by its values: its column no prompt names still
+    names the file."""
+    manifest = ROWS_MANIFEST.replace("-{size}-{id}-", "-{size}-")
+    code, lines = _validate_rows(tmp_path, "title,size,sku_name\nSerum,1:1,S 10\n", manifest)
+    assert (code, lines) == (0, [])
+    loaded = load_manifest(tmp_path / "rows.yaml")
+    (job,) = plan(loaded).jobs
+    assert (
+        Namer(loaded.delivery, loaded.jobs).name(job, 1, 1, "png")
+        == "packshot/s-10-serum-1x1-1.png"
+    )
+
+
+def test_an_empty_cell_the_template_names_is_an_error_at_the_template(tmp_path: Path) -> None:
+    """A blank cell of a column no prompt names is allowed until the template names it: then
+    one line at the template's line that points at the cell; a near miss of a field and an
+    empty cell a prompt names stay errors, in the same pass."""
+    code, lines = _validate_rows(tmp_path, CATALOGUE.replace("N5", ""))
+    assert code == 2
+    assert lines == [
+        "M:4:9: delivery.name: {sku_name} is empty for job 'packshot' (id=sku-2): the cell "
+        "rows[1].sku_name at T/p.csv:3:23; a delivered name needs every value it names"
+    ]
+    code, lines = _validate_rows(
+        tmp_path, "id,title,sizes,sku_name\nsku-1,,1:1,S\n", ROWS_MANIFEST.replace("-{size}", "")
+    )
+    assert code == 2
+    assert [line.split(" (brought in by ")[0] for line in lines] == [
+        "T/p.csv:1:10: rows[0].sizes: column 'sizes' is no field and no prompt names it; "
+        "did you mean 'size'?",
+        "T/p.csv:2:7: rows[0].title: empty cell: a prompt names 'title'",
+    ]
+
+
+def test_an_include_without_a_rows_column_is_an_error_at_the_template(tmp_path: Path) -> None:
+    """An ``include`` entry of a rows job is no row: a column it lacks has no value for it,
+    reported at validate rather than at export."""
+    manifest = ROWS_MANIFEST + '    include:\n      - {id: new-1, title: Toner, size: "1:1"}\n'
+    code, lines = _validate_rows(tmp_path, CATALOGUE, manifest)
+    assert code == 2
+    assert lines == [
+        "M:4:9: delivery.name: {sku_name} has no value for job 'packshot' "
+        "(id=new-1, title=Toner, size=1:1)"
+    ]
