@@ -216,10 +216,9 @@ class Plan:
         max_credits: int | None = None,
     ) -> Budget:
         """What the campaign spent plus what the next run would add (failed jobs with
-        ``retry_failed``, new takes with ``reroll_rejected``), against the limit:
-        ``max_credits`` (``--max-credits``), else ``with_budget``'s, else the manifest's; for a
-        shard of N, the manifest's limit divided by N, rounded down (so that N shares never
-        add up to more than the campaign's budget); a limit given is never divided."""
+        ``retry_failed``, new takes with ``reroll_rejected``), against ``max_credits``, else
+        ``with_budget``'s, else the manifest's limit: for a shard of N, divided by N and rounded
+        down, so N shares never add up to more than the campaign's budget."""
         limit = max_credits if max_credits is not None else self.max_credits
         if limit is None and self.manifest.max_credits is not None:
             limit = self.manifest.max_credits
@@ -260,11 +259,8 @@ class Plan:
         if limit is not None:
             wanted = needs_work(retry_failed=retry_failed)
             rerolls = self.rerolls if reroll_rejected else frozenset()
-            jobs = list(
-                itertools.islice(
-                    (j for j in jobs if self.state(j.id) in wanted or j.id in rerolls), limit
-                )
-            )
+            due = (j for j in jobs if self.state(j.id) in wanted or j.id in rerolls)
+            jobs = list(itertools.islice(due, limit))
         return replace(
             self, jobs=tuple(jobs), selected_from=self.planned_jobs, shard=shard or self.shard
         )
