@@ -1,10 +1,8 @@
 """The planner: a manifest expanded into jobs, ids and credits (contract, section 3).
 
-Expansion order is fixed: jobs as written; within a job its rows (in file order) times the
-cartesian product of its axes (the last fastest), minus ``exclude``, then ``include`` as
-written; each combination followed by its repeats. A job's id is the first 16 hex digits of
-SHA-256 over the canonical JSON of ``{"request": <body>, "repeat": <index>}``; the same id
-twice is planned once, with a warning.
+Jobs as written; within a job its rows times the product of its axes (the last fastest),
+minus ``exclude``, then ``include``; each combination followed by its repeats. A job's id:
+the first 16 hex digits of SHA-256 over the canonical JSON of ``{"request", "repeat"}``.
 """
 
 from __future__ import annotations
