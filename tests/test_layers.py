@@ -255,3 +255,18 @@ def test_only_the_cli_imports_the_simulator() -> None:
     for module, target in _edges():
         if _layer(target) == SIMULATOR and _layer(module) != SIMULATOR:
             assert _layer(module) == "cli", (module, target)
+
+
+#: A module a newcomer reads in one sitting: at most this many lines (issue 12).
+LONGEST_MODULE = 600
+
+
+def test_every_module_is_short_and_opens_with_its_idea() -> None:
+    """Each module of seedance_batch/ has at most 600 lines and opens with a docstring whose
+    first line says its one idea."""
+    for module, path in MODULES.items():
+        text = path.read_text(encoding="utf-8")
+        assert text.count("\n") <= LONGEST_MODULE, (module, text.count("\n"))
+        docstring = ast.get_docstring(ast.parse(text))
+        assert docstring, f"{module or '__init__'} has no docstring"
+        assert docstring.splitlines()[0].strip(), module
