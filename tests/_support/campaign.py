@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, TypeVar
+
+if TYPE_CHECKING:
+    from seedance_batch import RunSummary
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-test-7d1e0c4a9b"
@@ -65,6 +72,64 @@ class Campaign:
 
     def write(self, text: str) -> None:
         self.manifest.write_text(textwrap.dedent(text).lstrip())
+
+
+_Ran = TypeVar("_Ran", bound="RanCampaign")
+
+
+@dataclass(frozen=True)
+class RanCampaign:
+    """A campaign folder as a run left it: ``<NAME>.yaml``, its lockfile, its review file and
+    ``outputs/<NAME>``; a test's helpers give their campaign its ``NAME``."""
+
+    NAME: ClassVar[str] = "campaign"
+    folder: Path
+
+    @property
+    def manifest(self) -> Path:
+        return self.folder / f"{self.NAME}.yaml"
+
+    @property
+    def lockfile(self) -> Path:
+        return self.folder / f"{self.NAME}.lock.json"
+
+    @property
+    def review_file(self) -> Path:
+        return self.folder / f"{self.NAME}.review.yaml"
+
+    @property
+    def out(self) -> Path:
+        return self.folder / "outputs" / self.NAME
+
+    def copy(self: _Ran, to: Path) -> _Ran:
+        """The same campaign in ``to``, for one test alone."""
+        shutil.copytree(self.folder, to)
+        return type(self)(to)
+
+
+def run_to_the_end(
+    campaign: RanCampaign,
+    manifest: str,
+    *,
+    seed: int,
+    key: str,
+    files: Mapping[str, str] | None = None,
+) -> RunSummary:
+    """Write ``manifest`` (and ``files`` beside it, by name) into the campaign's folder and run
+    it to the end against a simulator (latency 0.05 s); the run's summary."""
+    from seedance_batch import RunOptions, load_manifest, run
+    from seedance_batch.simulator import SimulatorConfig, serve
+
+    campaign.folder.mkdir(parents=True, exist_ok=True)
+    campaign.manifest.write_text(textwrap.dedent(manifest).lstrip(), encoding="utf-8")
+    for name, text in (files or {}).items():
+        (campaign.folder / name).write_text(text, encoding="utf-8")
+    with serve(SimulatorConfig(seed=seed, latency=0.05)) as simulator:
+        options = RunOptions(base_url=simulator.base_url, poll_interval=0.05, poll_max=0.2)
+        # In a thread: Playwright's sync API may already run an event loop in this one.
+        with ThreadPoolExecutor(1) as pool:
+            loaded = load_manifest(campaign.manifest)
+            return pool.submit(run, loaded, options, api_key=key).result()
 
 
 def cli_env(key: str | None = KEY) -> dict[str, str]:

@@ -6,15 +6,12 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import textwrap
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from _support.campaign import run_cli
+from _support.campaign import RanCampaign, run_cli, run_to_the_end
 from seedance_batch._decisions import Entry, render_review
 
 #: 5 jobs, 6 images (the simulator's are 32x32 PNGs): a product in two sizes, one job of two.
@@ -54,27 +51,10 @@ needs_exiftool = pytest.mark.skipif(
 )
 
 
-@dataclass(frozen=True)
-class Campaign:
-    """A campaign folder: the manifest, its lockfile and its outputs, as a run left them."""
+class Campaign(RanCampaign):
+    """The delivery tests' campaign, as a run left it."""
 
-    folder: Path
-
-    @property
-    def manifest(self) -> Path:
-        return self.folder / "delivery-test.yaml"
-
-    @property
-    def lockfile(self) -> Path:
-        return self.folder / "delivery-test.lock.json"
-
-    @property
-    def out(self) -> Path:
-        return self.folder / "outputs" / "delivery-test"
-
-    def copy(self, to: Path) -> Campaign:
-        shutil.copytree(self.folder, to)
-        return Campaign(to)
+    NAME = "delivery-test"
 
     def images(self) -> list[tuple[str, str]]:
         """Every image (sha256, path) in plan order, as the lockfile has them."""
@@ -89,7 +69,7 @@ class Campaign:
             for sha, decision in decisions.items()
         ]
         text = render_review("delivery-test", entries)
-        (self.folder / "delivery-test.review.yaml").write_text(text, encoding="utf-8")
+        self.review_file.write_text(text, encoding="utf-8")
 
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return run_cli(args[0], str(self.manifest), *args[1:])
@@ -100,19 +80,8 @@ def run_campaign(
 ) -> Campaign:
     """Write the manifest (and ``files`` beside it, by name) in ``folder`` and run it to the
     end against the simulator; a manifest of its own names its campaign ``delivery-test`` too."""
-    from seedance_batch import RunOptions, load_manifest, run
-    from seedance_batch.simulator import SimulatorConfig, serve
-
-    folder.mkdir(parents=True, exist_ok=True)
     campaign = Campaign(folder)
-    campaign.manifest.write_text(textwrap.dedent(manifest).lstrip(), encoding="utf-8")
-    for name, text in (files or {}).items():
-        (folder / name).write_text(text, encoding="utf-8")
-    with serve(SimulatorConfig(seed=5, latency=0.05)) as simulator:
-        options = RunOptions(base_url=simulator.base_url, poll_interval=0.05, poll_max=0.2)
-        with ThreadPoolExecutor(1) as pool:
-            manifest = load_manifest(campaign.manifest)
-            summary = pool.submit(run, manifest, options, api_key="sk-delivery-test").result()
+    summary = run_to_the_end(campaign, manifest, seed=5, key="sk-delivery-test", files=files)
     assert summary.images_saved == (IMAGES if manifest is MANIFEST else summary.images_asked), (
         summary
     )

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from review_helpers import ARTIFACTS, Campaign, run_campaign
+from _support.review import ARTIFACTS, Campaign, run_campaign
 
 from seedance_batch.review import ReviewServer, serve
 

@@ -10,7 +10,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
-from review_helpers import IMAGES, Campaign
+from _support.review import IMAGES, Campaign
 
 from seedance_batch._decisions import read_review
 from seedance_batch.review import ReviewServer

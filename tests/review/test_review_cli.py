@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from review_helpers import IMAGES, Campaign
+from _support.review import IMAGES, Campaign
 
 pytestmark = pytest.mark.slow
 

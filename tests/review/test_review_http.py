@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from review_helpers import IMAGES, Campaign, host_of
+from _support.review import IMAGES, Campaign, host_of
 
 from seedance_batch._decisions import read_review
 from seedance_batch._thumbs import thumb_path

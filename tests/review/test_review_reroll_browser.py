@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from _support.campaign import run_cli
-from review_helpers import IMAGES, Campaign
+from _support.review import IMAGES, Campaign
 
 from seedance_batch._decisions import read_review
 from seedance_batch.review import ReviewServer
