@@ -259,7 +259,13 @@ def test_ctrl_c_twice_exits_130_and_the_lockfile_stays_valid(campaign: Campaign)
         assert first.returncode == 130, err
         snapshot = read_lockfile(campaign.lockfile)
         assert snapshot is not None
-        assert {r.state for r in snapshot.jobs.values()} <= {"new", "submitting", "submitted"}
+        # valid states only; a task may end while the process stops (a slow machine)
+        assert {r.state for r in snapshot.jobs.values()} <= {
+            "new",
+            "submitting",
+            "submitted",
+            "succeeded",
+        }
         again = run_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
         counters = sim.counters
     assert again.returncode == 0, again.stderr
