@@ -20,13 +20,15 @@ __all__ = [
 
 @dataclass(frozen=True)
 class RunStarted:
-    """The run's work: jobs selected, to submit, to poll, to download, and credits to spend."""
+    """The run's work: jobs selected, to submit, to poll, to download, and credits to spend;
+    ``out``, the folder the images land in."""
 
     jobs: int
     to_submit: int
     to_poll: int
     images: int
     credits_to_spend: int
+    out: str = ""
 
 
 @dataclass(frozen=True)
@@ -55,11 +57,13 @@ class JobFinished:
 
 @dataclass(frozen=True)
 class ImageSaved:
-    """An image was downloaded, checked and renamed into place."""
+    """An image was downloaded, checked and renamed into place: ``path`` is relative to the
+    output folder (with ``/``), ``sha256`` the hash of its bytes."""
 
     job_id: str
     path: str
     bytes: int
+    sha256: str = ""
 
 
 @dataclass(frozen=True)

@@ -331,6 +331,7 @@ class _Scheduler:
                 to_poll=len(work) - len(to_submit),
                 images=sum(job.images for job in work),
                 credits_to_spend=sum(job.credits for job in to_submit),
+                out=str(self.out),
             )
         )
         queue = deque(work)

@@ -464,7 +464,7 @@ class JobRunner:
                 return
             images.append(image)
             state.images_saved += 1
-            state.emit(ImageSaved(job.id, image.path, image.bytes))
+            state.emit(ImageSaved(job.id, image.path, image.bytes, image.sha256))
         warning = self._delivery_warning(job, len(urls), dropped)
         self.put(
             record.replace(

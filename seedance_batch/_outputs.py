@@ -6,20 +6,28 @@ run was stopped (a refused key, an unreachable host) before it made any task or 
 that cannot be written stops the run as any other: one line, exit 1. The gallery shows the
 review file's decisions; a broken review file is a warning here (the run's work is done), and
 the gallery is written without decisions.
+
+Its slowest part, the thumbnails, starts early: :class:`ThumbnailsAsImagesLand` listens to the
+run's events and makes each image's thumbnail in a background thread as the image lands, so
+that the gallery finds them made (on a real API the run waits on tasks far more than it
+computes). What is still queued when the run ends is left to the outputs stage, which makes
+every missing thumbnail with all its workers.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from seedance_batch._decisions import Entry, ReviewFileError, default_review_path, read_review
 from seedance_batch._errors import OutputError
-from seedance_batch._events import EventCallback, Notice, deliver
+from seedance_batch._events import Event, EventCallback, ImageSaved, Notice, RunStarted, deliver
 from seedance_batch._gallery import write_gallery
 from seedance_batch._results import result_lines, write_results
 from seedance_batch._run_values import FinishedRun, RunSummary
+from seedance_batch._thumbs import Source, ThumbMaker
 
-__all__ = ["outputs_due", "write_outputs"]
+__all__ = ["ThumbnailsAsImagesLand", "outputs_due", "write_outputs"]
 
 #: Stops after which the run still ended its tasks in flight: a file that cannot be written
 #: is then what stopped it.
@@ -65,3 +73,31 @@ def _decisions(finished: FinishedRun, on_event: EventCallback | None) -> dict[st
     except ReviewFileError as exc:
         deliver(on_event, Notice("warning", f"the gallery shows no decisions: {exc}"))
         return {}
+
+
+class ThumbnailsAsImagesLand:
+    """An event callback for a run: passes every event on to ``on_event`` and queues each saved
+    image's thumbnail in the background (one low-priority thread beside the run).
+
+    :meth:`close` when the run ends: it drops what is still queued (the outputs stage makes it)
+    and waits for the one being made. A thumbnail that cannot be made is left to the outputs
+    stage too, which says why.
+    """
+
+    def __init__(self, on_event: EventCallback | None = None) -> None:
+        self._on_event = on_event
+        self._maker: ThumbMaker | None = None
+
+    def __call__(self, event: Event) -> None:
+        self._on_event = deliver(self._on_event, event)
+        if isinstance(event, ImageSaved):
+            if self._maker is not None and event.sha256:
+                self._maker.prefill([Source(event.path, event.sha256, event.bytes)])
+        elif isinstance(event, RunStarted) and event.out and self._maker is None:
+            self._maker = ThumbMaker(Path(event.out), workers=2)
+
+    def close(self) -> None:
+        """Drop the queued thumbnails and wait for the one being made."""
+        if self._maker is not None:
+            self._maker.close()
+            self._maker = None
