@@ -12,7 +12,8 @@ waits:
 - once learned: the first poll at the low quantile (``EARLY``) of the durations seen, then
   each poll ``NOTICE`` of the task's age after the one before, so that an end is seen within
   about that share of its duration; past the longest duration seen, waits grow again by
-  ``POLL_GROWTH`` up to ``poll_max``.
+  ``POLL_GROWTH`` up to ``poll_max``, from the latest such step (never from the first wait,
+  which would put a task a little slower than all seen a whole first wait late).
 
 Waits are spread by up to ``POLL_JITTER`` beyond their schedule, never before it.
 """
@@ -122,10 +123,12 @@ class TaskDurations:
         longest = durations[-1]
         at = max(age, early)
         wait = at - age
+        step = 0.0  # the latest wait between two polls (the first wait is not one)
         while True:
             yield wait
-            if at < longest:
-                wait = min(max(at * NOTICE, MIN_WAIT), self.poll_max)
+            if at < longest or step == 0.0:
+                step = min(max(at * NOTICE, MIN_WAIT), self.poll_max)
             else:
-                wait = min(max(wait, MIN_WAIT) * POLL_GROWTH, self.poll_max)
+                step = min(step * POLL_GROWTH, self.poll_max)
+            wait = step
             at += wait

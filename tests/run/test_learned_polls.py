@@ -60,6 +60,18 @@ def test_learned_polls_start_at_the_low_quantile_then_follow_the_age() -> None:
     assert waits[-1] > waits[-2] > waits[-3]  # growing past the longest
 
 
+def test_a_task_slower_than_all_seen_is_polled_at_short_steps_not_a_first_wait_late() -> None:
+    """When the first poll already comes at the longest duration seen (tasks that all took the
+    same), the next waits grow 1.5x from one NOTICE step of the age, not from the first wait."""
+    durations = _durations()
+    for _ in range(10):
+        durations.learn(KIND, None, 1.0)  # every task had ended at its first poll
+    first, *steps = _waits(durations, 4)
+    at = CENSORED * 1.0
+    assert at <= first <= at * 1.05
+    _close(steps, [at * NOTICE, at * NOTICE * 1.5, at * NOTICE * 1.5**2])
+
+
 def test_another_kind_learns_nothing_from_this_one() -> None:
     """Durations are per (model, resolution): a 4K task still follows poll_interval."""
     durations = _durations()
