@@ -62,7 +62,8 @@ def test_creates_waiting_on_the_rate_limiter_at_ctrl_c_are_new_and_no_alarm(
     campaign: Campaign,
 ) -> None:
     """Ctrl-C while creates wait on the rate limiter: those jobs are new again, and the
-    resume reports no possible double charge."""
+    resume reports no possible double charge for them (only for a create the API had got
+    whose answer the Ctrl-C cut off, left `submitting`: on a loaded machine, the first)."""
     campaign.write(
         campaign.manifest.read_text().replace("requests_per_second: 200", "requests_per_second: 1")
     )
@@ -74,9 +75,11 @@ def test_creates_waiting_on_the_rate_limiter_at_ctrl_c_are_new_and_no_alarm(
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=30)
         assert process.returncode == 130, stderr
-        states = _states(campaign)
-        assert "submitting" not in states.values()
-        assert list(states.values()).count("new") >= 8
+        states = list(_states(campaign).values())
+        sent = sim.counters.create_requests
+        assert states.count("new") >= 8
+        assert states.count("submitting") + states.count("submitted") <= sent
+        cut_off = states.count("submitting")
         campaign.write(
             campaign.manifest.read_text().replace(
                 "requests_per_second: 1", "requests_per_second: 200"
@@ -84,8 +87,8 @@ def test_creates_waiting_on_the_rate_limiter_at_ctrl_c_are_new_and_no_alarm(
         )
         again = run_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
     assert again.returncode == 0, again.stderr
-    assert "possible double charges: 0" in again.stderr
-    assert "possible double charge)" not in again.stderr
+    assert f"possible double charges: {cut_off}" in again.stderr
+    assert again.stderr.count("possible double charge)") == cut_off
 
 
 def test_a_create_that_never_connected_is_new_and_no_double_charge(campaign: Campaign) -> None:
