@@ -189,6 +189,8 @@ def _shard_plan(manifest: Manifest, lock: Lockfile, shard: Shard, *, fresh: bool
     for job in chosen.jobs:
         record = campaign.jobs.get(job.id)
         if record is not None and record.state in CARRIED:
+            if record.state == "submitting" and record.nonce is None:
+                record = record.replace(nonce=campaign.nonce)  # resent under its own key
             lock.put(record)
     if campaign.output is not None:  # beside it: the same relative path means the same folder
         lock.set_output(lock.path.parent / campaign.output)

@@ -237,6 +237,7 @@ class JobRunner:
                     submitted_at=None,
                     finished_at=None,
                     task_missing=0,
+                    nonce=None,  # a new create: this lockfile's key
                 )
             )
         sent = False

@@ -3,7 +3,8 @@
 Each shard lockfile is read with its journal folded in (never written: an artifact folder may
 be read-only), refused while a run holds it (exit 4) and when it is another campaign's (exit
 2). The campaign's lockfile is taken with the run lock (exit 4 while a run holds it) and made
-when missing, with a nonce of its own. Each job's records are folded by
+when missing, with a nonce of its own (a create a shard left interrupted keeps the shard's, so
+that it is sent again under the Idempotency-Key it was sent with). Each job's records are folded by
 :func:`~seedance_batch.lockfile.fold_records` (the most advanced state wins, no task id
 is lost) and written through :meth:`Lockfile.put`, whose rises of ``credits_charged`` make
 ``spent``: so the shards' charges add up, and merging a lockfile a second time adds nothing.
@@ -141,6 +142,18 @@ class _Images:
         return True
 
 
+def _keyed(record: JobRecord, shard_nonce: str | None, campaign_nonce: str) -> JobRecord:
+    """``record`` as the campaign's lockfile keeps it: an interrupted create keeps the nonce
+    it was sent with (the shard's), so that it is sent again under the same Idempotency-Key;
+    any other record needs none (its next create is the campaign's), nor does the campaign's."""
+    nonce = None
+    if record.state == "submitting":
+        nonce = record.nonce or shard_nonce
+    if nonce == campaign_nonce:
+        nonce = None
+    return record if nonce == record.nonce else record.replace(nonce=nonce)
+
+
 def merge(
     manifest: Manifest,
     shard_lockfiles: Sequence[str | os.PathLike[str]],
@@ -174,7 +187,8 @@ def merge(
         for path, snapshot in shards:
             source = output_folder(manifest, path, snapshot)
             before, taken, copied = lock.spent.credits, 0, 0
-            for record in snapshot.jobs.values():
+            for incoming in snapshot.jobs.values():
+                record = _keyed(incoming, snapshot.nonce, lock.nonce)
                 folded = fold_records(lock.get(record.id), record)
                 if folded.took_incoming:
                     copied += images.bring(source, folded.record)

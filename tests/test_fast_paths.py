@@ -129,6 +129,7 @@ RECORDS = st.builds(
     possible_double_charges=COUNTS,
     task_missing=COUNTS,
     takes=st.lists(TAKES, max_size=2).map(tuple),
+    nonce=st.one_of(st.none(), st.text(HEX, min_size=16, max_size=16)),
 )
 
 
@@ -214,7 +215,7 @@ ODD = st.one_of(
 
 
 #: Fields a job entry may add: the optional ones a record leaves out, and one never allowed.
-EXTRA_FIELDS = ("task_missing", "other_tasks", "takes", "extra")
+EXTRA_FIELDS = ("task_missing", "other_tasks", "takes", "nonce", "extra")
 
 
 @st.composite

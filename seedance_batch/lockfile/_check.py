@@ -76,7 +76,9 @@ _TAKE_FIELDS: Final = (
     "images",
     "error",
 )
-_ALL_FIELDS: Final = frozenset((*_REQUIRED_FIELDS, *_OPTIONAL_FIELDS, _OTHER_TASKS, "takes"))
+_ALL_FIELDS: Final = frozenset(
+    (*_REQUIRED_FIELDS, *_OPTIONAL_FIELDS, _OTHER_TASKS, "takes", "nonce")
+)
 _IMAGE_FIELDS: Final = ("url", "path", "sha256", "bytes")
 _TOP_REQUIRED: Final = ("version", "manifest", "jobs")
 _TOP_FIELDS: Final = frozenset({*_TOP_REQUIRED, "nonce", "output", "spent"})
@@ -205,7 +207,13 @@ def _progress_problem(entry: dict[str, Any]) -> str | None:
     others = entry.get(_OTHER_TASKS, ())
     if not isinstance(others, (list, tuple)) or not all(isinstance(t, str) and t for t in others):
         return f"{_OTHER_TASKS}: must be an array of non-empty strings"
+    if "nonce" in entry and not _is_nonce(entry["nonce"]):
+        return f"nonce: {entry['nonce']!r} is not 16 lowercase hex digits"
     return None
+
+
+def _is_nonce(value: object) -> bool:
+    return isinstance(value, str) and _NONCE.match(value) is not None
 
 
 def document_problem(doc: object) -> tuple[str | None, str] | None:
@@ -252,7 +260,7 @@ def top_problem(doc: object) -> str | None:
     if not isinstance(sha, str) or _SHA256.match(sha) is None:
         return "manifest.sha256: must be 64 lowercase hex digits"
     nonce = doc.get("nonce")
-    if "nonce" in doc and (not isinstance(nonce, str) or _NONCE.match(nonce) is None):
+    if "nonce" in doc and not _is_nonce(nonce):
         return f"nonce: {nonce!r} is not 16 lowercase hex digits"
     output = doc.get("output")
     if output is not None and (not isinstance(output, str) or not output):

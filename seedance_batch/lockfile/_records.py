@@ -156,7 +156,10 @@ class JobRecord:
     shards both submitted: each task was charged; left out when empty). ``takes`` holds
     the earlier takes of a rerolled job, earliest first (left out of the JSON when empty); the
     job's own fields are its latest take, number :attr:`take`. The create's Idempotency-Key is
-    the lockfile's: :meth:`Lockfile.idempotency_key`.
+    the lockfile's (:meth:`Lockfile.idempotency_key`), made with the lockfile's nonce unless
+    ``nonce`` names another: the nonce of the lockfile whose run sent the job's current create
+    (a shard's, folded in by ``merge``, or the campaign's, carried into a shard's lockfile), so
+    that the create is sent again under the key it was sent with (left out when None).
     """
 
     id: str
@@ -176,6 +179,7 @@ class JobRecord:
     task_missing: int = 0
     other_tasks: tuple[str, ...] = ()
     takes: tuple[TakeRecord, ...] = ()
+    nonce: str | None = None
 
     @property
     def take(self) -> int:
@@ -215,6 +219,7 @@ class JobRecord:
             images=(),
             error=None,
             task_missing=0,
+            nonce=None,
         )
 
     def replace(self, **changes: Any) -> JobRecord:
@@ -245,6 +250,8 @@ class JobRecord:
             entry["other_tasks"] = list(self.other_tasks)
         if self.takes:
             entry["takes"] = [take.to_json() for take in self.takes]
+        if self.nonce is not None:
+            entry["nonce"] = self.nonce
         return entry
 
     @classmethod
@@ -278,6 +285,7 @@ class JobRecord:
             takes=tuple(TakeRecord.from_json(t) for t in entry["takes"])
             if "takes" in entry
             else (),
+            nonce=entry.get("nonce"),
         )
 
 

@@ -259,10 +259,12 @@ class Lockfile:
 
     def idempotency_key(self, record: JobRecord) -> str:
         """The ``Idempotency-Key`` of ``record``'s current create: ``<nonce>-<job id>-<attempt>``
-        for its first take, ``<nonce>-<job id>-t<take>-<attempt>`` for a reroll (a new task)."""
+        for its first take, ``<nonce>-<job id>-t<take>-<attempt>`` for a reroll (a new task);
+        the nonce is the record's own when it has one (a create another lockfile sent)."""
+        nonce = record.nonce or self._nonce
         if record.takes:
-            return f"{self._nonce}-{record.id}-t{record.take}-{record.attempts}"
-        return f"{self._nonce}-{record.id}-{record.attempts}"
+            return f"{nonce}-{record.id}-t{record.take}-{record.attempts}"
+        return f"{nonce}-{record.id}-{record.attempts}"
 
     def get(self, job_id: str) -> JobRecord | None:
         """The record of ``job_id``, or None."""

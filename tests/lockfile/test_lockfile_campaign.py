@@ -86,6 +86,22 @@ def test_idempotency_key_is_nonce_job_id_attempt(tmp_path: Path) -> None:
     assert not hasattr(record, "idempotency_key")
 
 
+def test_a_create_another_lockfile_sent_keeps_its_key(tmp_path: Path) -> None:
+    """A record with a nonce of its own (a shard's create, folded in by merge) is keyed with
+    it, and keeps it through the lockfile and its journal; one without takes the lockfile's."""
+    path = tmp_path / "spring.lock.json"
+    foreign = "0123456789abcdef"
+    record = make_record(0, state="submitting", attempts=2).replace(nonce=foreign)
+    with open_lockfile(path) as lockfile:
+        assert lockfile.idempotency_key(record) == f"{foreign}-{record.id}-2"
+        lockfile.put(record)
+        plain = record.replace(nonce=None)
+        assert lockfile.idempotency_key(plain) == f"{lockfile.nonce}-{record.id}-2"
+    snapshot = read_lockfile(path)
+    assert snapshot is not None and snapshot.jobs[record.id].nonce == foreign
+    assert json.loads(path.read_bytes())["jobs"][record.id]["nonce"] == foreign
+
+
 def test_an_old_lockfile_without_a_nonce_gets_one_on_open(tmp_path: Path) -> None:
     """A lockfile written before nonces reads with none, and gets one (saved) when opened."""
     path = tmp_path / "spring.lock.json"

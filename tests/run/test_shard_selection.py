@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from seedance_batch import load_manifest, plan
+from seedance_batch._merge import _keyed
 from seedance_batch._run_values import RunSummary
 from seedance_batch._shards import parse_shard, shard_of
 from seedance_batch.cli import build_parser
@@ -159,3 +160,16 @@ def test_one_task_seen_twice_keeps_the_larger_charge() -> None:
     folded = fold_records(_record("submitted", "t1", 2), _record("succeeded", "t1", 2))
     assert folded.record.credits_charged == 2 and folded.record.other_tasks == ()
     assert folded.overlap == ()
+
+
+def test_an_interrupted_create_keeps_the_nonce_it_was_sent_with() -> None:
+    """Folded into the campaign's lockfile, a shard's `submitting` record carries the shard's
+    nonce (its create is sent again under the same key); other records carry none, nor does
+    one whose nonce is the campaign's own."""
+    shard, campaign = "0123456789abcdef", "fedcba9876543210"
+    interrupted = JobRecord("a" * 16, "hero", {}, 1, {"prompt": "p"}, "submitting", attempts=1)
+    assert _keyed(interrupted, shard, campaign).nonce == shard
+    submitted = interrupted.replace(state="submitted", task_id="t1", nonce=shard)
+    assert _keyed(submitted, shard, campaign).nonce is None
+    carried = interrupted.replace(nonce=campaign)  # the campaign's, carried into the shard
+    assert _keyed(carried, shard, campaign).nonce is None

@@ -8,6 +8,7 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 from _support.campaign import KEY, Campaign, run_cli, start_cli
 from _support.checks import assert_charged_honestly, assert_complete
 
@@ -290,34 +291,82 @@ def test_new_shards_start_from_the_campaigns_lockfile_and_submit_nothing_done(
     assert_complete(campaign.manifest, campaign.out)
 
 
+@pytest.mark.parametrize("resume", ["campaign", "shard"])
 def test_a_killed_shards_journal_is_folded_by_the_merge_and_no_task_id_is_lost(
-    campaign: Campaign,
+    campaign: Campaign, resume: str
 ) -> None:
     """A shard killed with SIGKILL and merged at once (its changes still in its journal): every
     task the API made is in the campaign's lockfile, but for creates whose answer the kill cut
-    off (left `submitting`: the campaign's run resends them under its own nonce, a possible
-    double charge), and a plain run finishes by polling every recorded task."""
+    off (left `submitting`, with the shard's nonce); the campaign's run, or the shard's run
+    again on a fresh CI job (its lockfile made from the merged one), sends those again under
+    the key they were sent with, so the API answers with the same task: every task it made
+    ends in the lockfile, and none is made twice (creates are answered 0.4 s late: the kill
+    cuts some off)."""
     campaign.write(GRID)
     manifest = str(campaign.manifest)
-    with serve(SimulatorConfig(seed=46, latency=(1.0, 2.0))) as sim:
+    with serve(SimulatorConfig(seed=46, latency=(1.0, 2.0), create_delay=0.4)) as sim:
         victim = start_cli("run", manifest, "--shard", "1/2", "--base-url", sim.base_url)
         _wait_for(lambda: sim.counters.creates >= 6)
         victim.send_signal(signal.SIGKILL)
         victim.communicate(timeout=30)
         made = set(sim.counters.task_ids)
         shard = _shard_lockfile(campaign, 1, 2)
+        shard_nonce = read_lockfile(shard).nonce  # type: ignore[union-attr]
         assert journal_path(shard).stat().st_size > HEADER_SIZE  # unfolded changes
         merged = run_cli("merge", manifest, str(shard))
         assert merged.returncode == 0, merged.stderr
         snapshot = read_lockfile(campaign.lockfile)
-        assert snapshot is not None
+        assert snapshot is not None and snapshot.nonce != shard_nonce
         recorded = {r.task_id for r in snapshot.jobs.values()}
         cut_off = [r for r in snapshot.jobs.values() if r.state == "submitting" and not r.task_id]
-        assert len(made - recorded) <= len(cut_off), (made - recorded, cut_off)
-        rerun = run_cli("run", manifest, "--base-url", sim.base_url)
+        assert 1 <= len(made - recorded) <= len(cut_off), (made - recorded, cut_off)
+        assert all(r.nonce == shard_nonce for r in cut_off)
+        assert all(r.nonce is None for r in snapshot.jobs.values() if r.state != "submitting")
+        if resume == "campaign":
+            rerun = run_cli("run", manifest, "--base-url", sim.base_url)
+        else:  # a fresh CI job: the merged lockfile checked out, the shard's gone
+            shard.unlink()
+            journal_path(shard).unlink(missing_ok=True)
+            rerun = run_cli("run", manifest, "--shard", "1/2", "--base-url", sim.base_url)
+            assert run_cli("merge", manifest, str(shard)).returncode == 0
         counters = sim.counters
     assert rerun.returncode == 0, rerun.stderr
-    for task_id in made & recorded:
-        assert counters.polls.get(task_id, 0) >= 1  # polled, not made again
+    final = read_lockfile(campaign.lockfile)
+    assert final is not None
+    ran = [r for r in final.jobs.values() if resume == "campaign" or shard_of(r.id, 2) == 1]
+    assert made <= {r.task_id for r in ran}  # found again, not made again
+    assert len(counters.task_ids) == len(ran)  # one task a job, none twice
+    if resume == "campaign":
+        assert_complete(campaign.manifest, campaign.out)
+        assert_charged_honestly(campaign.manifest, counters, KEY)
+
+
+def test_shards_run_after_a_killed_campaign_run_send_its_cut_off_creates_under_its_keys(
+    campaign: Campaign,
+) -> None:
+    """The campaign's own run killed with creates cut off, then the campaign run as two shards
+    (each shard's lockfile made from the campaign's): the cut-off creates go out again under
+    the campaign's keys, so the API answers with the tasks it made; none is made twice."""
+    campaign.write(GRID)
+    manifest = str(campaign.manifest)
+    with serve(SimulatorConfig(seed=47, latency=(1.0, 2.0), create_delay=0.4)) as sim:
+        victim = start_cli("run", manifest, "--base-url", sim.base_url)
+        _wait_for(lambda: sim.counters.creates >= 6)
+        victim.send_signal(signal.SIGKILL)
+        victim.communicate(timeout=30)
+        made = set(sim.counters.task_ids)
+        snapshot = read_lockfile(campaign.lockfile)
+        assert snapshot is not None
+        assert made - {r.task_id for r in snapshot.jobs.values()}  # some creates were cut off
+        shards = [_shard_lockfile(campaign, k, 2) for k in (1, 2)]
+        for k in (1, 2):
+            ran = run_cli("run", manifest, "--shard", f"{k}/2", "--base-url", sim.base_url)
+            assert ran.returncode == 0, ran.stderr
+        merged = run_cli("merge", manifest, *map(str, shards))
+        counters = sim.counters
+    assert merged.returncode == 0, merged.stderr
+    final = read_lockfile(campaign.lockfile)
+    assert final is not None
+    assert made <= {r.task_id for r in final.jobs.values()}
+    assert len(counters.task_ids) == len(final.jobs)  # one task a job, none twice
     assert_complete(campaign.manifest, campaign.out)
-    assert_charged_honestly(campaign.manifest, counters, KEY)
