@@ -19,19 +19,25 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-test-7d1e0c4a9b"
 
-#: A campaign of 12 jobs (14 images, 32 credits): 1K and 4K, n 1 and 2, named prompts.
-CAMPAIGN = """
-version: 1
-name: campaign
-defaults: {model: gpt-image-2-all}
-vars: {brand: Lumen}
-execution:
+#: The execution block of the test manifests: four tasks at once, fast polls, a short timeout.
+FAST_EXECUTION = """execution:
   concurrency: 4
   requests_per_second: 200
   poll_interval: 0.05
   poll_max: 0.2
   task_timeout: 20
-jobs:
+"""
+
+#: A campaign of 12 jobs (14 images, 32 credits): 1K and 4K, n 1 and 2, named prompts.
+CAMPAIGN = (
+    """
+version: 1
+name: campaign
+defaults: {model: gpt-image-2-all}
+vars: {brand: Lumen}
+"""
+    + FAST_EXECUTION
+    + """jobs:
   - name: hero
     prompt: "A {product} by {brand}, {light}"
     matrix:
@@ -53,6 +59,7 @@ jobs:
       mood: [calm]
     n: 2
 """
+)
 
 
 @dataclass

@@ -11,21 +11,18 @@ from pathlib import Path
 
 import pytest
 
-from _support.campaign import RanCampaign, run_cli, run_to_the_end
+from _support.campaign import FAST_EXECUTION, RanCampaign, run_cli, run_to_the_end
 from seedance_batch._decisions import Entry, render_review
 
 #: 5 jobs, 6 images (the simulator's are 32x32 PNGs): a product in two sizes, one job of two.
-MANIFEST = """
+MANIFEST = (
+    """
 version: 1
 name: delivery-test
 defaults: {model: gpt-image-2-all}
-execution:
-  concurrency: 4
-  requests_per_second: 200
-  poll_interval: 0.05
-  poll_max: 0.2
-  task_timeout: 20
-delivery:
+"""
+    + FAST_EXECUTION
+    + """delivery:
   name: "{job}/{variant}-t{take}-{index}.{ext}"
   profiles:
     web: {format: webp, max_size: 24, quality: 80}
@@ -41,6 +38,7 @@ jobs:
     prompt: "Two bottles side by side"
     n: 2
 """
+)
 IMAGES = 6
 EXIFTOOL = shutil.which("exiftool")
 #: Skips a test that reads files back with exiftool, saying how to get it (`make test` does).

@@ -6,23 +6,20 @@ from pathlib import Path
 
 import httpx
 
-from _support.campaign import RanCampaign, run_to_the_end
+from _support.campaign import FAST_EXECUTION, RanCampaign, run_to_the_end
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 
 #: 9 jobs, 10 images: a model bake-off of two products in two sizes, and a job of two images.
-MANIFEST = """
+MANIFEST = (
+    """
 version: 1
 name: review-test
 defaults: {model: gpt-image-2-all}
-execution:
-  concurrency: 4
-  requests_per_second: 200
-  poll_interval: 0.05
-  poll_max: 0.2
-  task_timeout: 20
-jobs:
+"""
+    + FAST_EXECUTION
+    + """jobs:
   - name: hero
     prompt: "A {product} bottle by Lumen on a pedestal"
     matrix:
@@ -33,6 +30,7 @@ jobs:
     prompt: "Two bottles side by side"
     n: 2
 """
+)
 IMAGES = 10
 
 

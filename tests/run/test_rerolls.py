@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _support.campaign import KEY, Campaign, run_cli, start_cli, tree_bytes
+from _support.campaign import FAST_EXECUTION, KEY, Campaign, run_cli, start_cli, tree_bytes
 from _support.simulator import api_client, create, task_id_of
 
 from seedance_batch import RunOptions, load_manifest, plan, run
@@ -24,19 +24,16 @@ from seedance_batch.lockfile import JobRecord, read_lockfile
 from seedance_batch.simulator import Simulator, SimulatorConfig, serve
 
 #: 5 jobs, 7 images, 14 credits: two products of two images each, a job repeated twice.
-MANIFEST = """
+MANIFEST = (
+    """
 version: 1
 name: rerolls
 defaults: {model: gpt-image-2-all}
 budget: {max_takes: 3}
 output: {dir: outputs/campaign}
-execution:
-  concurrency: 4
-  requests_per_second: 200
-  poll_interval: 0.05
-  poll_max: 0.2
-  task_timeout: 20
-jobs:
+"""
+    + FAST_EXECUTION
+    + """jobs:
   - name: hero
     prompt: "A {product} bottle on a pedestal"
     matrix:
@@ -48,6 +45,7 @@ jobs:
   - name: solo
     prompt: "A jar on linen"
 """
+)
 
 
 @pytest.fixture
