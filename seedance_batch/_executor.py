@@ -361,10 +361,12 @@ class _Scheduler:
         return self._finish(self.clock() - started)
 
     def _cancel_all(self, *, but_creates: bool = False) -> None:
-        """Cancel every worker and download; ``but_creates``: let creates already in flight
-        come back, so that the task ids they bring are not lost."""
+        """Cancel every worker and download but those whose create has left (its answer is
+        waited for, so that the task id it brings is not lost and its job is no possible
+        double charge); ``but_creates``: let every create in flight come back."""
+        keep = self.state.creating if but_creates else self.state.sent
         for task in [*self._workers, *self._downloading]:
-            if not (but_creates and task in self.state.creating):
+            if task not in keep:
                 task.cancel()
 
     def _on_stop(self, stop: StopRun) -> None:
@@ -372,7 +374,8 @@ class _Scheduler:
             self._cancel_all(but_creates=True)
 
     def _interrupt(self) -> None:
-        """Ctrl-C or SIGTERM: stop submitting, cancel everything, save; exit 130 follows."""
+        """Ctrl-C or SIGTERM: stop submitting, cancel everything but the creates that have left
+        (their answers are waited for), save; exit 130 follows."""
         state = self.state
         state.stopped = "interrupted"
         state.stop_submitting = "interrupted"

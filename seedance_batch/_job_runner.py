@@ -157,6 +157,8 @@ class JobRunner:
                     return None
                 record, task = submitted
                 attempts_here += 1
+                if self.state.stopped == "interrupted":  # a create that had left came back
+                    return None
             task = await self._poll(client, job, record, task)
             if task is None:
                 return None
@@ -241,19 +243,24 @@ class JobRunner:
                 )
             )
         sent = False
+        worker = asyncio.current_task()
 
         def on_send() -> None:
             nonlocal sent
             sent = True
+            if worker is not None:
+                state.sent.add(worker)
 
-        worker = asyncio.current_task()
+        def may_resend() -> bool:  # not after an interrupt: the answer is waited for once
+            return state.stopped != "interrupted" and state.reserve(job.credits)
+
         if worker is not None:
             state.creating.add(worker)
         try:
             outcome = await client.create(
                 job.request,
                 self.lock.idempotency_key(record),
-                may_resend=lambda: state.reserve(job.credits),
+                may_resend=may_resend,
                 on_send=on_send,
             )
         except asyncio.CancelledError:
@@ -266,6 +273,7 @@ class JobRunner:
             return None
         finally:
             state.creating.discard(worker)
+            state.sent.discard(worker)
         return self._submitted(job, record, outcome.task, outcome.ambiguous_attempts, resend)
 
     def _submitted(

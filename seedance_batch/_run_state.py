@@ -28,7 +28,9 @@ class RunState:
     """The run's tallies (credits, charges, images, outcomes) and its stops.
 
     ``stop_submitting`` says why no more creates are sent (the budget, the credits, a stop);
-    ``stopped`` why the run stops altogether. ``creating`` are the workers waiting on a create.
+    ``stopped`` why the run stops altogether. ``creating`` are the workers waiting on a create,
+    ``sent`` those of them whose create has left (its headers written): an interrupt lets those
+    come back with their task ids rather than leave them unanswered.
     """
 
     def __init__(
@@ -55,6 +57,7 @@ class RunState:
         self.problems: list[JobProblem] = []
         self.changed = False  # a state changed in the lockfile
         self.creating: set[asyncio.Task[object]] = set()
+        self.sent: set[asyncio.Task[object]] = set()
         self.retries: Counter[tuple[str, str]] = Counter()  # by operation and reason
 
     def emit(self, event: Event) -> None:
@@ -63,7 +66,13 @@ class RunState:
         self._on_event = deliver(self._on_event, event)
 
     def retried(self, retry: RetryEvent) -> None:
-        """The client retries a request: count it by its kind and report it."""
+        """The client retries a request: count it by its kind and report it. A create whose
+        answer an interrupt waited for is not sent again: its worker is cancelled instead."""
+        worker = asyncio.current_task()
+        if self.stopped == "interrupted" and worker in self.sent:
+            self.sent.discard(worker)
+            worker.cancel()  # before the retry's wait: nothing more leaves
+            return
         kind = (retry.operation, retry.reason)
         self.retries[kind] += 1
         self.emit(
