@@ -8,14 +8,21 @@ the rate adapts, AIMD as TCP does, to a limit the API does not document:
   each answer that had waited for its slot ("slow start": the limiter was what held it back);
 - a 429 (or a 503 that names a wait) cuts it to ``BACKOFF`` times the lower of the rate and
   the answers that came back well in the last second (never below an eighth of the rate, nor
-  the floor). One cut per window: a 429 for a request sent before the last cut, or before an
-  answer came back well after it, is the same overshoot and counts once;
+  half of it when none came back well, nor the floor). One cut per window: a 429 for a
+  request sent before the last cut, or before an answer came back well after it, is the same
+  overshoot and counts once; after the cut that ends the slow start, whose overshoot fills
+  the server's window for a while, so does a 429 for a request sent less than ``HOLD``
+  seconds after it;
 - then each answer that waited for its slot adds ``a / rate`` plus ``(1 - BACKOFF) * rate /
   CYCLE``: the cut is won back over about ``CYCLE`` requests, so that one 429 comes in about
   ``CYCLE`` requests whatever the limit is and however many processes share the key (the
   additive part lets a rate that fell to the floor climb back, and shares converge); after
   ``PROBE`` seconds without a cut that growth doubles, and again every ``PROBE`` seconds (at
   most ``PROBE_MOST`` times over), so a share freed by a process that finished is taken back.
+
+``BACKOFF`` is 0.9, not TCP's 0.5: against a sliding window the answers of the last second
+measure the limit itself, so a shallow cut below it loses little (about half of ``1 -
+BACKOFF`` of the limit on average) while still ending the overshoot.
 """
 
 from __future__ import annotations
@@ -38,7 +45,9 @@ START_RATE = 10.0
 #: The lowest rate the limiter backs off to (requests per second).
 FLOOR = 0.2
 #: A 429 multiplies the rate by this.
-BACKOFF = 0.8
+BACKOFF = 0.9
+#: Seconds after the cut that ends the slow start in which a 429 is still that overshoot's.
+HOLD = 1.0
 #: Requests over which the rate wins back a cut: about one 429 in this many requests.
 CYCLE = 50
 #: Growth per answer while none has been refused yet (slow start).
@@ -52,6 +61,9 @@ PROBE = 3.0
 PROBE_MOST = 16.0
 #: A cut takes the rate at most this many times lower at once.
 MAX_CUT = 8.0
+#: ... and at most this many times when nothing came back well in the last second: such a 429
+#: (a first request, or a process arriving on a key others already fill) says little.
+BLIND_CUT = 2.0
 #: The weight of each request's rate in the settled rate (an exponential average).
 SETTLE_WEIGHT = 1 / 64
 
@@ -72,6 +84,7 @@ class RateLimiter:
         "_cut",
         "_cut_at",
         "_good",
+        "_hold",
         "_next",
         "_sleep",
         "_turn",
@@ -110,6 +123,7 @@ class RateLimiter:
         self._cut = False  # a cut came, and no answer came back well after it yet
         self._cut_at = clock()  # the latest cut (or the start)
         self._good: deque[float] = deque()  # when well-answered requests came back, 1 s
+        self._hold = 0.0  # after the slow start's cut: how long its overshoot counts once
         if math.isinf(ceiling):
             self.rate = self.settled = math.inf
 
@@ -142,7 +156,7 @@ class RateLimiter:
             return
         now = self._clock()
         if slow_down:
-            if sent >= self._calm_from and not self._cut:
+            if sent >= self._calm_from + self._hold and not self._cut:
                 self._decrease(now)
             return
         good = self._good
@@ -158,8 +172,10 @@ class RateLimiter:
         good = self._good
         while good and good[0] < now - 1.0:
             good.popleft()
-        base = min(self.rate, max(float(len(good)), self.rate / MAX_CUT))
+        most = MAX_CUT if good else BLIND_CUT
+        base = min(self.rate, max(float(len(good)), self.rate / most))
         self.rate = max(self.floor, BACKOFF * base)
+        self._hold = HOLD if self.slow_start else 0.0
         self.slow_start = False
         self._calm_from = self._cut_at = now
         self._cut = True
@@ -171,7 +187,7 @@ class RateLimiter:
         else:
             calm = (now - self._cut_at) / PROBE - 1.0
             probe = min(PROBE_MOST, 2.0**calm) if calm > 0 else 1.0
-            rate += ADDITIVE / rate + (1 - BACKOFF) * rate / CYCLE * probe
+            rate += (ADDITIVE / rate + (1 - BACKOFF) * rate / CYCLE) * probe
         self.rate = min(self.ceiling, rate)
 
 

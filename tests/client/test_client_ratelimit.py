@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import math
+import random
 
 import httpx
 import pytest
@@ -14,8 +17,11 @@ from seedance_batch.client import SeedanceClient
 from seedance_batch.client._answers import Answer
 from seedance_batch.client._ratelimit import (
     BACKOFF,
+    BLIND_CUT,
     CYCLE,
+    HOLD,
     MAX_CUT,
+    PROBE,
     SLOW_START,
     RateLimiter,
     Ticket,
@@ -96,8 +102,9 @@ def test_a_cut_applies_to_waiters_already_queued(fake_time: FakeTime) -> None:
         await asyncio.gather(limiter.acquire(), limiter.acquire())
 
     run(main())
-    assert limiter.rate == pytest.approx(BACKOFF * 10 / MAX_CUT)  # 1.0 per second
-    assert fake_time.sleeps == pytest.approx([0.1, 1.0])  # the slot taken before, then 1 s
+    assert limiter.rate == pytest.approx(BACKOFF * 10 / BLIND_CUT)
+    # the slot taken before the cut, then one at the new rate
+    assert fake_time.sleeps == pytest.approx([0.1, BLIND_CUT / (BACKOFF * 10)])
 
 
 @pytest.mark.parametrize("rate", [0, -1, math.nan])
@@ -146,17 +153,34 @@ def test_a_429_cuts_to_backoff_times_what_came_back_well_in_the_last_second(
 
 
 def test_a_cut_is_at_most_eightfold_and_never_below_the_floor(fake_time: FakeTime) -> None:
-    """With nothing answered well lately, a 429 divides the rate by MAX_CUT at most; repeated
-    cuts stop at the floor (0.2 per second)."""
+    """With one answer lately, a 429 divides the rate by MAX_CUT at most; repeated cuts stop
+    at the floor (0.2 per second)."""
     limiter = _limiter(fake_time, 40, start=40)
+    _answers(limiter, fake_time, 1, waited=False)
     limiter.answered((fake_time.now, False), slow_down=True)
     assert limiter.rate == pytest.approx(BACKOFF * 40 / MAX_CUT)
-    for _ in range(10):
+    for _ in range(30):
         fake_time.now += 10
         _answers(limiter, fake_time, 1, waited=False)  # a good answer after the cut
-        fake_time.now += 10
+        fake_time.now += 0.5
         limiter.answered((fake_time.now, False), slow_down=True)
     assert limiter.rate == pytest.approx(0.2)
+
+
+def test_a_429_with_nothing_answered_well_lately_at_most_halves_the_rate(
+    fake_time: FakeTime,
+) -> None:
+    """A 429 with no good answer in the last second (a first request, or a process arriving
+    on a key that others already fill) says little about the limit: the rate is cut to
+    BACKOFF x half of it, not by MAX_CUT."""
+    limiter = _limiter(fake_time, 40, start=40)
+    limiter.answered((fake_time.now, False), slow_down=True)
+    assert limiter.rate == pytest.approx(BACKOFF * 40 / BLIND_CUT)
+    fake_time.now += 5
+    _answers(limiter, fake_time, 1, waited=False)
+    fake_time.now += 2  # that answer is more than a second old
+    limiter.answered((fake_time.now, False), slow_down=True)
+    assert limiter.rate == pytest.approx(BACKOFF**2 * 40 / BLIND_CUT**2)
 
 
 def test_429s_for_requests_sent_before_the_cut_count_once(fake_time: FakeTime) -> None:
@@ -193,11 +217,48 @@ def test_after_the_first_429_the_rate_climbs_back_over_a_cycle(fake_time: FakeTi
     limiter = _limiter(fake_time, 100, start=25)
     _answers(limiter, fake_time, 25, waited=False)
     limiter.answered((fake_time.now, False), slow_down=True)
-    assert limiter.rate == pytest.approx(20)
+    cut = BACKOFF * 25
+    assert limiter.rate == pytest.approx(cut)
     _answers(limiter, fake_time, 1, waited=True)
-    assert limiter.rate == pytest.approx(20 + 0.1 / 20 + (1 - BACKOFF) * 20 / CYCLE)
+    assert limiter.rate == pytest.approx(cut + 0.1 / cut + (1 - BACKOFF) * cut / CYCLE)
     _answers(limiter, fake_time, CYCLE + 5, waited=True)
-    assert 24 < limiter.rate < 27
+    assert 24.5 < limiter.rate < 26.5
+
+
+def test_the_slow_starts_overshoot_is_cut_once_for_a_second(fake_time: FakeTime) -> None:
+    """After the cut that ends the slow start, a 429 for a request sent within HOLD seconds is
+    the same overshoot (the server's window still holds it), even after a good answer; one
+    sent later cuts again. Later cuts have no such hold."""
+    limiter = _limiter(fake_time, 100, start=40)
+    _answers(limiter, fake_time, 20, waited=False)
+    limiter.answered((fake_time.now, False), slow_down=True)
+    first = limiter.rate
+    assert first == pytest.approx(BACKOFF * 20)
+    fake_time.now += 0.5
+    _answers(limiter, fake_time, 5, waited=False)  # answered well after the cut
+    limiter.answered((fake_time.now, False), slow_down=True)  # sent 0.5 s after the cut
+    assert limiter.rate == first and limiter.limited == 2
+    fake_time.now += HOLD
+    _answers(limiter, fake_time, 1, waited=False)
+    limiter.answered((fake_time.now, False), slow_down=True)
+    second = limiter.rate
+    assert second < first
+    fake_time.now += 0.1
+    _answers(limiter, fake_time, 1, waited=False)
+    limiter.answered((fake_time.now, False), slow_down=True)  # 0.1 s after a later cut
+    assert limiter.rate < second
+
+
+def test_a_calm_spell_doubles_both_parts_of_the_growth(fake_time: FakeTime) -> None:
+    """PROBE seconds past a cut without another, each waited answer grows the rate by twice
+    its additive and its proportional part, so that a rate cut low (a share another process
+    on the key freed) climbs back in seconds, not minutes."""
+    limiter = _limiter(fake_time, 100, start=2)
+    limiter.answered((fake_time.now, False), slow_down=True)
+    low = limiter.rate
+    fake_time.now += 2 * PROBE
+    _answers(limiter, fake_time, 1, waited=True)
+    assert limiter.rate == pytest.approx(low + 2 * (0.1 / low + (1 - BACKOFF) * low / CYCLE))
 
 
 def test_an_infinite_ceiling_turns_the_limit_off(fake_time: FakeTime) -> None:
@@ -285,7 +346,7 @@ def test_a_429_slows_the_client_down(harness: Harness, server: ScriptedServer) -
 
     rate, limited = using(harness, body, requests_per_second=8)
     assert limited == 1
-    assert rate == pytest.approx(8 * BACKOFF / MAX_CUT)
+    assert rate == pytest.approx(8 * BACKOFF / BLIND_CUT)
 
 
 def test_retries_count_against_the_limit(harness: Harness, server: ScriptedServer) -> None:
@@ -319,3 +380,85 @@ def test_image_host_downloads_do_not_count(
 
     marks = using(harness, body, requests_per_second=1)
     assert [m - 1000.0 for m in marks] == pytest.approx([0.0, 0.0, 1.0, 2.0])
+
+
+class _VirtualTime:
+    """A discrete-event clock: ``sleep`` parks the caller until the driver moves time to its
+    wake-up; time moves only when every coroutine is parked."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._parked: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._parked, (self.now + max(seconds, 0.0), next(self._order), woken))
+        await woken
+
+    async def drive(self, until: float) -> None:
+        while self.now < until:
+            for _ in range(20):  # let whatever was woken run until it parks again
+                await asyncio.sleep(0)
+            if not self._parked:
+                return
+            self.now, _, woken = heapq.heappop(self._parked)
+            woken.set_result(None)
+
+
+def test_four_processes_on_one_key_share_its_limit_on_a_fake_clock() -> None:
+    """Four limiters (four processes on one key, each with 4 requests in flight, ceiling 200,
+    started 0.5 s apart) against one sliding window of 20 per second: over their last 30 s
+    their rates add up to the limit, give or take 10%, none has less than 40% of a fair
+    share of the requests that passed, and under 10% are refused (a refused request waits
+    the server's whole second, as the client's retry does)."""
+    time = _VirtualTime()
+    window = SlidingWindow(20, clock=time.clock)
+    rng = random.Random(5)
+    limiters: list[RateLimiter] = []
+    passed = [0, 0, 0, 0]
+    refused = 0
+    rates: list[list[float]] = [[], [], [], []]
+
+    async def requests(k: int, limiter: RateLimiter) -> None:
+        nonlocal refused
+        while time.now < 60:
+            ticket = await limiter.acquire()
+            await time.sleep(rng.uniform(0.001, 0.004))  # on its way
+            wait = window.acquire("sk")
+            await time.sleep(rng.uniform(0.001, 0.004))  # the answer on its way back
+            limiter.answered(ticket, slow_down=wait > 0)
+            if wait > 0:
+                refused += 1
+                await time.sleep(math.ceil(wait))
+            else:
+                passed[k] += 1
+
+    async def process(k: int) -> None:
+        await time.sleep(0.5 * k)
+        limiter = RateLimiter(200, clock=time.clock, sleep=time.sleep)
+        limiters.append(limiter)
+
+        async def sample() -> None:
+            while time.now < 60:
+                if time.now >= 30:
+                    rates[k].append(limiter.rate)
+                await time.sleep(1.0)
+
+        await asyncio.gather(sample(), *(requests(k, limiter) for _ in range(4)))
+
+    async def main() -> None:
+        processes = [asyncio.ensure_future(process(k)) for k in range(4)]
+        await time.drive(61)
+        for one in processes:
+            one.cancel()
+        await asyncio.gather(*processes, return_exceptions=True)
+
+    asyncio.run(main())
+    together = sum(sum(r) / len(r) for r in rates)
+    assert 18 <= together <= 22, rates
+    assert min(passed) >= 0.4 * sum(passed) / 4, passed
+    assert refused < 0.10 * (sum(passed) + refused), (refused, passed)

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from _support.campaign import KEY, start_cli
+from _support.campaign import KEY, run_cli, start_cli
 
 from seedance_batch import RunOptions, load_manifest, run
 from seedance_batch.cli._errors import run_exit_code
@@ -81,3 +81,36 @@ def test_four_processes_on_one_key_share_its_limit(tmp_path: Path) -> None:
         assert said in err
     slowest = max(s["elapsed"] for s in summaries)
     assert slowest <= 2.5 * good / LIMIT, (slowest, wall, good / LIMIT)
+
+
+def test_four_shards_on_one_key_share_its_limit_and_merge(tmp_path: Path) -> None:
+    """Four `run --shard K/4` processes of one campaign at once, each with a ceiling 10x the
+    key's limit of 20/s: together under 10% of their requests answered 429, each one's rate
+    settled at or under the limit and above the floor, none of them finishing more than 2.5x
+    the time all their requests need at the limit (a shard arriving on a key the others fill
+    starts with less of it; start-up on a loaded machine is left out), and the merge makes
+    one campaign that a plain run finds done."""
+    manifest = _manifest(tmp_path, "sharded", 160, LIMIT * 10)
+    config = SimulatorConfig(seed=5, latency=(0.2, 0.3), rate_limit=LIMIT)
+    with serve(config) as sim:
+        flags = ("--base-url", sim.base_url, "--no-progress", "--format", "json")
+        processes = [
+            start_cli("run", str(manifest), *flags, "--shard", f"{k}/4") for k in range(1, 5)
+        ]
+        outputs = [process.communicate(timeout=300) for process in processes]
+        counters = sim.counters
+        lockfiles = [str(tmp_path / f"sharded.shard-{k}-of-4.lock.json") for k in range(1, 5)]
+        merged = run_cli("merge", str(manifest), *lockfiles)
+        rerun = run_cli("run", str(manifest), *flags)
+        after = sim.counters
+    summaries = [json.loads(out) for out, _ in outputs]
+    assert [s["exit_code"] for s in summaries] == [0] * 4, [err for _, err in outputs]
+    good, limited = _api_requests(counters)
+    assert limited < 0.10 * (good + limited), (limited, good)
+    assert sum(s["rate_limited"] for s in summaries) == limited
+    assert all(0.2 < s["settled_rate"] <= LIMIT for s in summaries), summaries
+    slowest = max(s["elapsed"] for s in summaries)
+    assert slowest <= 2.5 * good / LIMIT, (slowest, good / LIMIT)
+    assert merged.returncode == 0, merged.stderr
+    assert rerun.returncode == 0, rerun.stderr
+    assert after.requests == counters.requests and counters.creates == 160  # nothing resent
