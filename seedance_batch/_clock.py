@@ -25,7 +25,14 @@ SLEEP: Final[Sleep] = asyncio.sleep
 
 def utc_timestamp(at: float | None = None) -> str:
     """The instant ``at`` (seconds since the epoch; now when None) as a lockfile timestamp."""
-    return _stamp_of_second(math.floor(time.time() if at is None else at))
+    return _stamp_of_second(_whole_second(time.time() if at is None else at))
+
+
+def _whole_second(at: float) -> int:
+    """The second ``datetime.fromtimestamp(at)`` falls in: it rounds to the microsecond first."""
+    fraction, whole = math.modf(at)
+    micros = round(fraction * 1e6)
+    return int(whole) + (1 if micros >= 1_000_000 else -1 if micros < 0 else 0)
 
 
 @functools.lru_cache(maxsize=4)
