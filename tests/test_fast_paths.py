@@ -3,7 +3,8 @@
 The fast paths: the canonical-JSON encoder (and the planner's request bodies spliced around the
 prompt), the lockfile's pretty printer, the plan JSON built from strings, the lockfile's fast
 check beside its schema, the lockfile's fast parse beside json's strict one, the timestamps
-beside strptime and strftime, and JobRecord.replace beside dataclasses.replace.
+beside strptime and strftime, JobRecord.replace beside dataclasses.replace, and a download's
+URL without its query beside httpx's copy_with.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jsonschema
 import pytest
 import yaml
@@ -30,6 +32,7 @@ from seedance_batch._errors import ManifestError
 from seedance_batch._manifest import load_manifest
 from seedance_batch._planner import Plan, canonical_json
 from seedance_batch._schemas import load_schema
+from seedance_batch.client._client import without_query
 from seedance_batch.lockfile import (
     STATES,
     ImageRecord,
@@ -592,3 +595,28 @@ def test_job_record_replace_refuses_an_unknown_field() -> None:
     record = JobRecord(id="0" * 16, job="j", variant={}, repeat=1, request={})
     with pytest.raises(TypeError, match="stat"):
         record.replace(stat="new")
+
+
+_URL_PARTS = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
+
+
+@SETTINGS
+@given(
+    st.sampled_from(["http://h.test", "https://u:p@127.0.0.1:8443", "https://xn--bcher-kva.ch"]),
+    _URL_PARTS,
+    st.none() | _URL_PARTS,
+    st.none() | _URL_PARTS,
+)
+def test_url_without_query_is_httpx_copy_with(
+    origin: str, path: str, query: str | None, fragment: str | None
+) -> None:
+    """A download's named URL, cut at its first ? or #, is httpx's URL without query and
+    fragment."""
+    text = f"{origin}/{path}" + (f"?{query}" if query is not None else "")
+    text += f"#{fragment}" if fragment is not None else ""
+    try:
+        url = httpx.URL(text)
+    except httpx.InvalidURL:
+        assume(False)
+        raise
+    assert without_query(url) == str(url.copy_with(query=None, fragment=None))
