@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
+import math
+import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
@@ -21,8 +25,36 @@ SLEEP: Final[Sleep] = asyncio.sleep
 
 def utc_timestamp(at: float | None = None) -> str:
     """The instant ``at`` (seconds since the epoch; now when None) as a lockfile timestamp."""
-    moment = datetime.now(timezone.utc) if at is None else datetime.fromtimestamp(at, timezone.utc)
-    return moment.strftime(TIMESTAMP_FORMAT)
+    return _stamp_of_second(_whole_second(time.time() if at is None else at))
+
+
+def _whole_second(at: float) -> int:
+    """The second ``datetime.fromtimestamp(at)`` falls in: it rounds to the microsecond first."""
+    fraction, whole = math.modf(at)
+    micros = round(fraction * 1e6)
+    return int(whole) + (1 if micros >= 1_000_000 else -1 if micros < 0 else 0)
+
+
+@functools.lru_cache(maxsize=4)
+def _stamp_of_second(second: int) -> str:
+    """A run stamps many records within one second: each second is formatted once."""
+    return datetime.fromtimestamp(second, timezone.utc).strftime(TIMESTAMP_FORMAT)
+
+
+#: The one shape :data:`TIMESTAMP_FORMAT` writes; anything else goes through ``strptime``.
+_TIMESTAMP = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)Z")
+
+
+def parse_timestamp(timestamp: str) -> float:
+    """A lockfile timestamp as seconds since the epoch (``ValueError`` when unreadable)."""
+    shape = _TIMESTAMP.fullmatch(timestamp)
+    if shape is not None:
+        with contextlib.suppress(ValueError):  # out of range: strptime says why
+            year, month, day, hour, minute, second = map(int, shape.groups())
+            moment = datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
+            return moment.timestamp()
+    moment = datetime.strptime(timestamp, TIMESTAMP_FORMAT).replace(tzinfo=timezone.utc)
+    return moment.timestamp()
 
 
 def seconds_since(timestamp: str | None, now: float | None = None) -> float:
@@ -30,8 +62,8 @@ def seconds_since(timestamp: str | None, now: float | None = None) -> float:
     if not timestamp:
         return 0.0
     try:
-        then = datetime.strptime(timestamp, TIMESTAMP_FORMAT).replace(tzinfo=timezone.utc)
+        then = parse_timestamp(timestamp)
     except ValueError:
         return 0.0
     current = time.time() if now is None else now
-    return max(0.0, current - then.timestamp())
+    return max(0.0, current - then)

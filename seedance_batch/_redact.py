@@ -7,6 +7,7 @@ the API key's value, a ``Bearer`` token and the user-info part of a URL become `
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -19,9 +20,16 @@ _BEARER = re.compile(r"(?i)\b(bearer|api[_-]?key)(\s*[:=]?\s*)([^\s\"',;]{4,})")
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@]*@")
 
 
-def _secrets(secrets: Iterable[str]) -> list[str]:
+def _secrets(secrets: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(secrets, tuple):  # a client's own tuple, the same at every call
+        return _searched(secrets)
+    return _searched(tuple(secrets))
+
+
+@functools.lru_cache(maxsize=16)
+def _searched(secrets: tuple[str, ...]) -> tuple[str, ...]:
     # longest first, so that a secret containing another is replaced whole
-    return sorted({s for s in secrets if len(s) >= _SHORTEST_SECRET}, key=len, reverse=True)
+    return tuple(sorted({s for s in secrets if len(s) >= _SHORTEST_SECRET}, key=len, reverse=True))
 
 
 def redact(text: str, secrets: Iterable[str] = ()) -> str:

@@ -210,9 +210,11 @@ class ImageFile:
         """Every byte in the file and on the disk (fsync), and the file closed."""
         data = self._take_held()
         try:
-            file = await self._opened()
-            self._file = None
-            await _in_thread(_write_and_sync, file, data)
+            if self._file is None:  # all of it held: create, write and sync in one hop
+                await _in_thread(self._create_write_and_sync, data)
+            else:
+                file, self._file = self._file, None
+                await _in_thread(_write_and_sync, file, data)
         except OSError as exc:
             raise self._error(exc) from exc
         self._created = False  # kept: the caller renames it into place
@@ -222,6 +224,18 @@ class ImageFile:
         self._held.clear()
         self._size = 0
         return data
+
+    def _create_write_and_sync(self, data: bytes) -> None:
+        """(In a thread.) Create the file exclusively, write ``data``, fsync and close it."""
+        fd = os.open(self._dest, EXCLUSIVE_FLAGS, 0o644)
+        self._created = True  # ours from here: discard removes it
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     async def _opened(self) -> BinaryIO:
         """The file, created (exclusively) at the first bytes that reach it."""

@@ -2,29 +2,37 @@
 
 The fast paths: the canonical-JSON encoder (and the planner's request bodies spliced around the
 prompt), the lockfile's pretty printer, the plan JSON built from strings, the lockfile's fast
-check beside its schema, and the lockfile's fast parse beside json's strict one.
+check beside its schema, the lockfile's fast parse beside json's strict one, the timestamps
+beside strptime and strftime, JobRecord.replace beside dataclasses.replace, and a download's
+URL without its query beside httpx's copy_with.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
 import tempfile
 from collections.abc import Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jsonschema
+import pytest
 import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from seedance_batch import _planner, _rules, reports
+from seedance_batch._clock import TIMESTAMP_FORMAT, parse_timestamp, utc_timestamp
 from seedance_batch._errors import ManifestError
 from seedance_batch._manifest import load_manifest
 from seedance_batch._planner import Plan, canonical_json
 from seedance_batch._schemas import load_schema
+from seedance_batch.client._client import without_query
 from seedance_batch.lockfile import (
     STATES,
     ImageRecord,
@@ -525,3 +533,91 @@ def test_job_request_is_a_field_made_once(tmp_path: Path) -> None:
     for job in _planner.plan(load_manifest(path)).jobs:
         assert job.request is job.request
         assert job.request == json.loads(job.body)
+
+
+def _strptime_seconds(text: str) -> float | None:
+    try:
+        moment = datetime.strptime(text, TIMESTAMP_FORMAT)
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=timezone.utc).timestamp()
+
+
+def _fast_seconds(text: str) -> float | None:
+    try:
+        return parse_timestamp(text)
+    except ValueError:
+        return None
+
+
+_STAMPS = st.one_of(
+    st.datetimes(timezones=st.just(timezone.utc)).map(lambda d: d.strftime(TIMESTAMP_FORMAT)),
+    st.from_regex(r"\A\d{4}-\d{1,2}-\d{2}T\d{2}:\d{1,2}:\d{2}Z?\Z"),
+    st.text(max_size=24),
+)
+
+
+@SETTINGS
+@given(_STAMPS)
+def test_timestamp_fast_parse_is_strptime(text: str) -> None:
+    """parse_timestamp reads what strptime reads, to the same instant, and refuses the rest."""
+    assert _fast_seconds(text) == _strptime_seconds(text)
+
+
+@SETTINGS
+@given(st.floats(min_value=-2e9, max_value=4e9, allow_nan=False))
+def test_timestamp_of_a_second_formatted_once_is_strftime(at: float) -> None:
+    """utc_timestamp (each second formatted once) writes what strftime writes."""
+    expected = datetime.fromtimestamp(at, timezone.utc).strftime(TIMESTAMP_FORMAT)
+    assert utc_timestamp(at) == expected
+
+
+@SETTINGS
+@given(
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "state": st.sampled_from(sorted(STATES)),
+            "task_id": st.none() | st.text(max_size=8),
+            "attempts": st.integers(0, 9),
+            "error": st.none() | st.text(max_size=8),
+            "images": st.just((ImageRecord("u", "a/b.png", "0" * 64, 3),)),
+        },
+    )
+)
+def test_job_record_replace_is_dataclasses_replace(changes: dict[str, Any]) -> None:
+    """JobRecord.replace gives the record dataclasses.replace gives."""
+    record = JobRecord(id="0" * 16, job="j", variant={"a": "b"}, repeat=1, request={"p": 1})
+    assert record.replace(**changes) == dataclasses.replace(record, **changes)
+
+
+def test_job_record_replace_refuses_an_unknown_field() -> None:
+    """A field JobRecord lacks is a TypeError, as dataclasses.replace raises."""
+    record = JobRecord(id="0" * 16, job="j", variant={}, repeat=1, request={})
+    with pytest.raises(TypeError, match="stat"):
+        record.replace(stat="new")
+
+
+_URL_PARTS = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
+
+
+@SETTINGS
+@given(
+    st.sampled_from(["http://h.test", "https://u:p@127.0.0.1:8443", "https://xn--bcher-kva.ch"]),
+    _URL_PARTS,
+    st.none() | _URL_PARTS,
+    st.none() | _URL_PARTS,
+)
+def test_url_without_query_is_httpx_copy_with(
+    origin: str, path: str, query: str | None, fragment: str | None
+) -> None:
+    """A download's named URL, cut at its first ? or #, is httpx's URL without query and
+    fragment."""
+    text = f"{origin}/{path}" + (f"?{query}" if query is not None else "")
+    text += f"#{fragment}" if fragment is not None else ""
+    try:
+        url = httpx.URL(text)
+    except httpx.InvalidURL:
+        assume(False)
+        raise
+    assert without_query(url) == str(url.copy_with(query=None, fragment=None))

@@ -135,6 +135,13 @@ async def within(seconds: float, work: Awaitable[T]) -> T:
     return await asyncio.wait_for(work, seconds)
 
 
+def without_query(url: httpx.URL) -> str:
+    """``url`` as text without its query and fragment (what a download's messages name): httpx
+    encodes every ``?`` and ``#`` of the path, so the first of them ends it (no second parse)."""
+    text = str(url)
+    return text.partition("#")[0].partition("?")[0]
+
+
 class SeedanceClient:
     """The async client of the Seedance 2.1 image API. Use it as an async context manager.
 
@@ -500,7 +507,7 @@ class SeedanceClient:
             raise DownloadError(f"not a URL: {clean(self._redact(str(url)))!r}") from None
         if start.scheme not in ("http", "https") or not start.host:
             raise DownloadError(f"not an http(s) URL: {clean(self._redact(url))!r}")
-        target = self._redact(str(start.copy_with(query=None, fragment=None)))
+        target = self._redact(without_query(start))
 
         async def attempt() -> Download | Failure:
             return await self._download_once(start, sink, target)

@@ -14,7 +14,9 @@ high-concurrency clients; its adapter maps some errors too loosely for that acco
 
 The moment a request's headers have left is told through httpx's own ``trace`` extension, as
 httpcore tells it (``http11.send_request_headers.complete``), so one callback serves this
-transport and httpx's own (behind a proxy) alike.
+transport and httpx's own (behind a proxy) alike. aiohttp's tracing costs every request of a
+session a dozen signal objects, so only requests that carry a ``trace`` (creates) go through a
+traced session; the rest go through a plain one over the same connector (one pool).
 """
 
 from __future__ import annotations
@@ -126,14 +128,20 @@ class Transport(httpx.AsyncBaseTransport):
 
     def __init__(self, *, limits: httpx.Limits, verify: ssl.SSLContext | str | bool = True) -> None:
         import aiohttp  # here rather than at the top: a command that sends nothing never pays
+        import yarl
 
         self._aiohttp = aiohttp
+        self._url = functools.partial(yarl.URL, encoded=True)  # httpx's URLs are encoded
         self._limit = limits.max_connections or 0
         self._keepalive = 5.0 if limits.keepalive_expiry is None else limits.keepalive_expiry
         self._verify = verify
         self._session: aiohttp.ClientSession | None = None
+        self._traced: aiohttp.ClientSession | None = None
+        self._timeouts: dict[tuple[float | None, ...], aiohttp.ClientTimeout] = {}
 
-    def _open(self) -> aiohttp.ClientSession:
+    def _open(self, traced: bool) -> aiohttp.ClientSession:
+        """The plain session, or the traced one (its ``on_request_headers_sent`` calls the
+        request's ``trace``); both over one connector, made at the first request."""
         if self._session is None:
             aiohttp = self._aiohttp
             connector = aiohttp.TCPConnector(
@@ -141,15 +149,38 @@ class Transport(httpx.AsyncBaseTransport):
             )
             traces = aiohttp.TraceConfig()
             traces.on_request_headers_sent.append(_headers_sent)
-            self._session = aiohttp.ClientSession(
-                connector=connector,
-                trace_configs=[traces],
-                auto_decompress=False,  # httpx's response decodes Content-Encoding itself
-                trust_env=False,  # proxies are httpx's business: mounts of its own transports
-                cookie_jar=aiohttp.DummyCookieJar(),
-                skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+            self._session = self._new_session(connector, owner=True)
+            self._traced = self._new_session(connector, owner=False, traces=[traces])
+        return self._traced if traced and self._traced is not None else self._session
+
+    def _new_session(
+        self,
+        connector: aiohttp.BaseConnector,
+        *,
+        owner: bool,
+        traces: list[aiohttp.TraceConfig] | None = None,
+    ) -> aiohttp.ClientSession:
+        session: aiohttp.ClientSession = self._aiohttp.ClientSession(
+            connector=connector,
+            connector_owner=owner,
+            trace_configs=traces,
+            auto_decompress=False,  # httpx's response decodes Content-Encoding itself
+            trust_env=False,  # proxies are httpx's business: mounts of its own transports
+            cookie_jar=self._aiohttp.DummyCookieJar(),
+            skip_auto_headers=("User-Agent", "Accept", "Accept-Encoding", "Content-Type"),
+        )
+        return session
+
+    def _timeout(self, timeout: dict[str, float | None]) -> aiohttp.ClientTimeout:
+        """httpx's ``timeout`` extension as aiohttp's, made once per set of values."""
+        values = (timeout.get("pool"), timeout.get("connect"), timeout.get("read"))
+        known = self._timeouts.get(values)
+        if known is None:
+            pool, connect, read = values
+            known = self._timeouts[values] = self._aiohttp.ClientTimeout(
+                total=None, connect=pool, sock_connect=connect, sock_read=read
             )
-        return self._session
+        return known
 
     def _ssl_context(self) -> ssl.SSLContext:
         """The context for https requests, made at the first one (plain http needs none)."""
@@ -161,24 +192,20 @@ class Transport(httpx.AsyncBaseTransport):
         return verify
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        timeout = request.extensions.get("timeout", {})
+        extensions = request.extensions
+        trace = extensions.get("trace")
         content = await request.aread()
-        session = self._open()
+        url = request.url
         try:
-            response = await session.request(
+            response = await self._open(trace is not None).request(
                 request.method,
-                str(request.url),
+                self._url(str(url)),
                 headers=request.headers.multi_items(),
                 data=content or None,
-                ssl=self._ssl_context() if request.url.scheme == "https" else True,
+                ssl=self._ssl_context() if url.scheme == "https" else True,
                 allow_redirects=False,
-                trace_request_ctx=request.extensions.get("trace"),
-                timeout=self._aiohttp.ClientTimeout(
-                    total=None,
-                    connect=timeout.get("pool"),
-                    sock_connect=timeout.get("connect"),
-                    sock_read=timeout.get("read"),
-                ),
+                trace_request_ctx=trace,
+                timeout=self._timeout(extensions.get("timeout", {})),
             )
         except Exception as exc:
             _raise_as_httpx(exc)
@@ -195,5 +222,7 @@ class Transport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         if self._session is not None:
-            await self._session.close()
-            self._session = None
+            assert self._traced is not None
+            await self._traced.close()
+            await self._session.close()  # the connector's owner: closes the pool
+            self._session = self._traced = None

@@ -53,6 +53,11 @@ class _Syncer:
         self._thread.start()
 
     def mark(self) -> None:
+        """A change was written: sync it within the interval. Only the first change after a
+        sync wakes the thread; while it is dirty, the sync it has yet to start covers this one
+        too (it clears the flag before it syncs), and no put pays a wake-up."""
+        if self._dirty:
+            return
         with self._wake:
             self._dirty = True
             self._wake.notify()
