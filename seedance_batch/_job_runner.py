@@ -375,23 +375,29 @@ class JobRunner:
         kind = (job.model, job.resolution)
         started = self.clock()
         running: float | None = None
+        seen = started  # when the latest poll left: what its answer tells of, however it queued
+
+        def on_slot() -> None:
+            nonlocal seen
+            seen = self.clock()
+
         for delay in self.durations.schedule(kind, age if resumed else 0.0, resumed=resumed):
             if delay:
                 await self.sleep(delay)
             try:
-                task = await client.get_task(record.task_id)
+                task = await client.get_task(record.task_id, on_slot=on_slot)
             except (ApiError, NetworkError) as exc:
                 self._poll_failed(job, record, exc)
                 return None
             if task.status != "running":
                 if not resumed:
-                    self.durations.learn(kind, running, self.clock() - started)
+                    self.durations.learn(kind, running, seen - started)
                 return task
             if self.clock() >= deadline:
                 message = f"still {task.status_word!r} after the task timeout"
                 self.state.finished(job, "timed_out", message=message)
                 return None
-            running = self.clock() - started
+            running = seen - started
         raise AssertionError("a poll schedule never ends")  # pragma: no cover
 
     def _poll_failed(self, job: Job, record: JobRecord, exc: SeedanceBatchError) -> None:

@@ -334,11 +334,13 @@ class SeedanceClient:
         task, ambiguous = await self._attempts.run("create", target, attempt, may_resend=may_resend)
         return CreateOutcome(task=task, ambiguous_attempts=ambiguous)
 
-    async def get_task(self, task_id: str) -> Task:
+    async def get_task(self, task_id: str, *, on_slot: Callable[[], None] | None = None) -> Task:
         """Poll a task: ``GET /v1/tasks/{task_id}``. Answers without an id keep ``task_id``.
 
         An id that is not a short printable string (contract, section 7) is refused with
-        :class:`ApiProtocolError` before anything is sent.
+        :class:`ApiProtocolError` before anything is sent. ``on_slot``, if given, is called as
+        each attempt's turn comes (its rate slot and a connection), just before it is sent:
+        the moment its answer tells of, give or take the round trip, however long it queued.
         """
         if not isinstance(task_id, str):
             raise ApiProtocolError("a task id must be a string")
@@ -348,7 +350,7 @@ class SeedanceClient:
         request = self._api.prepare("GET", url, self._poll_headers)
 
         async def attempt() -> Task | Failure:
-            answer = await self._attempt(request, target, task_id)
+            answer = await self._attempt(request, target, task_id, on_slot)
             if not isinstance(answer, Answer):
                 return answer
             if answer.status_code == 404:
@@ -365,10 +367,14 @@ class SeedanceClient:
         return task
 
     async def _attempt(
-        self, request: httpx.Request, target: str, polled: str | None = None
+        self,
+        request: httpx.Request,
+        target: str,
+        polled: str | None = None,
+        on_slot: Callable[[], None] | None = None,
     ) -> Task | Failure | Answer:
         """One attempt: its failure, the task of a 2xx answer, or any other answer to judge."""
-        answer = await self._api_request(request, target)
+        answer = await self._api_request(request, target, on_slot)
         if isinstance(answer, Failure) or not 200 <= answer.status_code < 300:
             return answer
         return self._read_task(answer, target, polled)
@@ -410,15 +416,20 @@ class SeedanceClient:
             )
         return task
 
-    async def _api_request(self, request: httpx.Request, target: str) -> Answer | Failure:
+    async def _api_request(
+        self, request: httpx.Request, target: str, on_slot: Callable[[], None] | None = None
+    ) -> Answer | Failure:
         """One sending of ``request`` to the API, rate limited and read whole within the
-        request deadline; transport failures become a ``Failure``."""
+        request deadline (``on_slot`` called as its turn comes); transport failures become a
+        ``Failure``."""
         ticket = await self._limiter.acquire()
         self._attempts.check_reachable()
         try:
             async with self._api_slots:
                 self._attempts.check_reachable()
                 self._requests += 1
+                if on_slot is not None:
+                    on_slot()
                 answer = await within(self._deadline, self._exchange(request))
         except asyncio.TimeoutError:
             deadline = self._deadline

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import httpx
@@ -92,3 +93,33 @@ def test_an_event_never_carries_the_key() -> None:
     assert REDACTED in event.reason
     assert API_KEY not in f"{event.target} {event.reason} {event.message}"
     assert event.message.startswith("retrying poll GET http://127.0.0.1:9/v1/tasks/task-1")
+
+
+def test_a_polls_slot_comes_when_its_turn_comes_not_when_it_was_asked_for() -> None:
+    """Three polls asked for at once at one request a second: each one's ``on_slot`` is called
+    as its rate slot comes (0, 1 and 2 s), the moment its answer tells of, not at the ask."""
+    fake = FakeTime()
+    slots: list[float] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=TASK)
+
+    async def main() -> None:
+        async with SeedanceClient(
+            "http://127.0.0.1:9",
+            API_KEY,
+            transport=httpx.MockTransport(answer),
+            requests_per_second=1.0,
+            sleep=fake.sleep,
+            clock=fake.clock,
+            wall_clock=lambda: WALL,
+            rng=random.Random(1),
+        ) as client:
+            polls = [
+                client.get_task("task-1", on_slot=lambda: slots.append(fake.clock()))
+                for _ in range(3)
+            ]
+            await asyncio.gather(*polls)
+
+    run(main())
+    assert slots == pytest.approx([slots[0], slots[0] + 1.0, slots[0] + 2.0], abs=1e-6)
