@@ -14,7 +14,7 @@ from seedance_batch import RunOptions, load_manifest, run
 from seedance_batch.cli._errors import run_exit_code
 from seedance_batch.client import RetryPolicy
 from seedance_batch.lockfile import read_lockfile
-from seedance_batch.simulator import SimulatorConfig, Variants, serve
+from seedance_batch.simulator import Simulator, SimulatorConfig, Variants, serve
 from seedance_batch.simulator._tasks import POLICY_MESSAGES
 
 FAST_RETRIES = RetryPolicy(base=0.01, cap=0.05, max_retries=3)
@@ -24,6 +24,17 @@ def _states(campaign: Campaign) -> dict[str, str]:
     snapshot = read_lockfile(campaign.lockfile)
     assert snapshot is not None
     return {job_id: record.state for job_id, record in snapshot.jobs.items()}
+
+
+def _interrupt_after_creates(campaign: Campaign, sim: Simulator, creates: int) -> None:
+    """Run the campaign's CLI until the API has made ``creates`` tasks, then Ctrl-C it."""
+    process = start_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
+    deadline = time.monotonic() + 30
+    while sim.counters.creates < creates and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130, stderr
 
 
 def test_policy_rejections_are_final_and_resubmissions_say_attempt_and_cost(
@@ -67,13 +78,7 @@ def test_creates_waiting_on_the_rate_limiter_at_ctrl_c_are_new_and_no_alarm(
         campaign.manifest.read_text().replace("requests_per_second: 200", "requests_per_second: 1")
     )
     with serve(SimulatorConfig(seed=51, latency=0.2)) as sim:
-        process = start_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
-        deadline = time.monotonic() + 30
-        while sim.counters.creates < 1 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=30)
-        assert process.returncode == 130, stderr
+        _interrupt_after_creates(campaign, sim, 1)
         states = list(_states(campaign).values())
         assert "submitting" not in states
         assert states.count("new") >= 8
@@ -93,13 +98,7 @@ def test_ctrl_c_waits_for_the_answers_of_creates_that_had_left(campaign: Campaig
     waited for, so those jobs are submitted with their task ids, none is left `submitting`,
     and the resume polls them: no possible double charge, one task a job."""
     with serve(SimulatorConfig(seed=52, latency=0.2, create_delay=1.5)) as sim:
-        process = start_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
-        deadline = time.monotonic() + 30
-        while sim.counters.creates < 4 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=30)
-        assert process.returncode == 130, stderr
+        _interrupt_after_creates(campaign, sim, 4)
         made = set(sim.counters.task_ids)
         snapshot = read_lockfile(campaign.lockfile)
         assert snapshot is not None
