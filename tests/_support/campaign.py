@@ -28,6 +28,15 @@ FAST_EXECUTION = """execution:
   task_timeout: 20
 """
 
+
+def manifest_text(name: str, rest: str) -> str:
+    """A test manifest named ``name`` (model gpt-image-2-all, the fast execution block), then
+    ``rest`` (YAML from the top level: ``jobs:`` and whatever else the test needs)."""
+    return (
+        f"version: 1\nname: {name}\ndefaults: {{model: gpt-image-2-all}}\n" + FAST_EXECUTION + rest
+    )
+
+
 #: A campaign of 12 jobs (14 images, 32 credits): 1K and 4K, n 1 and 2, named prompts.
 CAMPAIGN = (
     """

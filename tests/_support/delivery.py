@@ -11,18 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from _support.campaign import FAST_EXECUTION, RanCampaign, run_cli, run_to_the_end
+from _support.campaign import RanCampaign, manifest_text, run_cli, run_to_the_end
 from seedance_batch._decisions import Entry, render_review
 
 #: 5 jobs, 6 images (the simulator's are 32x32 PNGs): a product in two sizes, one job of two.
-MANIFEST = (
-    """
-version: 1
-name: delivery-test
-defaults: {model: gpt-image-2-all}
-"""
-    + FAST_EXECUTION
-    + """delivery:
+MANIFEST = manifest_text(
+    "delivery-test",
+    """delivery:
   name: "{job}/{variant}-t{take}-{index}.{ext}"
   profiles:
     web: {format: webp, max_size: 24, quality: 80}
@@ -37,7 +32,7 @@ jobs:
   - name: pair
     prompt: "Two bottles side by side"
     n: 2
-"""
+""",
 )
 IMAGES = 6
 EXIFTOOL = shutil.which("exiftool")

@@ -6,20 +6,15 @@ from pathlib import Path
 
 import httpx
 
-from _support.campaign import FAST_EXECUTION, RanCampaign, run_to_the_end
+from _support.campaign import RanCampaign, manifest_text, run_to_the_end
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts"
 
 #: 9 jobs, 10 images: a model bake-off of two products in two sizes, and a job of two images.
-MANIFEST = (
-    """
-version: 1
-name: review-test
-defaults: {model: gpt-image-2-all}
-"""
-    + FAST_EXECUTION
-    + """jobs:
+MANIFEST = manifest_text(
+    "review-test",
+    """jobs:
   - name: hero
     prompt: "A {product} bottle by Lumen on a pedestal"
     matrix:
@@ -29,7 +24,7 @@ defaults: {model: gpt-image-2-all}
   - name: pair
     prompt: "Two bottles side by side"
     n: 2
-"""
+""",
 )
 IMAGES = 10
 
