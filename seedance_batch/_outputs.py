@@ -92,7 +92,7 @@ class ThumbnailsAsImagesLand:
         self._on_event = deliver(self._on_event, event)
         if isinstance(event, ImageSaved):
             if self._maker is not None and event.sha256:
-                self._maker.prefill([Source(event.path, event.sha256, event.bytes)])
+                self._maker.queue(Source(event.path, event.sha256, event.bytes))
         elif isinstance(event, RunStarted) and event.out and self._maker is None:
             self._maker = ThumbMaker(Path(event.out), workers=2)
 
