@@ -251,8 +251,11 @@ class JobRunner:
             if worker is not None:
                 state.sent.add(worker)
 
-        def may_resend() -> bool:  # not after an interrupt: the answer is waited for once
-            return state.stopped != "interrupted" and state.reserve(job.credits)
+        def may_retry() -> bool:  # not after an interrupt: the answer is waited for, once
+            return state.stopped != "interrupted"
+
+        def may_resend() -> bool:  # a resend that could be charged twice counts first
+            return state.reserve(job.credits)
 
         if worker is not None:
             state.creating.add(worker)
@@ -260,6 +263,7 @@ class JobRunner:
             outcome = await client.create(
                 job.request,
                 self.lock.idempotency_key(record),
+                may_retry=may_retry,
                 may_resend=may_resend,
                 on_send=on_send,
             )

@@ -66,13 +66,7 @@ class RunState:
         self._on_event = deliver(self._on_event, event)
 
     def retried(self, retry: RetryEvent) -> None:
-        """The client retries a request: count it by its kind and report it. A create whose
-        answer an interrupt waited for is not sent again: its worker is cancelled instead."""
-        worker = asyncio.current_task()
-        if self.stopped == "interrupted" and worker in self.sent:
-            self.sent.discard(worker)
-            worker.cancel()  # before the retry's wait: nothing more leaves
-            return
+        """The client retries a request: count it by its kind and report it."""
         kind = (retry.operation, retry.reason)
         self.retries[kind] += 1
         self.emit(

@@ -68,9 +68,14 @@ class RetryLoop:
         target: str,
         attempt: Callable[[], Awaitable[T | Failure]],
         *,
+        may_retry: Callable[[], bool] | None = None,
         may_resend: Callable[[], bool] | None = None,
     ) -> tuple[T, int]:
-        """Run ``attempt`` until it succeeds or the policy gives up.
+        """Run ``attempt`` until it succeeds, the policy gives up or ``may_retry`` declines.
+
+        ``may_retry``, if given, is asked before every retry (an interrupted run sends nothing
+        more): False raises the last failure. ``may_resend``, if given, is asked next, before a
+        retry after an attempt that may have reached the server (it could be charged twice).
 
         Returns the result and the number of failed attempts that may have reached the server.
         Connect failures to the API's host end, at the latest ``unreachable_after`` seconds
@@ -103,6 +108,8 @@ class RetryLoop:
             if not failure.retryable or exhausted:
                 suffix = attempts_text(attempts) if attempts > 1 or exhausted else ""
                 _raise(failure, suffix, ambiguous)
+            if may_retry is not None and not may_retry():
+                _raise(failure, " (not retried: the run was interrupted)", ambiguous)
             if failure.reached_server and operation == "create":
                 if may_resend is not None and not may_resend():
                     _raise(failure, " (not resent: it could be charged twice)", ambiguous)

@@ -301,12 +301,16 @@ class SeedanceClient:
         body: Mapping[str, object],
         idempotency_key: str,
         *,
+        may_retry: Callable[[], bool] | None = None,
         may_resend: Callable[[], bool] | None = None,
         on_send: Callable[[], None] | None = None,
     ) -> CreateOutcome:
         """Create a task: ``POST /v1/images/generations`` with ``body`` as JSON.
 
-        Every attempt sends the same bytes and the same ``Idempotency-Key``. ``may_resend``, if
+        Every attempt sends the same bytes and the same ``Idempotency-Key``. ``may_retry``, if
+        given, is asked before every retry, whatever the failure (a 429 included): when it
+        answers False the create stops there, raising the last failure (an interrupted run
+        sends nothing more, and a create the API refused outright made no task). ``may_resend``, if
         given, is asked before each resend that follows an attempt that may have reached the
         server (a resend that could be charged a second time), so the caller can count it
         against a budget first; when it answers False the create stops there, raising the last
@@ -331,7 +335,9 @@ class SeedanceClient:
                 return answer
             return self._status_failure(answer, target, reached=answer.status_code in MAYBE_REACHED)
 
-        task, ambiguous = await self._attempts.run("create", target, attempt, may_resend=may_resend)
+        task, ambiguous = await self._attempts.run(
+            "create", target, attempt, may_retry=may_retry, may_resend=may_resend
+        )
         return CreateOutcome(task=task, ambiguous_attempts=ambiguous)
 
     async def get_task(self, task_id: str, *, on_slot: Callable[[], None] | None = None) -> Task:

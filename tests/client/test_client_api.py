@@ -392,6 +392,42 @@ def test_may_resend_refusal_stops_the_create(harness: Harness, server: ScriptedS
     assert len(server.to(CREATE_PATH)) == 1
 
 
+def test_may_retry_refusal_stops_a_create_after_a_429(
+    harness: Harness, server: ScriptedServer
+) -> None:
+    """When the caller declines any retry (an interrupted run), a 429'd create is not sent
+    again and its error says so; a 429 made no task, so none may exist."""
+    server.script(CREATE_PATH, error(429), ok())
+    with pytest.raises(TransientApiError) as caught:
+        using(harness, lambda c: c.create(BODY, "k", may_retry=lambda: False))
+    assert not caught.value.task_may_exist
+    assert "not retried: the run was interrupted" in str(caught.value)
+    assert len(server.to(CREATE_PATH)) == 1
+    assert harness.events == []  # no retry was announced
+
+
+@pytest.mark.sockets
+def test_may_retry_refusal_after_a_reset_says_a_task_may_exist(
+    harness: Harness, server: ScriptedServer
+) -> None:
+    """Declined after an attempt that may have reached the server: nothing more is sent, the
+    error says a task may exist, and the budget hook is not asked."""
+    server.script(CREATE_PATH, reset(), ok())
+    asked: list[bool] = []
+
+    def may_resend() -> bool:
+        asked.append(True)
+        return True
+
+    with pytest.raises(NetworkError) as caught:
+        using(
+            harness, lambda c: c.create(BODY, "k", may_retry=lambda: False, may_resend=may_resend)
+        )
+    assert caught.value.task_may_exist
+    assert asked == []
+    assert len(server.to(CREATE_PATH)) == 1
+
+
 @pytest.mark.sockets
 def test_may_resend_is_asked_only_after_risky_attempts(
     harness: Harness, server: ScriptedServer

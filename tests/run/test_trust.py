@@ -112,6 +112,35 @@ def test_ctrl_c_waits_for_the_answers_of_creates_that_had_left(campaign: Campaig
     assert len(counters.task_ids) == len(snapshot.jobs)  # one task a job
 
 
+def test_a_create_refused_with_429_after_ctrl_c_is_new_and_not_retried(
+    campaign: Campaign,
+) -> None:
+    """Ctrl-C while creates are in flight that the API then refuses with 429: none is retried
+    (the run was interrupted), their jobs are new again, and the resume reports no possible
+    double charge (a 429 made no task)."""
+
+    def refuse_late(_key: str) -> tuple[int, dict[str, object]]:
+        time.sleep(1.0)
+        return 429, {"error": {"message": "too many requests"}}
+
+    with fake_api(refuse_late) as api:
+        process = start_cli("run", str(campaign.manifest), "--base-url", api.base_url)
+        deadline = time.monotonic() + 30
+        while len(api.creates) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=30)
+        sent = len(api.creates)
+        time.sleep(1.5)  # a retry would leave after its backoff
+        assert len(api.creates) == sent  # nothing retried after the interrupt
+    assert process.returncode == 130, stderr
+    assert set(_states(campaign).values()) == {"new"}
+    with serve(SimulatorConfig(seed=53)) as sim:
+        again = run_cli("run", str(campaign.manifest), "--base-url", sim.base_url)
+    assert again.returncode == 0, again.stderr
+    assert "possible double charges: 0" in again.stderr
+
+
 def test_a_create_that_never_connected_is_new_and_no_double_charge(campaign: Campaign) -> None:
     """Against a port nobody listens on, every create fails to connect: the jobs are new
     again, no possible double charge, the run stops naming the host once."""
