@@ -22,6 +22,7 @@ from seedance_batch._decisions import Entry, default_review_path, read_review
 from seedance_batch._manifest import Manifest
 from seedance_batch._planner import Plan, plan
 from seedance_batch._run_files import output_folder, recorded_size
+from seedance_batch._shards import Shard
 from seedance_batch._states import STATES
 from seedance_batch.lockfile import (
     Holder,
@@ -120,19 +121,30 @@ class Status:
         return tuple(j for j in self.jobs if j.state == "failed" and not j.orphaned)
 
 
-def status(manifest: Manifest, lockfile: Path | None = None, review: Path | None = None) -> Status:
+def status(
+    manifest: Manifest,
+    lockfile: Path | None = None,
+    review: Path | None = None,
+    *,
+    shard: Shard | None = None,
+) -> Status:
     """Read the lockfile (no lock taken: it works while a run holds it) against the plan, look
     for each recorded image on disk, and read the review file (``<stem>.review.yaml`` beside
     the manifest unless ``review`` is given; none means every image is undecided).
 
+    ``shard`` ``(K, N)`` reports shard K of N as its own run sees it: its jobs only, read from
+    ``<stem>.shard-K-of-N.lock.json`` unless ``lockfile`` is given, against its budget share.
+
     Raises :class:`~seedance_batch._decisions.ReviewFileError` for a broken review file.
     """
-    path = lockfile or default_lockfile_path(manifest.path)
+    path = lockfile or default_lockfile_path(manifest.path, shard)
     snapshot = read_lockfile(path, manifest.name)
     records: Mapping[str, JobRecord] = snapshot.jobs if snapshot is not None else {}
     review_path = review or default_review_path(manifest.path)
     entries = read_review(review_path)
     current = plan(manifest, snapshot)
+    if shard is not None:
+        current = current.select((), None, shard=shard)
     out = output_folder(manifest, path, snapshot)
     jobs: list[JobStatus] = []
     folders: dict[str, bool] = {}  # each folder checked once (a real folder, no link)

@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from seedance_batch._manifest import load_manifest
-from seedance_batch.cli._common import REPORT_FORMATS, manifest_command
+from seedance_batch.cli._common import REPORT_FORMATS, manifest_command, shard_spec
 from seedance_batch.cli._errors import EXIT_FAILED, EXIT_OK
 
 
@@ -21,6 +21,13 @@ def add_parser(subparsers: Any) -> None:
     )
     parser = manifest_command(subparsers, "status", what, REPORT_FORMATS)
     parser.add_argument("-v", "--verbose", action="store_true", help="list every job")
+    parser.add_argument(
+        "--shard",
+        type=shard_spec,
+        metavar="K/N",
+        help="only shard K of N, as `run --shard K/N` sees it: its jobs, from "
+        "<stem>.shard-K-of-N.lock.json unless --lockfile is given, against its budget share",
+    )
     parser.add_argument(
         "--require-approved",
         action="store_true",
@@ -34,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from seedance_batch._status import status
     from seedance_batch.reports import status_json, status_markdown, status_text
 
-    report = status(load_manifest(args.manifest), args.lockfile)
+    report = status(load_manifest(args.manifest), args.lockfile, shard=args.shard)
     gate = args.require_approved
     if args.format == "json":
         sys.stdout.write(status_json(report))

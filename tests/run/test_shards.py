@@ -231,8 +231,8 @@ def test_merge_refuses_another_campaign_and_a_held_lockfile(campaign: Campaign) 
 
 
 def test_bad_shards_are_one_line_and_exit_2(campaign: Campaign) -> None:
-    """`--shard` 0/4, 5/4, 1/0 and x are refused by run and plan in one line, exit 2."""
-    for command in ("run", "plan"):
+    """`--shard` 0/4, 5/4, 1/0 and x are refused by run, plan and status in one line, exit 2."""
+    for command in ("run", "plan", "status"):
         for bad in ("0/4", "5/4", "1/0", "x", "1/"):
             done = run_cli(command, str(campaign.manifest), f"--shard={bad}")
             assert done.returncode == 2, (command, bad)
@@ -254,6 +254,30 @@ def test_plan_prices_a_shard_against_its_budget_share(campaign: Campaign) -> Non
     assert tight.returncode == 3
     wide = run_cli("plan", str(campaign.manifest), "--shard", "2/4", "--max-credits", "400")
     assert wide.returncode == 0
+
+
+def test_status_of_a_shard_reports_its_jobs_from_its_lockfile(campaign: Campaign) -> None:
+    """`status --shard K/N` reads the shard's lockfile and reports the shard's jobs alone (all
+    succeeded after its run, nothing still to spend), and a shard not run yet as all new."""
+    campaign.write(GRID)
+    jobs = plan(load_manifest(campaign.manifest)).jobs
+    mine = [job.id for job in jobs if shard_of(job.id, 2) == 1]
+    with serve(SimulatorConfig(seed=61)) as sim:
+        ran = run_cli("run", str(campaign.manifest), "--base-url", sim.base_url, "--shard", "1/2")
+    assert ran.returncode == 0, ran.stderr
+    done = run_cli("status", str(campaign.manifest), "--shard", "1/2", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert [job["id"] for job in doc["jobs"]] == mine
+    assert doc["totals"]["by_state"] == {"succeeded": len(mine)}
+    text = run_cli("status", str(campaign.manifest), "--shard", "1/2")
+    assert f"{len(mine)} of {len(mine)} jobs succeeded" in text.stdout
+    assert "campaign.shard-1-of-2.lock.json" in text.stdout
+    assert "still to spend: 0" in text.stdout
+    other = json.loads(
+        run_cli("status", str(campaign.manifest), "--shard", "2/2", "--format", "json").stdout
+    )
+    assert other["totals"]["by_state"] == {"new": len(jobs) - len(mine)}
 
 
 def test_new_shards_start_from_the_campaigns_lockfile_and_submit_nothing_done(
