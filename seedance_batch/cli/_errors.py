@@ -97,6 +97,8 @@ def run_exit_code(summary: RunSummary) -> int:
 
 @dataclass
 class Outcome:
+    """The exit code a command ends with (set by :func:`handle_errors` on an error)."""
+
     code: int = EXIT_OK
 
 
