@@ -1,12 +1,16 @@
-"""What `seedance-batch validate` leaves unimported for a plain manifest: each module a cut
-import keeps out of its start-up (issue 12: validate within 1.2x of YAML and JSON Schema)."""
+"""`seedance-batch validate`'s start-up and exit (issue 12: within 1.2x of importing YAML and
+JSON Schema): what it leaves unimported for a plain manifest, and the exit that traces no
+garbage."""
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
 from pathlib import Path
+
+from seedance_batch.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,3 +65,33 @@ def test_a_manifest_with_rows_and_a_name_template_still_imports_what_it_needs(
     )
     loaded = _modules_of_validate(str(manifest))
     assert {"seedance_batch._rows", "seedance_batch.delivery._names"} <= loaded
+
+
+def _freeze_count_at_exit(argv0: str) -> int:
+    """Objects frozen when the process with ``argv0`` ends, after ``main()`` of the demo."""
+    probe = (
+        "import atexit, gc, sys\n"
+        "atexit.register(lambda: print('frozen', gc.get_freeze_count()))\n"
+        f"sys.argv = [{argv0!r}, 'validate', 'manifests/demo.yaml']\n"
+        "from seedance_batch.cli import main\nsys.exit(main())\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("ok demo:"), result.stdout
+    return int(result.stdout.split("frozen ")[-1])
+
+
+def test_the_command_line_leaves_its_objects_to_the_exit_untraced() -> None:
+    """As the script (or ``-m``), main() freezes what is alive; atexit handlers still run."""
+    assert _freeze_count_at_exit("/usr/bin/seedance-batch") > 10_000
+    assert _freeze_count_at_exit(str(ROOT / "seedance_batch" / "__main__.py")) > 10_000
+    assert _freeze_count_at_exit("a-program-of-its-own") == 0
+
+
+def test_main_called_by_a_program_freezes_nothing() -> None:
+    """main(argv) in a program (here, pytest) leaves its garbage collector as it was."""
+    before = gc.get_freeze_count()
+    assert main(["validate", str(ROOT / "manifests" / "demo.yaml")]) == 0
+    assert gc.get_freeze_count() == before
