@@ -9,41 +9,27 @@ earlier ones, the extending file over all. A cycle is an error at the entry that
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path as FsPath
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
 from seedance_batch._errors import Diagnostic
-from seedance_batch._problems import Problems, describe, schema_errors, strict_validator
-from seedance_batch._schemas import load_schema
+from seedance_batch._problems import (
+    MANIFEST_ONLY,
+    Problems,
+    describe,
+    fragment_validator,
+    schema_errors,
+)
 from seedance_batch._sources import SourceError, read_source_bytes, read_source_text
 from seedance_batch._yaml import Path, format_path, load_yaml
 
-__all__ = ["MERGED", "Merged", "fragment_validator", "manifest_validator", "merge_fragments"]
+__all__ = ["MERGED", "Merged", "merge_fragments"]
 
 #: The sections a fragment gives, merged key by key.
 MERGED = ("defaults", "vars", "execution", "budget", "output", "delivery")
-_MANIFEST_ONLY = ("version", "name", "jobs")
-
-
-@functools.cache
-def manifest_validator() -> Draft202012Validator:
-    """The manifest's schema, read as a manifest: version, name and jobs required."""
-    schema = {k: v for k, v in load_schema("manifest").items() if k not in ("if", "then")}
-    return strict_validator({**schema, "required": list(_MANIFEST_ONLY)})
-
-
-@functools.cache
-def fragment_validator() -> Draft202012Validator:
-    """The manifest's schema, read as a fragment: no version, name or jobs."""
-    schema = {k: v for k, v in load_schema("manifest").items() if k not in ("if", "then")}
-    properties = {k: v for k, v in schema["properties"].items() if k not in _MANIFEST_ONLY}
-    return strict_validator({**schema, "properties": properties})
 
 
 @dataclass
@@ -126,7 +112,7 @@ def _load(file: str, out: Problems, via: str) -> tuple[dict[str, Any], Problems]
             (), f"a fragment is a mapping (defaults, vars, ...), got {describe(data)}"
         )
         return None
-    for key in _MANIFEST_ONLY:
+    for key in MANIFEST_ONLY:
         if key in data:
             problems.at_key(
                 (key,),
@@ -134,7 +120,7 @@ def _load(file: str, out: Problems, via: str) -> tuple[dict[str, Any], Problems]
                 "(the manifest that extends it has the rest)",
             )
     problems.take(loaded.problems)
-    own = {k: v for k, v in data.items() if k not in _MANIFEST_ONLY}
+    own = {k: v for k, v in data.items() if k not in MANIFEST_ONLY}
     schema_errors(fragment_validator(), own, problems, skip={d.path for d in loaded.problems})
     # Kept even when wrong: what it extends is checked too, and nothing is built from it then.
     return own, problems

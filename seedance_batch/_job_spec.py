@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from seedance_batch._layout import slug_room
 from seedance_batch._yaml import Pos
 
-__all__ = ["FIELD_AXES", "Axis", "Combination", "JobSpec", "Origin", "Row", "Rows", "Scalar"]
+if TYPE_CHECKING:
+    from seedance_batch._rows import Rows
+
+__all__ = ["FIELD_AXES", "Axis", "Combination", "JobSpec", "Origin", "Scalar"]
 
 Scalar = str | int | float
 #: Axes (and row keys) that set a request field; any other axis is a variable.
@@ -37,31 +41,6 @@ class Axis:
     origins: tuple[Origin, ...]
     #: The axis is a mapping of names to values: include and exclude match its names.
     named: bool = False
-
-
-@dataclass(frozen=True)
-class Row:
-    """One row of a job's ``rows``: its ``id`` (or None), its values paired with the keys, and
-    its other columns' values (not sent; ``delivery.name`` may name them), with where each of
-    those that is empty is written."""
-
-    id: str | None
-    values: tuple[Scalar, ...]
-    origins: tuple[Origin, ...]
-    origin: Origin
-    extra: tuple[Scalar, ...] = ()
-    blanks: tuple[tuple[str, Origin], ...] = ()
-
-
-@dataclass(frozen=True)
-class Rows:
-    """A job's rows, in file order: the keys each row sets (fields and the variables its
-    prompts name), the other columns (not sent), and the rows themselves."""
-
-    keys: tuple[str, ...]
-    rows: tuple[Row, ...]
-    has_id: bool
-    extra_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

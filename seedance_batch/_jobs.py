@@ -12,7 +12,6 @@ from typing import Any
 from seedance_batch import _rules
 from seedance_batch._job_spec import FIELD_AXES, Axis, Combination, JobSpec, Origin, Scalar
 from seedance_batch._problems import Problems, did_you_mean, unknown_model
-from seedance_batch._rows import build_rows, rows_source
 from seedance_batch._yaml import Path
 
 __all__ = ["IDENTIFIER", "build_job", "check_sizes", "placeholders"]
@@ -97,6 +96,8 @@ def build_job(
     named = {name for name, _ in occurrences}
     rows = None
     if "rows" in job:
+        from seedance_batch._rows import build_rows, rows_source  # csv, only for rows
+
         rows_from = rows_source(job["rows"], here, out, folder)
         rows = build_rows(rows_from, named, axis_names) if rows_from is not None else None
         if rows is None:

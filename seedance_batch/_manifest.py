@@ -20,12 +20,12 @@ from typing import Any
 from seedance_batch import _rules
 from seedance_batch._delivery_spec import Delivery, read_delivery
 from seedance_batch._errors import Diagnostic, ManifestError
-from seedance_batch._fragments import manifest_validator, merge_fragments
 from seedance_batch._job_spec import JobSpec, Scalar
 from seedance_batch._jobs import build_job, check_sizes
 from seedance_batch._problems import (
     Problems,
     describe,
+    manifest_validator,
     schema_errors,
     unknown_model,
 )
@@ -126,6 +126,8 @@ def read_manifest(path: str | FsPath) -> tuple[Manifest | None, list[Diagnostic]
     schema_errors(manifest_validator(), data, out, skip={d.path for d in loaded.problems})
     refused = _refused_paths(loaded.problems, out.items[before:])
     if "extends" in data and not any(p[:1] == ("extends",) for p in refused):
+        from seedance_batch._fragments import merge_fragments  # only for a manifest that extends
+
         merged = merge_fragments(data, out, fs_path.parent)
         out.owners = merged.owners
         data = {**data, **merged.sections}

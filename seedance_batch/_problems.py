@@ -3,7 +3,7 @@ and the hints ("did you mean") that fit each mistake."""
 
 from __future__ import annotations
 
-import difflib
+import functools
 from collections.abc import Collection, Iterable, Iterator
 from typing import Any
 
@@ -14,14 +14,17 @@ from jsonschema.exceptions import ValidationError
 from seedance_batch import _rules
 from seedance_batch._errors import Diagnostic, Severity
 from seedance_batch._job_spec import Origin
-from seedance_batch._schemas import pattern_keyword
+from seedance_batch._schemas import load_schema, pattern_keyword
 from seedance_batch._yaml import Loaded, Path, Pos, format_path
 
 __all__ = [
+    "MANIFEST_ONLY",
     "Problems",
     "close_match",
     "describe",
     "did_you_mean",
+    "fragment_validator",
+    "manifest_validator",
     "schema_errors",
     "strict_validator",
     "unknown_model",
@@ -48,6 +51,25 @@ def strict_validator(schema: dict[str, Any]) -> Draft202012Validator:
     return validator
 
 
+#: The fields a manifest has and a fragment may not (``extends`` brings the rest).
+MANIFEST_ONLY = ("version", "name", "jobs")
+
+
+@functools.cache
+def manifest_validator() -> Draft202012Validator:
+    """The manifest's schema, read as a manifest: version, name and jobs required."""
+    schema = {k: v for k, v in load_schema("manifest").items() if k not in ("if", "then")}
+    return strict_validator({**schema, "required": list(MANIFEST_ONLY)})
+
+
+@functools.cache
+def fragment_validator() -> Draft202012Validator:
+    """The manifest's schema, read as a fragment: no version, name or jobs."""
+    schema = {k: v for k, v in load_schema("manifest").items() if k not in ("if", "then")}
+    properties = {k: v for k, v in schema["properties"].items() if k not in MANIFEST_ONLY}
+    return strict_validator({**schema, "properties": properties})
+
+
 def describe(value: object) -> str:
     """A value as a sentence names it: ``the string '2'``, ``nothing (null)``."""
     if value is None:
@@ -67,6 +89,8 @@ def describe(value: object) -> str:
 
 def close_match(word: str, known: Iterable[str], cutoff: float = 0.6) -> str | None:
     """The known word ``word`` most likely misspells, if one is close enough."""
+    import difflib  # only when a word is unknown: a good manifest never needs it
+
     close = difflib.get_close_matches(word, list(known), n=1, cutoff=cutoff)
     return close[0] if close else None
 

@@ -17,13 +17,14 @@ import json
 import os
 import re
 from collections.abc import Collection
+from dataclasses import dataclass
 from pathlib import Path as FsPath
 from typing import Any
 
 from jsonschema import Draft202012Validator
 
 from seedance_batch._errors import Diagnostic
-from seedance_batch._job_spec import FIELD_AXES, Origin, Row, Rows
+from seedance_batch._job_spec import FIELD_AXES, Origin, Scalar
 from seedance_batch._problems import (
     Problems,
     close_match,
@@ -35,11 +36,36 @@ from seedance_batch._schemas import load_schema
 from seedance_batch._sources import SourceError, read_source_bytes, read_source_text
 from seedance_batch._yaml import Loaded, Path, Pos, format_path, load_yaml
 
-__all__ = ["RowsSource", "build_rows", "read_rows", "rows_source"]
+__all__ = ["Row", "Rows", "RowsSource", "build_rows", "read_rows", "rows_source"]
 
 #: What a rows file may be, by its extension.
 ROWS_FILE_KINDS = {".csv": "csv", ".jsonl": "jsonl", ".yaml": "yaml", ".yml": "yaml"}
 _NEAR_FIELDS = (*FIELD_AXES, "id")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of a job's ``rows``: its ``id`` (or None), its values paired with the keys, and
+    its other columns' values (not sent; ``delivery.name`` may name them), with where each of
+    those that is empty is written."""
+
+    id: str | None
+    values: tuple[Scalar, ...]
+    origins: tuple[Origin, ...]
+    origin: Origin
+    extra: tuple[Scalar, ...] = ()
+    blanks: tuple[tuple[str, Origin], ...] = ()
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A job's rows, in file order: the keys each row sets (fields and the variables its
+    prompts name), the other columns (not sent), and the rows themselves."""
+
+    keys: tuple[str, ...]
+    rows: tuple[Row, ...]
+    has_id: bool
+    extra_keys: tuple[str, ...] = ()
 
 
 class RowsSource:

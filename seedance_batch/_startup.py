@@ -20,9 +20,12 @@ EXIT_INTERRUPTED = 130
 
 
 def is_command_line() -> bool:
-    """True in ``python -m seedance_batch`` (argv[0] is ``-m`` while it starts) or the script."""
+    """True in ``python -m seedance_batch`` (argv[0] is ``-m`` while it starts, then the path
+    of its ``__main__.py``) or the script."""
     first = sys.argv[0] if sys.argv else ""
-    return first == "-m" or os.path.basename(first) in ("seedance-batch", "seedance-batch.exe")
+    if first == "-m" or first.endswith(os.path.join("seedance_batch", "__main__.py")):
+        return True
+    return os.path.basename(first) in ("seedance-batch", "seedance-batch.exe")
 
 
 def startup_handler(signum: int, frame: FrameType | None) -> None:

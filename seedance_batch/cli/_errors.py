@@ -8,9 +8,7 @@ the API key redacted), exit 70. A run's summary has its code too (:func:`run_exi
 from __future__ import annotations
 
 import os
-import shlex
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,8 +28,6 @@ from seedance_batch._errors import (
     OutputError,
     SeedanceBatchError,
 )
-from seedance_batch._files import EXCLUSIVE_FLAGS
-from seedance_batch._redact import redact
 from seedance_batch._startup import EXIT_INTERRUPTED
 from seedance_batch.cli._common import say
 
@@ -101,6 +97,8 @@ def run_exit_code(summary: RunSummary) -> int:
 
 @dataclass
 class Outcome:
+    """The exit code a command ends with (set by :func:`handle_errors` on an error)."""
+
     code: int = EXIT_OK
 
 
@@ -137,7 +135,11 @@ def _one_line(text: str) -> str:
 def report_bug(exc: BaseException) -> Path | None:
     """Write ``exc``'s traceback (redacted) to a new file in the temporary folder and say, in
     one line, that this is a bug and where the file is. Returns the file, None if unwritable."""
-    import traceback  # only when there is a bug: every command's start-up is spared it
+    import shlex  # only when there is a bug: every command's start-up is spared these
+    import tempfile
+    import traceback
+
+    from seedance_batch._redact import redact
 
     keys = _key_values()
     summary = redact(_one_line(f"{type(exc).__name__}: {exc}"), keys)[:_LONGEST_SUMMARY]
@@ -159,6 +161,9 @@ def write_crash_report(text: str) -> Path:
     """A new file ``seedance-batch-crash-<timestamp>-<pid>.txt`` in the temporary folder,
     created exclusively (never through a planted link), readable by its owner only."""
     import secrets  # only when there is a bug (it brings hmac and hashlib)
+    import tempfile
+
+    from seedance_batch._files import EXCLUSIVE_FLAGS
 
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     folder = Path(tempfile.gettempdir())

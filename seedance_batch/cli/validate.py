@@ -44,10 +44,7 @@ def _validate(path: Path, *, strict: bool) -> int:
         except ManifestError as exc:
             diagnostics = [*diagnostics, *exc.diagnostics]
         else:
-            from seedance_batch.delivery._names import name_problems  # names two images share
-
-            names = name_problems(manifest, result.jobs) if manifest.delivery.written else []
-            diagnostics = [*diagnostics, *result.warnings, *names]
+            diagnostics = [*diagnostics, *result.warnings, *_name_problems(manifest, result)]
     if strict:
         diagnostics = [_as_error(d) for d in diagnostics]
     print_diagnostics(sorted(set(diagnostics)))
@@ -61,6 +58,16 @@ def _validate(path: Path, *, strict: bool) -> int:
         file=sys.stdout,
     )
     return EXIT_OK
+
+
+def _name_problems(manifest: Manifest, result: Plan) -> list[Diagnostic]:
+    """Names two images would share, for a manifest that writes its own ``delivery.name``
+    (only then is the namer imported: a manifest without one is spared it)."""
+    if not manifest.delivery.written:
+        return []
+    from seedance_batch.delivery._names import name_problems
+
+    return name_problems(manifest, result.jobs)
 
 
 def _as_error(diagnostic: Diagnostic) -> Diagnostic:

@@ -17,11 +17,12 @@ from dataclasses import dataclass, field
 
 from seedance_batch._delivery_spec import FIXED, Delivery, job_names
 from seedance_batch._errors import DeliveryError, Diagnostic
-from seedance_batch._job_spec import JobSpec, Origin, Row, Rows, Scalar
+from seedance_batch._job_spec import JobSpec, Origin, Scalar
 from seedance_batch._labels import variant_text
 from seedance_batch._layout import readable_part
 from seedance_batch._manifest import Manifest
 from seedance_batch._planner import Job
+from seedance_batch._rows import Row, Rows
 
 __all__ = ["Namer", "check_name", "name_problems", "variant_slug_of"]
 
