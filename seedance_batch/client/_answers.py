@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Literal
@@ -334,7 +334,7 @@ def _absolute_url(text: str, base_url: str | None) -> str | None:
 
 
 def _failure_message(
-    layers: list[Mapping[str, object]], items: list[Mapping[str, object]]
+    layers: Sequence[Mapping[str, object]], items: Sequence[Mapping[str, object]]
 ) -> str | None:
     """A failed task's own message: the task's layers inside out, then its data items."""
     for place in [*layers, *items]:
