@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Literal
@@ -26,6 +26,7 @@ from seedance_batch._rules import classify_flag, classify_status, names_policy
 __all__ = [
     "MAX_TASK_ID",
     "Answer",
+    "Reading",
     "Task",
     "TaskStatus",
     "answer_keys",
@@ -35,6 +36,8 @@ __all__ = [
     "has_id",
     "parse_task",
     "phrase",
+    "read_any_shape",
+    "read_common_shape",
 ]
 
 TaskStatus = Literal["running", "succeeded", "failed"]
@@ -91,6 +94,54 @@ def parse_task(
     """
     if not isinstance(payload, Mapping):
         raise ApiProtocolError(f"the answer is not a JSON object but {_json_kind(payload)}")
+    reading = read_common_shape(payload, base_url)
+    if reading is None:
+        reading = read_any_shape(payload, base_url)
+    task_id, word, status = reading.task_id, reading.word, reading.status
+    if task_id is None:
+        task_id = fallback_id
+    if task_id is None:
+        raise ApiProtocolError(f"the answer has no task id (keys: {answer_keys(payload, secrets)})")
+    check_task_id(task_id, secrets)
+
+    found = reading.urls
+    urls = tuple(dict.fromkeys(url for url in found if not holds_secret(url, secrets)))
+    dropped = len(dict.fromkeys(found)) - len(urls)
+
+    word_text = clean(redact(word, secrets), _MAX_WORD) if word else ""
+    error = None
+    if status == "failed":
+        message = _failure_message(reading.layers[::-1], reading.items)
+        error = clean(redact(message, secrets)) if message else None
+    return Task(
+        id=task_id,
+        status=status,
+        status_word=word_text,
+        image_urls=urls,
+        error=error,
+        raw=reading.layers[0],
+        policy_rejection=status == "failed" and names_policy(word, error),
+        dropped_urls=dropped,
+        warning=_warning(status, urls, dropped, payload, secrets),
+    )
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What :func:`parse_task` takes from an answer before it checks and redacts: the task's
+    layers (outermost first) and the items of their ``data`` lists that are objects, the id
+    and status word found (None when none), the status, and the image URLs in order."""
+
+    layers: tuple[Mapping[str, object], ...]
+    items: tuple[Mapping[str, object], ...]
+    task_id: str | None
+    word: str | None
+    status: TaskStatus
+    urls: tuple[str, ...]
+
+
+def read_any_shape(payload: Mapping[str, object], base_url: str | None) -> Reading:
+    """The reference reading of an answer in any shape (see :func:`parse_task`)."""
     layers = _unwrap(payload)
     inside_out = layers[::-1]
     items = [item for layer in layers for item in _list(layer.get("data"))]
@@ -99,39 +150,49 @@ def parse_task(
     task_id = _first_text(layer.get(key) for layer in inside_out for key in _ID_KEYS)
     if task_id is None:
         task_id = _first_text(item.get("id") for item in mapped_items)
-    if task_id is None:
-        task_id = fallback_id
-    if task_id is None:
-        raise ApiProtocolError(f"the answer has no task id (keys: {answer_keys(payload, secrets)})")
-    check_task_id(task_id, secrets)
-
     word = _first_text(layer.get(key) for layer in inside_out for key in _STATUS_KEYS)
     if word is None:
         word = _first_text(item.get(key) for item in mapped_items for key in _STATUS_KEYS)
     flags = [layer.get(key) for layer in [*inside_out, *mapped_items] for key in _FLAG_KEYS]
     status = _outcome(classify_status(word), [classify_flag(flag) for flag in flags])
-
     found: list[str] = []
     _collect_urls(payload, False, False, base_url, found, 0)
-    urls = tuple(dict.fromkeys(url for url in found if not holds_secret(url, secrets)))
-    dropped = len(dict.fromkeys(found)) - len(urls)
+    return Reading(tuple(layers), tuple(mapped_items), task_id, word, status, tuple(found))
 
-    word_text = clean(redact(word, secrets), _MAX_WORD) if word else ""
-    error = None
-    if status == "failed":
-        message = _failure_message(inside_out, mapped_items)
-        error = clean(redact(message, secrets)) if message else None
-    return Task(
-        id=task_id,
-        status=status,
-        status_word=word_text,
-        image_urls=urls,
-        error=error,
-        raw=layers[0],
-        policy_rejection=status == "failed" and names_policy(word, error),
-        dropped_urls=dropped,
-        warning=_warning(status, urls, dropped, payload, secrets),
-    )
+
+#: The keys of an answer in the API's own shape (its page's), and of the items of its ``data``.
+_COMMON_KEYS = frozenset({"id", "object", "status", "model", "n", "created", "data"})
+_COMMON_ITEM_KEYS = frozenset({"id", "mediaType", "status", "imageUrls"})
+
+
+def read_common_shape(payload: Mapping[str, object], base_url: str | None) -> Reading | None:
+    """:func:`read_any_shape`'s reading of an answer in the API's own shape, found without the
+    walk, or None for any other shape: a JSON object of :data:`_COMMON_KEYS` alone, a string
+    ``id`` and ``status``, and a ``data`` list of objects of :data:`_COMMON_ITEM_KEYS` alone
+    whose ``imageUrls`` are lists of strings. Held to the reference by a property test."""
+    if type(payload) is not dict or not payload.keys() <= _COMMON_KEYS:
+        return None
+    task_id, word, data = payload.get("id"), payload.get("status"), payload.get("data", [])
+    if not (type(task_id) is str and type(word) is str and type(data) is list):
+        return None
+    task_id, word = task_id.strip(), word.strip()
+    if not (task_id and word):
+        return None
+    found: list[str] = []
+    for item in data:
+        if type(item) is not dict or not item.keys() <= _COMMON_ITEM_KEYS:
+            return None
+        urls = item.get("imageUrls", [])
+        if type(urls) is not list:
+            return None
+        for text in urls:
+            if type(text) is not str:
+                return None
+            url = _absolute_url(text, base_url)
+            if url is not None:
+                found.append(url)
+    status = classify_status(word)
+    return Reading((payload,), tuple(data), task_id, word, status, tuple(found))
 
 
 _ID_KEYS = ("id", "task_id", "taskId")
@@ -273,7 +334,7 @@ def _absolute_url(text: str, base_url: str | None) -> str | None:
 
 
 def _failure_message(
-    layers: list[Mapping[str, object]], items: list[Mapping[str, object]]
+    layers: Sequence[Mapping[str, object]], items: Sequence[Mapping[str, object]]
 ) -> str | None:
     """A failed task's own message: the task's layers inside out, then its data items."""
     for place in [*layers, *items]:

@@ -92,6 +92,8 @@ __all__ = ["CREATE_PATH", "TASK_PATH", "ClientStats", "CreateOutcome", "Seedance
 
 CREATE_PATH = "/v1/images/generations"
 TASK_PATH = "/v1/tasks/"
+#: Poll requests kept built, one per task, the oldest dropped first.
+_POLLS_KEPT = 4096
 
 
 @dataclass(frozen=True)
@@ -239,6 +241,7 @@ class SeedanceClient:
         # each request's whole set of headers, merged once (the key's header included)
         bearer = {"Authorization": f"Bearer {self._key.reveal()}"}
         self._poll_headers = self._api.headers_with(bearer)
+        self._polls: dict[str, httpx.Request] = {}
         self._create_headers = self._api.headers_with(
             {**bearer, "Content-Type": "application/json"}
         )
@@ -350,10 +353,15 @@ class SeedanceClient:
         """
         if not isinstance(task_id, str):
             raise ApiProtocolError("a task id must be a string")
-        check_task_id(task_id, self._secrets)
+        request = self._polls.get(task_id)  # a task is polled again and again: parsed once
         url = f"{self._root}{TASK_PATH}{quote(task_id, safe='')}"
+        if request is None:
+            check_task_id(task_id, self._secrets)
+            request = self._api.prepare("GET", url, self._poll_headers)
+            if len(self._polls) >= _POLLS_KEPT:
+                del self._polls[next(iter(self._polls))]  # the oldest task's
+            self._polls[task_id] = request
         target = f"GET {url}"
-        request = self._api.prepare("GET", url, self._poll_headers)
 
         async def attempt() -> Task | Failure:
             answer = await self._attempt(request, target, task_id, on_slot)

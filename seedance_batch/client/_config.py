@@ -105,5 +105,6 @@ def check_key(api_key: str) -> Secret:
 
 def check_idempotency_key(key: str) -> None:
     """``ValueError`` unless ``key`` is 1 to 255 visible ASCII characters."""
-    if not 1 <= len(key) <= 255 or any(not 0x21 <= ord(ch) <= 0x7E for ch in key):
+    # visible ASCII: ASCII, printable (no control character) and no space; no loop in Python
+    if not (1 <= len(key) <= 255 and key.isascii() and key.isprintable()) or " " in key:
         raise ValueError("an Idempotency-Key must be 1 to 255 visible ASCII characters")

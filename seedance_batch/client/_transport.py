@@ -32,7 +32,7 @@ import httpx
 if TYPE_CHECKING:  # imported by the first Transport: every command but run goes without it
     import aiohttp
 
-__all__ = ["HEADERS_SENT", "Transport", "default_ssl_context"]
+__all__ = ["BODY", "HEADERS_SENT", "READ_WHOLE", "Transport", "default_ssl_context"]
 
 
 @functools.cache
@@ -109,10 +109,26 @@ class _Body(httpx.AsyncByteStream):
 HEADERS_SENT = "http11.send_request_headers.complete"
 
 
+#: A request extension of this client's: read an answer whose ``Content-Length`` is at most
+#: this many bytes, and which has no ``Content-Encoding``, whole in the transport (aiohttp's
+#: parser stops at the length), and hand its bytes back as the response's :data:`BODY`
+#: extension as well as its stream. Other answers stream as usual; transports that do not know
+#: the extension (httpx's own, ``httpx.MockTransport``) ignore it.
+READ_WHOLE = "seedance_batch.read_whole"
+#: The response extension holding a body read whole (see :data:`READ_WHOLE`).
+BODY = "seedance_batch.body"
+
+
 async def _headers_sent(_session: object, context: Any, _params: object) -> None:
     trace = context.trace_request_ctx
     if callable(trace):
         await trace(HEADERS_SENT, {"return_value": None})
+
+
+def _short(response: aiohttp.ClientResponse, limit: int) -> bool:
+    """Whether ``response`` declares a body of at most ``limit`` bytes, not encoded."""
+    length = response.content_length
+    return length is not None and length <= limit and "Content-Encoding" not in response.headers
 
 
 class Transport(httpx.AsyncBaseTransport):
@@ -209,15 +225,25 @@ class Transport(httpx.AsyncBaseTransport):
             )
         except Exception as exc:
             _raise_as_httpx(exc)
+        answer: dict[str, Any] = {
+            "http_version": b"HTTP/1.1",
+            "reason_phrase": (response.reason or "").encode("ascii", "replace"),
+        }
+        stream: httpx.AsyncByteStream = _Body(response)
+        whole = extensions.get(READ_WHOLE)
+        if whole is not None and _short(response, whole):
+            try:
+                body = await response.read()
+            except Exception as exc:
+                _raise_as_httpx(exc)
+            stream = httpx.ByteStream(body)
+            answer[BODY] = body
         return httpx.Response(
             status_code=response.status,
             headers=response.raw_headers,
-            stream=_Body(response),
+            stream=stream,
             request=request,
-            extensions={
-                "http_version": b"HTTP/1.1",
-                "reason_phrase": (response.reason or "").encode("ascii", "replace"),
-            },
+            extensions=answer,
         )
 
     async def aclose(self) -> None:

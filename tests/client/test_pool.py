@@ -7,6 +7,7 @@ import asyncio
 import httpx
 import pytest
 
+from seedance_batch.client import SeedanceClient, _client
 from seedance_batch.client._bounded import BodyTooLarge
 from seedance_batch.client._http import Pool, http_client, on_headers_sent
 
@@ -76,3 +77,32 @@ def test_a_prepared_request_may_carry_a_trace() -> None:
     )
     assert request.extensions["trace"] is trace
     assert request.content == b"{}"
+
+
+def test_a_task_polled_again_reuses_its_request_and_few_are_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each poll of a task sends the same URL and headers from one request built once; the
+    requests kept are bounded (the oldest task's dropped), and a dropped one is rebuilt."""
+    monkeypatch.setattr(_client, "_POLLS_KEPT", 3)
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"id": request.url.path.rsplit("/")[-1], "status": "ok"})
+
+    async def main() -> list[str]:
+        client = SeedanceClient(
+            "http://127.0.0.1:9", "sk-test-key", transport=httpx.MockTransport(handler)
+        )
+        try:
+            ids = ["a", "a", "b", "c", "d", "a"]
+            tasks = [await client.get_task(task_id) for task_id in ids]
+            assert len(client._polls) == 3
+            return [task.id for task in tasks]
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(main()) == ["a", "a", "b", "c", "d", "a"]
+    assert seen[0] is seen[1] and seen[5] is not seen[0]
+    assert seen[5].url == seen[0].url and seen[5].headers == seen[0].headers

@@ -18,9 +18,10 @@ import aiohttp
 import httpx
 import pytest
 
+from seedance_batch.client._bounded import BodyTooLarge
 from seedance_batch.client._failures import sent_nothing
 from seedance_batch.client._http import http_client, on_headers_sent, proxy_mounts
-from seedance_batch.client._transport import _raise_as_httpx
+from seedance_batch.client._transport import BODY, _raise_as_httpx
 
 pytestmark = pytest.mark.sockets  # real sockets: TLS, resets, timeouts, proxies
 
@@ -385,3 +386,35 @@ def test_no_proxy_hosts_and_a_loopback_api_host_go_direct() -> None:
     assert isinstance(mounts["https://"], httpx.AsyncHTTPTransport)
     assert proxy_mounts(limits=limits, verify=True, environment={"no": "x"}) == {}
     assert proxy_mounts(limits=limits, verify=True, environment={**environment, "no": "*"}) == {}
+
+
+def test_a_short_answer_is_read_whole_by_the_transport_and_a_long_one_streams() -> None:
+    """Pool.read gets a body of a known length under its cap whole from the transport (its
+    BODY extension); over the cap it streams and fails at the cap; a body cut short of its
+    Content-Length fails as RemoteProtocolError either way."""
+
+    async def handle(head: bytes, _r: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if head.startswith(b"GET /cut"):
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort")
+            await writer.drain()
+            writer.close()
+            return
+        writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\n{"a":1}')
+        await writer.drain()
+
+    async def main() -> None:
+        async with serving(handle) as (port, _):
+            p = http_client(connections=2, timeout=5.0, headers={})
+            headers = p.headers_with({})
+            try:
+                url = f"http://127.0.0.1:{port}/"
+                response, body = await p.read(p.prepare("GET", url, headers), 100)
+                assert (body, response.extensions[BODY]) == (b'{"a":1}', b'{"a":1}')
+                with pytest.raises(BodyTooLarge):
+                    await p.read(p.prepare("GET", url, headers), 5)
+                with pytest.raises(httpx.RemoteProtocolError):
+                    await p.read(p.prepare("GET", url + "cut", headers), 1000)
+            finally:
+                await p.aclose()
+
+    asyncio.run(main())
