@@ -356,6 +356,7 @@ class _Scheduler:
                 if isinstance(result, BaseException):
                     raise result
         finally:
+            self.jobs.close()
             if self.signals is not None:
                 self.signals.leave_loop()
         return self._finish(self.clock() - started)
