@@ -1,4 +1,4 @@
-"""The images' file thread: every call answered, errors carried back, a group per hop."""
+"""The run's machinery: the images' file thread (a group per hop), the collector's setting."""
 
 from __future__ import annotations
 
@@ -70,3 +70,17 @@ def test_an_image_through_the_group_is_whole_and_refuses_a_planted_file(tmp_path
     assert (tmp_path / "a.part").read_bytes() == b"x" * 1000
     assert taken.read_bytes() == b"planted"
     assert not [n for n in os.listdir(tmp_path) if n not in ("a.part", "taken")]
+
+
+def test_a_run_freezes_the_collector_and_puts_it_back() -> None:
+    """Inside run_collection the objects so far are frozen and gen 0 waits longer; after, not."""
+    import gc
+
+    from seedance_batch._gc import RUN_THRESHOLD, run_collection
+
+    before = gc.get_threshold()
+    with run_collection():
+        assert gc.get_threshold()[0] == RUN_THRESHOLD
+        assert gc.get_freeze_count() > 0
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
