@@ -30,6 +30,7 @@ from seedance_batch._errors import (
     SeedanceBatchError,
 )
 from seedance_batch._events import Event, Notice, RunStarted
+from seedance_batch._gc import run_collection
 from seedance_batch._job_runner import JobRunner
 from seedance_batch._layout import GALLERY_NAME, RESULTS_NAME
 from seedance_batch._manifest import Manifest
@@ -347,8 +348,9 @@ class _Scheduler:
         if self.signals is not None:
             self.signals.install(asyncio.get_running_loop(), self._interrupt)
         try:
-            results = await asyncio.gather(*self._workers, return_exceptions=True)
-            await asyncio.gather(*self._downloading, return_exceptions=True)
+            with run_collection():
+                results = await asyncio.gather(*self._workers, return_exceptions=True)
+                await asyncio.gather(*self._downloading, return_exceptions=True)
             results.extend(self._crashes)
             for result in results:
                 if isinstance(result, (StopRun, asyncio.CancelledError)):
@@ -356,6 +358,7 @@ class _Scheduler:
                 if isinstance(result, BaseException):
                     raise result
         finally:
+            self.jobs.close()
             if self.signals is not None:
                 self.signals.leave_loop()
         return self._finish(self.clock() - started)

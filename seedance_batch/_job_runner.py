@@ -95,6 +95,12 @@ class JobRunner:
         self.wall_clock = options.wall_clock
         self.sleep = options.sleep
         self._parents: dict[str, Path] = {}
+        #: fsyncs the images written on the event loop, a group at a time
+        self.syncer = run_files.GroupSync()
+
+    def close(self) -> None:
+        """Stop the images' syncer (every download has ended)."""
+        self.syncer.close()
 
     def learn_from_lockfile(self, jobs: tuple[Job, ...]) -> None:
         """Learn task durations from the lockfile's succeeded jobs (a resumed campaign): the
@@ -492,15 +498,14 @@ class JobRunner:
         )
         state.finished(job, "succeeded", delivered=len(urls), message=warning)
 
-    @staticmethod
     async def _download(
-        client: SeedanceClient, folder: Path, job: Job, index: int, url: str, *, take: int
+        self, client: SeedanceClient, folder: Path, job: Job, index: int, url: str, *, take: int
     ) -> ImageRecord:
         """The one place an image is downloaded: to a temporary in ``folder``, checked, then
         renamed to its name in the layout (image ``index`` of ``take``); its record."""
         partial = run_files.download_temporary(folder, index)
         try:
-            download = await client.download(url, run_files.ImageFile(partial))
+            download = await client.download(url, run_files.ImageFile(partial, self.syncer))
         except DownloadError:
             with contextlib.suppress(OSError):
                 partial.unlink()

@@ -13,9 +13,10 @@ import contextlib
 import dataclasses
 import os
 import stat
+import threading
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
-from typing import BinaryIO, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from seedance_batch._errors import OutputError
 from seedance_batch._files import (
@@ -32,6 +33,7 @@ from seedance_batch.lockfile import ImageRecord, JobRecord, Lockfile, LockfileSn
 
 __all__ = [
     "PROBE_NAME",
+    "GroupSync",
     "ImageFile",
     "download_temporary",
     "ensure_folder",
@@ -172,6 +174,84 @@ def download_temporary(folder: Path, index: int) -> Path:
 
 #: An image up to this size is held in memory and written to its file in one go.
 IN_MEMORY = 8 * 1024 * 1024
+R = TypeVar("R")
+#: A finished call's future, its value and the exception it raised (None: none).
+_Answer = tuple["asyncio.Future[Any]", Any, "Exception | None"]
+
+
+class GroupSync:
+    """One thread that writes and fsyncs the small files of a run, a group per thread hop.
+
+    :meth:`call` hands it a function (create, write, fsync, close one file) and returns a
+    future of its value. The thread runs whatever came while it was busy as one group and
+    answers the whole group with one wake-up of each event loop, so that a run's images cost
+    no thread hop of their own (a thread pool answers each call with a wake-up, and the loop
+    pays a futex or two per call to hand it over). It starts with the first call and stops
+    at :meth:`close`, after running what it was handed.
+    """
+
+    def __init__(self) -> None:
+        self._wake = threading.Condition()
+        self._pending: list[tuple[Callable[..., Any], tuple[Any, ...], asyncio.Future[Any]]] = []
+        self._closing = False
+        self._thread: threading.Thread | None = None
+        #: how many groups the thread ran (for tests and benchmarks)
+        self.groups = 0
+
+    def call(self, function: Callable[..., R], *args: Any) -> asyncio.Future[R]:
+        """A future of ``function(*args)``, run in this object's thread."""
+        future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
+        with self._wake:
+            if self._closing:
+                raise RuntimeError("the file thread is closed")
+            self._pending.append((function, args, future))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="image-files", daemon=True)
+                self._thread.start()
+            elif len(self._pending) == 1:
+                self._wake.notify()
+        return future
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._pending and not self._closing:
+                    self._wake.wait()
+                group, self._pending = self._pending, []
+            if not group:
+                return
+            answers: dict[asyncio.AbstractEventLoop, list[_Answer]] = {}
+            for function, args, future in group:
+                value: Any = None
+                error: Exception | None = None
+                try:
+                    value = function(*args)
+                except Exception as exc:
+                    error = exc
+                answers.setdefault(future.get_loop(), []).append((future, value, error))
+            self.groups += 1
+            for loop, answered in answers.items():
+                with contextlib.suppress(RuntimeError):  # a loop closed meanwhile: nobody waits
+                    loop.call_soon_threadsafe(_answer, answered)
+
+    def close(self) -> None:
+        """Run what was handed, then stop the thread."""
+        with self._wake:
+            self._closing = True
+            thread = self._thread
+            self._wake.notify()
+        if thread is not None:
+            thread.join()
+
+
+def _answer(answered: list[_Answer]) -> None:
+    for future, value, error in answered:
+        if future.done():  # cancelled: the caller went away
+            continue
+        if error is None:
+            future.set_result(value)
+        else:
+            future.set_exception(error)
 
 
 class ImageFile:
@@ -184,11 +264,14 @@ class ImageFile:
     it durable (fsync) for the caller to rename into place. Any ``OSError`` is an
     :class:`OutputError` naming ``dest``. The file system's work (open, write, fsync, close)
     happens in threads, so that neither a slow disk nor the cost of creating files stalls the
-    event loop; a small image costs one thread hop in all.
+    event loop: with a ``syncer``, an image held whole in memory is written and synced by its
+    :class:`GroupSync` with the others of its moment (no thread hop of its own); without one,
+    in a hop of the loop's thread pool.
     """
 
-    def __init__(self, dest: Path) -> None:
+    def __init__(self, dest: Path, syncer: GroupSync | None = None) -> None:
         self._dest = dest
+        self._syncer = syncer
         self._held: list[bytes] = []
         self._size = 0
         self._file: BinaryIO | None = None
@@ -211,7 +294,7 @@ class ImageFile:
         data = self._take_held()
         try:
             if self._file is None:  # all of it held: create, write and sync in one hop
-                await _in_thread(self._create_write_and_sync, data)
+                await _in_thread(self._create_write_and_sync, data, group=self._syncer)
             else:
                 file, self._file = self._file, None
                 await _in_thread(_write_and_sync, file, data)
@@ -251,13 +334,11 @@ class ImageFile:
         self._size = 0
         self._file, file = None, self._file
         created, self._created = self._created, False
-        await _in_thread(_discard, self._dest, file, created)
+        if file is not None or created:  # else nothing to close or remove: no thread hop
+            await _in_thread(_discard, self._dest, file, created)
 
     def _error(self, exc: OSError) -> OutputError:
         return OutputError.from_os_error(self._dest, exc, "cannot write the image")
-
-
-R = TypeVar("R")
 
 
 def _create(dest: Path) -> BinaryIO:
@@ -279,10 +360,16 @@ def _discard(dest: Path, file: BinaryIO | None, created: bool) -> None:
             dest.unlink()
 
 
-async def _in_thread(function: Callable[..., R], *args: object) -> R:
-    """``function(*args)`` in a thread. When cancelled, it still waits for the thread, so that
-    the caller's clean-up (removing the temporary file) comes after any file it creates."""
-    future = asyncio.get_running_loop().run_in_executor(None, function, *args)
+async def _in_thread(
+    function: Callable[..., R], *args: object, group: GroupSync | None = None
+) -> R:
+    """``function(*args)`` in a thread (``group``'s, else the loop's pool). When cancelled, it
+    still waits for the thread, so that the caller's clean-up (removing the temporary file)
+    comes after any file it creates."""
+    if group is not None:
+        future = group.call(function, *args)
+    else:
+        future = asyncio.get_running_loop().run_in_executor(None, function, *args)
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:

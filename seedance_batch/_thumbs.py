@@ -157,8 +157,11 @@ def _thumbs_folder(out: Path) -> Path:
     """``<out>/.thumbs``, made when missing; OutputError when it is a link or not a folder."""
     folder = Path(out) / THUMBS_DIR
     try:
-        folder.mkdir(exist_ok=True)
-        mode = os.lstat(folder).st_mode
+        try:  # there already, but for the first thumbnail: one lstat, no mkdir to refuse
+            mode = os.lstat(folder).st_mode
+        except FileNotFoundError:
+            folder.mkdir(exist_ok=True)
+            mode = os.lstat(folder).st_mode
     except OSError as exc:
         raise OutputError.from_os_error(folder, exc, "cannot make the thumbnails' folder") from exc
     if not stat.S_ISDIR(mode):

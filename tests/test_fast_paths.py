@@ -3,8 +3,9 @@
 The fast paths: the canonical-JSON encoder (and the planner's request bodies spliced around the
 prompt), the lockfile's pretty printer, the plan JSON built from strings, the lockfile's fast
 check beside its schema, the lockfile's fast parse beside json's strict one, the timestamps
-beside strptime and strftime, JobRecord.replace beside dataclasses.replace, and a download's
-URL without its query beside httpx's copy_with.
+beside strptime and strftime, JobRecord.replace beside dataclasses.replace, a download's URL
+without its query beside httpx's copy_with, and the journal's put lines (a compact encoder made
+once, a job's plan fields encoded once) beside json.dumps of the whole line.
 """
 
 from __future__ import annotations
@@ -37,12 +38,13 @@ from seedance_batch.lockfile import (
     STATES,
     ImageRecord,
     JobRecord,
+    Lockfile,
     Spent,
     TakeRecord,
     render_lockfile,
 )
 from seedance_batch.lockfile._check import document_problem, job_problem
-from seedance_batch.lockfile._render import pretty
+from seedance_batch.lockfile._render import compact, pretty
 from seedance_batch.lockfile._strict_json import parse_json_fast, unique_object
 
 SETTINGS = settings(max_examples=150, deadline=None)
@@ -621,3 +623,65 @@ def test_url_without_query_is_httpx_copy_with(
         assume(False)
         raise
     assert without_query(url) == str(url.copy_with(query=None, fragment=None))
+
+
+# ---------------------------------------------------------------------------------------------
+# The journal's put lines
+
+
+@SETTINGS
+@given(JSON_VALUES)
+def test_compact_is_json_dumps_compact(value: Any) -> None:
+    """The journal's compact encoder writes what json.dumps(separators, ensure_ascii=False) does."""
+    assert compact(value) == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+PROGRESS = st.fixed_dictionaries(
+    {
+        "state": st.sampled_from(["submitting", "submitted", "succeeded", "failed"]),
+        "attempts": st.integers(0, 9),
+        "error": st.none() | STRINGS,
+        "credits_charged": st.integers(0, 99),
+        "task_missing": st.integers(0, 3),
+        "nonce": st.none() | st.text("0123456789abcdef", min_size=16, max_size=16),
+        "images": st.lists(
+            st.builds(
+                ImageRecord,
+                STRINGS.filter(bool),
+                STRINGS.filter(bool),
+                st.just("0" * 64),
+                st.integers(0, 9),
+            ),
+            max_size=2,
+        ).map(tuple),
+    }
+)
+
+
+@FEW
+@given(st.lists(PROGRESS, min_size=1, max_size=4), STRINGS, STRINGS)
+def test_journal_put_lines_are_json_dumps_of_the_line(
+    changes: list[dict[str, Any]], prompt: str, value: str
+) -> None:
+    """Each put line (its plan fields encoded once a job) is json.dumps of the whole line."""
+    with tempfile.TemporaryDirectory() as folder:
+        lock = Lockfile.open(
+            Path(folder) / "m.lock.json", manifest_name="m", manifest_sha256="0" * 64
+        )
+        record = JobRecord("0123456789abcdef", "hero", {"v": value}, 0, {"prompt": prompt})
+        lines = []
+        with lock:
+            for change in [{}, *changes]:
+                change = {**change, "task_id": "t-1" if change.get("state") else None}
+                record = record.replace(**change)
+                lock.put(record)
+                spent = lock.spent.to_json()
+                lines.append(
+                    json.dumps(
+                        {"put": record.id, "record": record.to_json(), "spent": spent},
+                        ensure_ascii=False,
+                        separators=(",", ":"),
+                    )
+                )
+            written = lock.journal_path.read_bytes().decode().split("\n")[1:-1]
+        assert written == list(dict.fromkeys(lines))

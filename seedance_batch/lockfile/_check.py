@@ -152,6 +152,11 @@ def job_problem(entry: object) -> str | None:
         return "request: 'prompt' is a required string"
     if not _CREDENTIAL_KEYS.isdisjoint(request):
         return "request: holds a credential; the lockfile never stores one"
+    return _changing_problem(entry)
+
+
+def _changing_problem(entry: dict[str, Any]) -> str | None:
+    """What is wrong with the fields of an entry that change as its job goes, or None."""
     if (problem := _progress_problem(entry)) is not None:
         return problem
     for name in _OPTIONAL_FIELDS:
@@ -323,8 +328,14 @@ def check_document(doc: Any, where: str) -> None:
     raise LockfileError(f"{where}: {words or message}")
 
 
-def record_problem(record: JobRecord, entry: dict[str, Any]) -> str | None:
-    """What the schema would refuse in ``record`` (whose ``to_json()`` is ``entry``), or None."""
+def record_problem(
+    record: JobRecord, entry: dict[str, Any], *, progress_only: bool = False
+) -> str | None:
+    """What the schema would refuse in ``record`` (whose ``to_json()`` is ``entry``), or None.
+
+    ``progress_only``: the plan fields were checked already (a record of the same job with
+    the same objects, see :meth:`JobRecord.same_plan`), and ``entry`` is its
+    :meth:`~JobRecord.progress_json`: only those fields are checked."""
     if not isinstance(record.id, str) or JOB_ID.match(record.id) is None:
         return f"{record.id!r} is not a job id (16 lowercase hex digits)"
     if not isinstance(record.images, tuple) or not all(
@@ -335,4 +346,4 @@ def record_problem(record: JobRecord, entry: dict[str, Any]) -> str | None:
         isinstance(t, TakeRecord) and isinstance(t.images, tuple) for t in record.takes
     ):
         return "takes: must be a tuple of TakeRecord"
-    return job_problem(entry)
+    return _changing_problem(entry) if progress_only else job_problem(entry)

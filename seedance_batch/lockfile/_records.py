@@ -234,12 +234,33 @@ class JobRecord:
 
     def to_json(self) -> dict[str, Any]:
         """The entry as written under ``jobs[id]``, in the file's field order (no ``id``)."""
+        entry = self.plan_json()
+        entry.update(self.progress_json())
+        return entry
+
+    def plan_json(self) -> dict[str, Any]:
+        """The entry's first fields, the plan's (job, variant, repeat, request), as written."""
         variant, request = self.variant, self.request
-        entry: dict[str, Any] = {
+        return {
             "job": self.job,
             "variant": variant if type(variant) is dict else dict(variant),
             "repeat": self.repeat,
             "request": request if type(request) is dict else dict(request),
+        }
+
+    def same_plan(self, other: JobRecord) -> bool:
+        """``other`` is this job with the very same plan fields (the objects, not copies): what
+        was checked and encoded of them holds for both."""
+        return (
+            other.request is self.request
+            and other.variant is self.variant
+            and other.job == self.job
+            and other.repeat == self.repeat
+        )
+
+    def progress_json(self) -> dict[str, Any]:
+        """The entry's other fields, how far the job got, as written after :meth:`plan_json`."""
+        entry: dict[str, Any] = {
             "state": self.state,
             "task_id": self.task_id,
             "attempts": self.attempts,

@@ -3,16 +3,53 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 from seedance_batch.lockfile._records import JobRecord, Spent
 
-__all__ = ["compact", "pretty", "render_lockfile"]
+__all__ = ["compact", "compact_reference", "pretty", "put_line", "render_lockfile"]
 
-#: One JSON value on one line, as the journal writes it.
-compact: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+#: One JSON value on one line, as the journal writes it: the reference.
+compact_reference: Final = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+def _fast_compact() -> Callable[[Any], str]:
+    """:data:`compact_reference` with its C encoder made once, not once a call (what
+    ``JSONEncoder.encode`` spends most of a journal line's encoding on); no check for cycles,
+    which a lockfile's values cannot have."""
+    make = getattr(json.encoder, "c_make_encoder", None)
+    if make is None:  # pragma: no cover - Pythons without the C accelerator
+        return compact_reference
+    reference = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+    encode = make(
+        None,
+        reference.default,
+        json.encoder.encode_basestring,
+        None,
+        reference.key_separator,
+        reference.item_separator,
+        False,
+        False,
+        True,
+    )
+
+    def compact(value: Any) -> str:
+        return "".join(encode(value, 0))
+
+    return compact
+
+
+#: One JSON value on one line, as :data:`compact_reference` writes it.
+compact: Final = _fast_compact()
 _scalar: Final = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def put_line(job_id: str, record: str, spent: Spent) -> str:
+    """A journal's put line, as ``compact({"put": job_id, "record": entry, "spent": ...})``
+    writes it, from ``record``, the entry already encoded with :data:`compact`, and
+    ``job_id``, a checked job id (hex digits: nothing to escape)."""
+    return f'{{"put":"{job_id}","record":{record},"spent":{compact(spent.to_json())}}}'
 
 
 def pretty(value: Any, indent: str, out: list[str]) -> None:

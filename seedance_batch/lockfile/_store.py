@@ -32,7 +32,7 @@ from seedance_batch.lockfile._journal import (
 )
 from seedance_batch.lockfile._read import LockfileSnapshot, load_content, mismatch
 from seedance_batch.lockfile._records import JobRecord, PlannedJob, Spent
-from seedance_batch.lockfile._render import compact, render_lockfile
+from seedance_batch.lockfile._render import compact, put_line, render_lockfile
 from seedance_batch.lockfile._runlock import NOFOLLOW, RunLock
 
 __all__ = ["Lockfile"]
@@ -97,6 +97,8 @@ class _Syncer:
 
 
 _datasync: Callable[[int], None] = getattr(os, "fdatasync", os.fsync)
+#: States after which a job seldom changes again: its plan fields' JSON is not kept.
+_ENDED = frozenset({"succeeded", "failed"})
 
 
 def _relative_output(out: Path, folder: Path) -> str:
@@ -140,6 +142,8 @@ class Lockfile:
         self._syncer: _Syncer | None = None
         self._dirty = False  # the lockfile on disk lacks changes that the journal has
         self._journal_size = HEADER_SIZE
+        #: each job in progress: a record and its plan fields as JSON, ``{"job":..."request":{..}``
+        self._plans: dict[str, tuple[JobRecord, str]] = {}
         #: bytes written to the lockfile and the journal by this object (for benchmarks)
         self.bytes_written = 0
         self._load(durable_within, adopt)
@@ -301,8 +305,17 @@ class Lockfile:
         :attr:`spent`. Raises ``ValueError`` for a record the schema would refuse, and
         :class:`LockfileWriteError` when the journal cannot be written (memory unchanged).
         """
-        entry = record.to_json()
-        if (problem := record_problem(record, entry)) is not None:
+        known = self._jobs.get(record.id)
+        if known is not None and record.same_plan(known):  # only its progress to check
+            progress = record.progress_json()
+            problem = record_problem(record, progress, progress_only=True)
+            head = self._plan_line(record)
+            body = f"{head},{compact(progress)[1:]}"
+        else:
+            entry = record.to_json()
+            problem = record_problem(record, entry)
+            body = compact(entry)
+        if problem is not None:
             raise ValueError(f"invalid lockfile record {record.id!r}: {problem}")
         with self._mutex:
             self._check_open()
@@ -311,7 +324,7 @@ class Lockfile:
                 return
             spent_before = self._spent
             spent = spent_before.plus_rise(previous, record)
-            line = compact({"put": record.id, "record": entry, "spent": spent.to_json()})
+            line = put_line(record.id, body, spent)
             self._jobs[record.id] = record  # first: an interrupt after the write keeps it
             self._spent = spent
             try:
@@ -324,6 +337,20 @@ class Lockfile:
                 self._spent = spent_before
                 raise
         self._after_change(sync)
+
+    def _plan_line(self, record: JobRecord) -> str:
+        """The start of ``record``'s entry as JSON, its plan fields, encoded once a job (kept
+        while the job is in progress: a job that ended seldom changes again)."""
+        cached = self._plans.get(record.id)
+        if cached is not None and record.same_plan(cached[0]):
+            head = cached[1]
+        else:
+            head = compact(record.plan_json())[:-1]
+        if record.state in _ENDED:
+            self._plans.pop(record.id, None)
+        else:
+            self._plans[record.id] = (record, head)
+        return head
 
     def remove(self, ids: Iterable[str], *, sync: bool = False) -> None:
         """Drop the entries of ``ids`` (for ``prune``); unknown ids are ignored. What they
