@@ -160,6 +160,8 @@ def _thumbs_folder(out: Path) -> Path:
         try:  # there already, but for the first thumbnail: one lstat, no mkdir to refuse
             mode = os.lstat(folder).st_mode
         except FileNotFoundError:
+            mode = 0
+        if not stat.S_ISDIR(mode):  # missing, or something else there: make it, or say why
             folder.mkdir(exist_ok=True)
             mode = os.lstat(folder).st_mode
     except OSError as exc:
