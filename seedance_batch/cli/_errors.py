@@ -119,8 +119,25 @@ def handle_errors() -> Iterator[Outcome]:
         say("seedance-batch: interrupted")
         outcome.code = EXIT_INTERRUPTED
     except Exception as exc:
+        if _caused_by_ctrl_c(exc):  # a Ctrl-C Python wrapped (during a class's __set_name__)
+            say("seedance-batch: interrupted")
+            outcome.code = EXIT_INTERRUPTED
+            return
         report_bug(exc)
         outcome.code = EXIT_BUG
+
+
+def _caused_by_ctrl_c(exc: BaseException) -> bool:
+    """``exc`` was raised from a KeyboardInterrupt (``raise ... from``, as Python 3.11 wraps
+    one that lands while a class is being made in a RuntimeError), however deep."""
+    seen: set[int] = set()
+    cause = exc.__cause__
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__
+    return False
 
 
 def _key_values() -> list[str]:

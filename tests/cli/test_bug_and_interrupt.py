@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from seedance_batch.cli._errors import EXIT_INTERRUPTED, handle_errors
+
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-crash-3c9d1e7f55"
 
@@ -132,3 +134,19 @@ def _before_our_handler(code: int | None, out: str, err: str) -> bool:
         if "seedance_batch" in file
     ]
     return all(frame == (init, first) for frame in ours)
+
+
+def test_a_ctrl_c_while_a_class_is_made_is_130_not_a_bug(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Ctrl-C landing in a descriptor's ``__set_name__`` (a lazy import making a dataclass),
+    which Python 3.11 wraps in a RuntimeError: exit 130 and one line, no bug report."""
+
+    class Interrupting:
+        def __set_name__(self, owner: type, name: str) -> None:
+            raise KeyboardInterrupt
+
+    with handle_errors() as outcome:
+        type("Loaded", (), {"values": Interrupting()})
+    assert outcome.code == EXIT_INTERRUPTED
+    assert capsys.readouterr().err == "seedance-batch: interrupted\n"
