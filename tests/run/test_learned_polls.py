@@ -111,33 +111,39 @@ def _manifest(folder: Path, jobs: int, concurrency: int) -> Path:
     return path
 
 
-def _figures(sim: Simulator) -> tuple[float, float]:
-    """Polls per task, and the median of each end's notice delay over its latency."""
+def _figures(sim: Simulator) -> tuple[list[int], list[float]]:
+    """Each task's polls, and each end's notice delay over its latency."""
     counters = sim.counters
-    polls = sum(counters.polls.values()) / len(counters.polls)
     late = []
     for task_id, delay in counters.noticed.items():
         task = sim.task(task_id)
         assert task is not None
         late.append(delay / task.latency)
-    return polls, statistics.median(late)
+    return list(counters.polls.values()), late
 
 
 def test_ten_waves_on_a_fake_clock_spend_few_polls_and_notice_ends_soon(
     tmp_path: Path,
 ) -> None:
     """Twenty tasks of 4-6 fake seconds one after another (the simulator on the run's fake
-    clock): at most 2.5 polls per task, each end noticed within 10% of its latency (median)."""
-    fake = FakeTime()
-    config = SimulatorConfig(seed=5, latency=(4.0, 6.0))
-    with serve(config, clock=fake.monotonic) as sim:
-        summary = run(
-            load_manifest(_manifest(tmp_path, 20, 1)), fake.options(sim.base_url), api_key=KEY
-        )
-        polls, late = _figures(sim)
-    assert run_exit_code(summary) == 0, summary.messages
-    assert polls <= 2.5
-    assert late <= 0.10
+    clock), three campaigns of them: at most 2.5 polls per task, each end noticed within 10%
+    of its latency (median). Pooled over three, since a run's figures still move a little
+    from one run to the next (about 1.9 to 2.5 polls for one campaign of 20)."""
+    polls: list[int] = []
+    late: list[float] = []
+    for seed in (5, 6, 7):
+        fake = FakeTime()
+        config = SimulatorConfig(seed=seed, latency=(4.0, 6.0))
+        with serve(config, clock=fake.monotonic) as sim:
+            (tmp_path / str(seed)).mkdir()
+            manifest = _manifest(tmp_path / str(seed), 20, 1)
+            summary = run(load_manifest(manifest), fake.options(sim.base_url), api_key=KEY)
+            each, delays = _figures(sim)
+        assert run_exit_code(summary) == 0, summary.messages
+        polls += each
+        late += delays
+    assert sum(polls) / len(polls) <= 2.5
+    assert statistics.median(late) <= 0.10
 
 
 def test_ten_waves_against_the_simulator_in_real_time(tmp_path: Path) -> None:
@@ -154,8 +160,8 @@ def test_ten_waves_against_the_simulator_in_real_time(tmp_path: Path) -> None:
         summary = run(load_manifest(manifest), RunOptions(base_url=sim.base_url), api_key=KEY)
         polls, late = _figures(sim)
     assert run_exit_code(summary) == 0, summary.messages
-    assert polls <= 3.0
-    assert late <= 0.12
+    assert sum(polls) / len(polls) <= 3.0
+    assert statistics.median(late) <= 0.12
 
 
 def test_a_resumed_campaign_learns_from_the_lockfile(tmp_path: Path) -> None:
