@@ -31,16 +31,22 @@ NOT_IMPORTED = (
 )
 
 
+def _python(probe: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python -c probe`` at the repository's root; it must exit 0."""
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    return result
+
+
 def _modules_of_validate(manifest: str) -> set[str]:
     probe = (
         "import json, sys\nfrom seedance_batch.cli import main\n"
         f"code = main(['validate', {manifest!r}])\n"
         "print(json.dumps([code, sorted(sys.modules)]))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
+    result = _python(probe)
     code, modules = json.loads(result.stdout.strip().splitlines()[-1])
     assert code == 0
     return set(modules)
@@ -75,10 +81,7 @@ def _freeze_count_at_exit(argv0: str) -> int:
         f"sys.argv = [{argv0!r}, 'validate', 'manifests/demo.yaml']\n"
         "from seedance_batch.cli import main\nsys.exit(main())\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
+    result = _python(probe)
     assert result.stdout.startswith("ok demo:"), result.stdout
     return int(result.stdout.split("frozen ")[-1])
 
