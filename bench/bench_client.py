@@ -43,15 +43,29 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 CONCURRENCY, CONNECTIONS = 64, 8
 
 
-class NullSink:
+#: Images and image bytes each way received: the same images, every one with bytes, or the
+#: figure is void.
+RECEIVED = {"client": [0, 0], "aiohttp": [0, 0]}
+
+
+def received(way, size):
+    RECEIVED[way][0] += 1
+    RECEIVED[way][1] += size
+
+
+class CountingSink:  # keeps no file (the client is measured, not the disk): counts the bytes
+
+    def __init__(self):
+        self.size = 0
+
     async def write(self, chunk):
-        pass
+        self.size += len(chunk)
 
     async def commit(self):
-        pass
+        received("client", self.size)
 
     async def discard(self):
-        pass
+        self.size = 0
 
 
 async def measure(one, bodies, tag):
@@ -79,7 +93,7 @@ def client_way():
         while task.status != "succeeded":
             task = await client.get_task(task.id, on_slot=sent)
         for url in task.image_urls:
-            await client.download(url, NullSink())
+            await client.download(url, CountingSink())
 
     return one, client.aclose
 
@@ -101,7 +115,7 @@ def aiohttp_way():
         for url in task["data"][0]["imageUrls"]:
             async with images.get(url) as r:
                 r.raise_for_status()
-                await r.read()
+                received("aiohttp", len(await r.read()))
 
     async def close():
         await api.close()
@@ -121,6 +135,9 @@ async def main(bodies):
             figures[name].append(await measure(ways[name][0], bodies, f"{name}-{turn}"))
     for _, close in ways.values():
         await close()
+    (images, size), (bare_images, bare_size) = RECEIVED["client"], RECEIVED["aiohttp"]
+    if images != bare_images or not images or size < images or bare_size < bare_images:
+        raise SystemExit(f"the two ways received different images: {RECEIVED}")
     return figures
 
 
