@@ -6,7 +6,6 @@ Each command is a module of this package with ``add_parser(subparsers)`` and ``r
 from __future__ import annotations
 
 import argparse
-import gc
 import importlib
 import signal
 import sys
@@ -15,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from seedance_batch import _startup
+from seedance_batch._gc import freeze_for_exit
 from seedance_batch.cli._common import guarded_streams, say
 from seedance_batch.cli._errors import EXIT_INTERRUPTED, handle_errors
 
@@ -96,19 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             say("seedance-batch: interrupted")
             return EXIT_INTERRUPTED
     if argv is None and _startup.is_command_line():
-        _before_the_process_ends()
+        freeze_for_exit()  # the process ends next; main(argv) from a program never does this
     return code
-
-
-def _before_the_process_ends() -> None:
-    """The command is done and the process ends next (the console script returns its code):
-    every object still alive is moved out of the garbage collector's sight (``gc.freeze``), so
-    that the interpreter's exit does not trace all of them, every module's, once more. The
-    exit still runs atexit handlers, joins threads and flushes files; only cycles left now go
-    uncollected, as the operating system takes the memory back. It was a fifth of
-    ``validate``'s time (about 50 ms of CPU of the 280 that importing YAML and JSON Schema
-    takes). ``main(argv)`` called by a program never does this."""
-    gc.freeze()
 
 
 def _restore_interrupts() -> None:
