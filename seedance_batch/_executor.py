@@ -25,13 +25,13 @@ from typing import Any
 from seedance_batch import _run_files as run_files
 from seedance_batch._errors import (
     BudgetExceededError,
-    ConfigurationError,
     LockfileError,
     SeedanceBatchError,
 )
 from seedance_batch._events import Event, Notice, RunStarted
 from seedance_batch._gc import run_collection
 from seedance_batch._job_runner import JobRunner
+from seedance_batch._key import api_key_from_environment
 from seedance_batch._layout import GALLERY_NAME, RESULTS_NAME
 from seedance_batch._manifest import Manifest
 from seedance_batch._planner import Job, Plan, new_shard_plan, plan
@@ -44,29 +44,18 @@ from seedance_batch.client import SeedanceClient, Task
 from seedance_batch.lockfile import JobRecord, Lockfile, default_lockfile_path, read_lockfile
 
 __all__ = [
-    "API_KEY_VARIABLE",
     "BASE_URL_VARIABLE",
     "DEFAULT_BASE_URL",
-    "api_key_from_environment",
     "execute",
 ]
 
 DEFAULT_BASE_URL = "https://sseedance.com"
-API_KEY_VARIABLE = "SEEDANCE_API_KEY"
 BASE_URL_VARIABLE = "SEEDANCE_BASE_URL"
 #: Connections in each pool (API, images): sized for requests, not tasks. A hundred tasks in
 #: flight keep eight connections busy; more gain nothing while the client's CPU is the limit.
 CONNECTIONS = 8
 #: Signals that stop a run like Ctrl-C: stop submitting, save; the summary says "interrupted".
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT)
-
-
-def api_key_from_environment() -> str:
-    """``SEEDANCE_API_KEY``, or :class:`ConfigurationError` (exit 2) when it is not set."""
-    key = os.environ.get(API_KEY_VARIABLE, "").strip()
-    if not key:
-        raise ConfigurationError(f"{API_KEY_VARIABLE} is not set: nothing was sent")
-    return key
 
 
 async def execute(

@@ -24,6 +24,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "_events",
         "_files",
         "_gc",
+        "_key",
         "_labels",
         "_layout",
         "_redact",

@@ -59,8 +59,6 @@ __all__ = [
 _REFUSED_STOPS = ("credits", "auth", "budget")
 _FAILED_STOPS = ("unreachable", "journal", "output")
 
-#: The environment variable that holds the API key (redacted from every crash report).
-KEY_VARIABLE = "SEEDANCE_API_KEY"
 _LONGEST_SUMMARY = 200
 
 
@@ -140,11 +138,6 @@ def _caused_by_ctrl_c(exc: BaseException) -> bool:
     return False
 
 
-def _key_values() -> list[str]:
-    key = os.environ.get(KEY_VARIABLE, "")
-    return [value for value in {key, key.strip()} if value]
-
-
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
@@ -156,9 +149,10 @@ def report_bug(exc: BaseException) -> Path | None:
     import tempfile
     import traceback
 
+    from seedance_batch._key import key_values
     from seedance_batch._redact import redact
 
-    keys = _key_values()
+    keys = key_values()
     summary = redact(_one_line(f"{type(exc).__name__}: {exc}"), keys)[:_LONGEST_SUMMARY]
     report = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
     header = f"seedance-batch crashed\ncommand: {shlex.join(sys.argv)}\n\n"

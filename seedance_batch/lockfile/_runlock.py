@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from seedance_batch._clock import utc_timestamp
 from seedance_batch._errors import LockfileError, LockHeldError, OutputError
+from seedance_batch._key import key_values
 from seedance_batch._redact import redact
 from seedance_batch.lockfile._journal import (
     HEADER_SIZE,
@@ -32,7 +33,6 @@ from seedance_batch.lockfile._records import Holder
 __all__ = ["NOFOLLOW", "RunLock", "lock_holder"]
 
 NOFOLLOW: Final = getattr(os, "O_NOFOLLOW", 0)
-_API_KEY_VARIABLE: Final = "SEEDANCE_API_KEY"
 
 
 def _command() -> str:
@@ -40,7 +40,7 @@ def _command() -> str:
     environment) or URL user-info."""
     argv = [os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "python"]
     argv += sys.argv[1:]
-    return redact(" ".join(argv), [os.environ.get(_API_KEY_VARIABLE, "")])
+    return redact(" ".join(argv), key_values())
 
 
 def _describe_holder(holder: Mapping[str, Any] | None) -> str:
