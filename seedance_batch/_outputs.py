@@ -8,10 +8,10 @@ review file's decisions; a broken review file is a warning here (the run's work 
 the gallery is written without decisions.
 
 Its slowest part, the thumbnails, starts early: :class:`ThumbnailsAsImagesLand` listens to the
-run's events and makes each image's thumbnail in a background thread as the image lands, so
-that the gallery finds them made (on a real API the run waits on tasks far more than it
-computes). What is still queued when the run ends is left to the outputs stage, which makes
-every missing thumbnail with all its workers.
+run's events and hands each saved image to a child process that makes its thumbnail as the
+image lands (:mod:`seedance_batch._thumbs_child`), so that the gallery finds them made. What
+the child was not given when the run ends is left to the outputs stage, which makes every
+missing thumbnail with all its workers.
 """
 
 from __future__ import annotations
@@ -25,7 +25,8 @@ from seedance_batch._events import Event, EventCallback, ImageSaved, Notice, Run
 from seedance_batch._gallery import write_gallery
 from seedance_batch._results import result_lines, write_results
 from seedance_batch._run_values import FinishedRun, RunSummary
-from seedance_batch._thumbs import Source, ThumbMaker
+from seedance_batch._thumbs import Source
+from seedance_batch._thumbs_child import ThumbChild
 
 __all__ = ["ThumbnailsAsImagesLand", "outputs_due", "write_outputs"]
 
@@ -76,28 +77,33 @@ def _decisions(finished: FinishedRun, on_event: EventCallback | None) -> dict[st
 
 
 class ThumbnailsAsImagesLand:
-    """An event callback for a run: passes every event on to ``on_event`` and queues each saved
-    image's thumbnail in the background (one low-priority thread beside the run).
+    """An event callback for a run: passes every event on to ``on_event`` and hands each saved
+    image to a child process that makes its thumbnail (:class:`ThumbChild`, started with the
+    first image, so a run with nothing to save starts none).
 
-    :meth:`close` when the run ends: it drops what is still queued (the outputs stage makes it)
-    and waits for the one being made. A thumbnail that cannot be made is left to the outputs
-    stage too, which says why.
+    :meth:`close` when the run ends: it drops what the child was not given yet (the outputs
+    stage makes it) and waits for what it was. A thumbnail that cannot be made is left to the
+    outputs stage too, which says why.
     """
 
     def __init__(self, on_event: EventCallback | None = None) -> None:
         self._on_event = on_event
-        self._maker: ThumbMaker | None = None
+        self._child: ThumbChild | None = None
 
     def __call__(self, event: Event) -> None:
         self._on_event = deliver(self._on_event, event)
+        child = self._child
         if isinstance(event, ImageSaved):
-            if self._maker is not None and event.sha256:
-                self._maker.queue(Source(event.path, event.sha256, event.bytes))
-        elif isinstance(event, RunStarted) and event.out and self._maker is None:
-            self._maker = ThumbMaker(Path(event.out), workers=2)
+            if child is not None and event.sha256:
+                child.queue(Source(event.path, event.sha256, event.bytes))
+        elif child is not None:
+            if child.waiting:
+                child.pump()
+        elif isinstance(event, RunStarted) and event.out:
+            self._child = ThumbChild(Path(event.out))
 
     def close(self) -> None:
-        """Drop the queued thumbnails and wait for the one being made."""
-        if self._maker is not None:
-            self._maker.close()
-            self._maker = None
+        """Drop the thumbnails not handed over and wait for those that were."""
+        if self._child is not None:
+            self._child.close()
+            self._child = None

@@ -70,6 +70,7 @@ LAYERS: dict[str, tuple[str, ...]] = {
         "_merge",
         "reports",
         "_thumbs",
+        "_thumbs_child",  # the run's thumbnails, made by a child process as images land
         "_approvals",
         "_gallery_page",
     ),
