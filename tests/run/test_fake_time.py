@@ -5,56 +5,87 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
+import httpx
 import pytest
 from _support.campaign import KEY, Campaign
+from _support.fake_time import FakeTime
+from _support.simulator import CREATE
 
-from seedance_batch import RunOptions, RunSummary, load_manifest, run
+from seedance_batch import RunSummary, load_manifest, run
 from seedance_batch.cli._errors import run_exit_code
 from seedance_batch.lockfile import JobRecord, read_lockfile
 from seedance_batch.simulator import SimulatorConfig, serve
 
 #: Tasks of this latency (real seconds) never end while a test runs.
 NEVER = 600.0
-#: The fake wall clock starts at a whole second, so that timestamps lose nothing.
-EPOCH = 1_800_000_000.0
 POLL_INTERVAL, POLL_MAX, TASK_TIMEOUT = 2.0, 10.0, 60.0
 #: Polls come at most this much later than their schedule (the run's jitter), never earlier.
 JITTER = 1.05
 
 
-class FakeTime:
-    """A monotonic and a wall clock that move only when the run sleeps (as stamina's tests
-    do): a sleep returns at once, with the clock where that sleep would have woken, never back.
-    Sleeps that overlap in the run move it to the latest of their ends, not their sum."""
+def test_overlapping_fake_sleeps_each_wake_at_their_own_time() -> None:
+    """Three sleeps at once (5, 3 and 5 fake seconds): each returns with the clock at its own
+    wake, the shortest first, and the clock ends at 5, not at their sum."""
+    fake = FakeTime()
+    woke: list[tuple[float, float]] = []
 
-    def __init__(self, wall: float = EPOCH) -> None:
-        self.now = 0.0
-        self.wall_start = wall
-        self.sleeps: list[float] = []
+    async def nap(seconds: float) -> None:
+        await fake.sleep(seconds)
+        woke.append((seconds, fake.monotonic()))
 
-    def monotonic(self) -> float:
-        return self.now
+    async def naps() -> None:
+        await asyncio.gather(nap(5.0), nap(3.0), nap(5.0))
 
-    def wall(self) -> float:
-        return self.wall_start + self.now
+    asyncio.run(naps())
+    assert woke == [(3.0, 3.0), (5.0, 5.0), (5.0, 5.0)]
+    assert fake.sleeps == [5.0, 3.0, 5.0] and fake.now == 5.0
 
-    async def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        wake = self.now + seconds
-        await asyncio.sleep(0)  # the loop still turns: other tasks run, answers arrive
-        self.now = max(self.now, wake)
 
-    def options(self, base_url: str, **more: Any) -> RunOptions:
-        return RunOptions(
-            base_url=base_url,
-            clock=self.monotonic,
-            wall_clock=self.wall,
-            sleep=self.sleep,
-            seed=7,
-            **more,
-        )
+def _sleep_beside_a_slow_create(fake: FakeTime) -> tuple[dict[str, float], float]:
+    """A fake sleep of 10 s beside a create the simulator answers 0.3 real seconds late: the
+    fake times at which the answer came and the sleep woke, and the task's fake creation."""
+    seen: dict[str, float] = {}
+
+    async def create(base_url: str) -> None:
+        headers = {"Authorization": f"Bearer {KEY}"}
+        async with httpx.AsyncClient(base_url=base_url, headers=headers) as client:
+            answer = await client.post(CREATE, json={"prompt": "a red apple"})
+        assert answer.status_code == 200, answer.text
+        seen["answered"] = fake.monotonic()
+
+    async def nap() -> None:
+        await fake.sleep(10.0)
+        seen["woke"] = fake.monotonic()
+
+    async def both(base_url: str) -> None:
+        await asyncio.gather(create(base_url), nap())
+
+    with serve(SimulatorConfig(seed=124, create_delay=0.3), clock=fake.monotonic) as sim:
+        asyncio.run(both(sim.base_url))
+        (task_id,) = sim.counters.task_ids
+        task = sim.task(task_id)
+    assert task is not None
+    return seen, task.created_at
+
+
+def test_the_fake_clock_stays_put_while_a_request_is_in_flight() -> None:
+    """The clock does not move while an answer is on its way, however long it takes in real
+    time: the create is answered at fake time 0, then the sleep wakes at 10."""
+    fake = FakeTime()
+    seen, created_at = _sleep_beside_a_slow_create(fake)
+    assert seen == {"answered": 0.0, "woke": 10.0}
+    assert created_at == 0.0 and fake.forced == 0
+
+
+def test_a_request_that_outlasts_the_stall_lets_the_clock_jump_and_says_so() -> None:
+    """The safety valve: busy for longer than ``stall`` real seconds, the clock jumps anyway
+    (the sleep wakes at 10 with the create still on its way) and ``forced`` counts it."""
+    fake = FakeTime(stall=0.05)
+    seen, created_at = _sleep_beside_a_slow_create(fake)
+    assert seen == {"woke": 10.0, "answered": 10.0}
+    assert list(seen) == ["woke", "answered"]
+    assert created_at == 0.0 and fake.forced == 1
 
 
 def _pair(campaign: Campaign) -> JobRecord:

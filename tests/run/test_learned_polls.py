@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import random
 import statistics
+from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
 
 import pytest
 from _support.campaign import KEY
-from run.test_fake_time import FakeTime
+from _support.fake_time import FakeTime
+from _support.lockfiles import fresh_lockfile
 
 from seedance_batch import RunOptions, load_manifest, run
 from seedance_batch._poll_schedule import CENSORED, EARLY, NOTICE, TaskDurations
@@ -122,28 +124,68 @@ def _figures(sim: Simulator) -> tuple[list[int], list[float]]:
     return list(counters.polls.values()), late
 
 
+#: The fake campaigns' lockfile nonce: their Idempotency-Keys, hence the simulator's draws
+#: (each task's latency), are the same on every run.
+NONCE = "5eed0f7a4e5eed00"
+
+
+@dataclass(frozen=True)
+class FakeCampaign:
+    """What a campaign on a fake clock did: each task's polls (by task id), each end's notice
+    delay over its latency, the run's sleeps, and every time the simulator read the clock."""
+
+    polls: dict[str, int]
+    late: list[float]
+    sleeps: list[float]
+    reads: list[float]
+
+
+def _fake_campaign(folder: Path, seed: int) -> FakeCampaign:
+    """Twenty tasks of 4-6 fake seconds one after another, the simulator on the run's fake
+    clock, the lockfile's nonce fixed."""
+    fake = FakeTime()
+    reads: list[float] = []
+
+    def clock() -> float:
+        reads.append(fake.monotonic())  # from the simulator's thread
+        return reads[-1]
+
+    with serve(SimulatorConfig(seed=seed, latency=(4.0, 6.0)), clock=clock) as sim:
+        manifest = _manifest(folder, 20, 1)
+        fresh_lockfile(manifest, NONCE)
+        summary = run(load_manifest(manifest), fake.options(sim.base_url), api_key=KEY)
+        polls = dict(sim.counters.polls)
+        _, late = _figures(sim)
+    assert run_exit_code(summary) == 0, summary.messages
+    assert fake.forced == 0  # the clock never had to jump with a request in flight
+    return FakeCampaign(polls, late, list(fake.sleeps), list(reads))
+
+
 def test_ten_waves_on_a_fake_clock_spend_few_polls_and_notice_ends_soon(
     tmp_path: Path,
 ) -> None:
     """Twenty tasks of 4-6 fake seconds one after another (the simulator on the run's fake
-    clock), three campaigns of them: at most 2.5 polls per task, each end noticed within 10%
-    of its latency (median). Pooled over three, since a run's figures still move a little
-    from one run to the next (about 1.9 to 2.5 polls for one campaign of 20)."""
-    polls: list[int] = []
-    late: list[float] = []
-    for seed in (5, 6, 7):
-        fake = FakeTime()
-        config = SimulatorConfig(seed=seed, latency=(4.0, 6.0))
-        with serve(config, clock=fake.monotonic) as sim:
-            (tmp_path / str(seed)).mkdir()
-            manifest = _manifest(tmp_path / str(seed), 20, 1)
-            summary = run(load_manifest(manifest), fake.options(sim.base_url), api_key=KEY)
-            each, delays = _figures(sim)
-        assert run_exit_code(summary) == 0, summary.messages
-        polls += each
-        late += delays
-    assert sum(polls) / len(polls) <= 2.5
-    assert statistics.median(late) <= 0.10
+    clock): at most 2.5 polls per task, each end noticed within 10% of its latency (median)."""
+    campaign = _fake_campaign(tmp_path, seed=6)
+    assert len(campaign.polls) == 20
+    assert sum(campaign.polls.values()) / 20 <= 2.5
+    assert statistics.median(campaign.late) <= 0.10
+
+
+def test_the_same_fake_campaign_twice_polls_the_same_at_the_same_fake_times(
+    tmp_path: Path,
+) -> None:
+    """A fake-clock run is deterministic: the same campaign (same seeds, same nonce) run twice
+    polls each task as often, sleeps the same sleeps, and the simulator sees the same times:
+    the clock never moves while a request is in flight, however long it takes in real time."""
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    first = _fake_campaign(tmp_path / "first", seed=6)
+    second = _fake_campaign(tmp_path / "second", seed=6)
+    assert second.polls == first.polls
+    assert second.sleeps == first.sleeps
+    assert second.reads == first.reads
+    assert second.late == first.late
 
 
 def test_ten_waves_against_the_simulator_in_real_time(tmp_path: Path) -> None:
@@ -171,6 +213,7 @@ def test_a_resumed_campaign_learns_from_the_lockfile(tmp_path: Path) -> None:
     fake = FakeTime()
     with serve(config, clock=fake.monotonic) as sim:
         manifest = _manifest(tmp_path, 6, 1)
+        fresh_lockfile(manifest, NONCE)
         summary = run(load_manifest(manifest), fake.options(sim.base_url), api_key=KEY)
         assert run_exit_code(summary) == 0, summary.messages
         manifest.write_text(manifest.read_text().replace("v5]", "v5, v6]"))
