@@ -59,6 +59,7 @@ _NAME_DIGITS: Final = 32
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 _DIRECTORY = getattr(os, "O_DIRECTORY", 0)
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,12 +102,12 @@ def thumb_path(out: Path, sha256: str) -> Path:
 def thumb_is_whole(path: str | os.PathLike[str]) -> bool:
     """A regular file (not a link) whose RIFF/WEBP header gives exactly its size."""
     try:
-        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | _NONBLOCK)  # a FIFO: no wait
     except OSError:
         return False
     try:
         info = os.fstat(fd)
-        head = os.read(fd, 12)
+        head = os.read(fd, 12) if stat.S_ISREG(info.st_mode) else b""
     except OSError:
         return False
     finally:
@@ -141,7 +142,9 @@ def open_recorded(out: Path, relpath: str, size: int | None = None) -> int | Non
             inner = os.open(part, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC, dir_fd=folder)
             os.close(folder)
             folder = inner
-        fd = os.open(parts[-1], os.O_RDONLY | _NOFOLLOW | _CLOEXEC, dir_fd=folder)
+        # O_NONBLOCK: a FIFO put where an image was opens at once (and is refused below)
+        # instead of waiting for a writer; reads of a regular file ignore it
+        fd = os.open(parts[-1], os.O_RDONLY | _NOFOLLOW | _CLOEXEC | _NONBLOCK, dir_fd=folder)
     except OSError:
         return None
     finally:
@@ -150,6 +153,7 @@ def open_recorded(out: Path, relpath: str, size: int | None = None) -> int | Non
     if not stat.S_ISREG(info.st_mode) or (size is not None and info.st_size != size):
         os.close(fd)
         return None
+    os.set_blocking(fd, True)
     return fd
 
 

@@ -29,10 +29,12 @@ from typing import BinaryIO, Final
 from seedance_batch._key import environment_without_key
 from seedance_batch._thumbs import Source
 
-__all__ = ["WINDOW", "ThumbChild", "main"]
+__all__ = ["CLOSE_WAIT", "WINDOW", "ThumbChild", "main"]
 
 #: Images with the child at most at a time: what it still has to do when the run ends.
 WINDOW: Final = 16
+#: Seconds :meth:`ThumbChild.close` waits for the child before it kills it.
+CLOSE_WAIT: Final = 60.0
 #: The child's program: this very package (from the folder this process imported it from,
 #: which is then taken off the path again), then :func:`main`.
 _PROGRAM = (
@@ -138,7 +140,11 @@ class ThumbChild:
         assert process.stdin is not None and process.stdout is not None
         with contextlib.suppress(OSError):
             process.stdin.close()
-        process.wait()
+        try:
+            process.wait(timeout=CLOSE_WAIT)
+        except subprocess.TimeoutExpired:  # stuck (a hung file system): the run must end
+            process.kill()
+            process.wait()
         process.stdout.close()
 
 

@@ -16,7 +16,15 @@ import pytest
 from _support.campaign import KEY, Campaign
 
 from seedance_batch import RunOptions, load_manifest, run
-from seedance_batch._thumbs import THUMBS_DIR, Source, thumb_is_whole, thumb_path
+from seedance_batch import _thumbs_child as thumbs_child
+from seedance_batch._thumbs import (
+    THUMBS_DIR,
+    Source,
+    make_thumbnail,
+    open_recorded,
+    thumb_is_whole,
+    thumb_path,
+)
 from seedance_batch._thumbs_child import WINDOW, ThumbChild
 from seedance_batch.simulator import SimulatorConfig, render_image, serve
 
@@ -165,3 +173,42 @@ def test_a_child_that_cannot_start_leaves_the_thumbnails_to_the_outputs_stage(
     assert summary.succeeded == 12
     thumbs = sorted((campaign.out / THUMBS_DIR).iterdir())
     assert len(thumbs) == 14 and all(thumb_is_whole(p) for p in thumbs)
+
+
+def test_close_kills_a_child_that_is_stuck(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child that does not finish what it was given within CLOSE_WAIT (here stopped with
+    SIGSTOP, as a hung file system would hold it) is killed: the run's end is bounded."""
+    monkeypatch.setattr(thumbs_child, "CLOSE_WAIT", 0.5)
+    sources = _images(tmp_path, 2)
+    child = ThumbChild(tmp_path)
+    child.queue(sources[0])
+    pid = _child_pid(child)
+    os.kill(pid, signal.SIGSTOP)
+    child.queue(sources[1])
+    started = time.monotonic()
+    child.close()
+    assert time.monotonic() - started < 10
+    assert _gone(pid, 5.0)
+
+
+def test_a_fifo_where_an_image_or_thumbnail_was_is_skipped_without_waiting(
+    tmp_path: Path,
+) -> None:
+    """A FIFO put in place of a recorded image, or of its thumbnail, is opened without waiting
+    for a writer and refused: no thumbnail from it, nothing hangs (the child, the outputs
+    stage, the review app all read through these two)."""
+    (good,) = _images(tmp_path, 1)
+    fifo_image = tmp_path / "job" / "fifo.png"
+    os.mkfifo(fifo_image)
+    assert open_recorded(tmp_path, "job/fifo.png") is None
+    assert make_thumbnail(tmp_path, Source("job/fifo.png", "f" * 64, 0)) is None
+    (tmp_path / THUMBS_DIR).mkdir()
+    os.mkfifo(thumb_path(tmp_path, good.sha256))
+    assert not thumb_is_whole(thumb_path(tmp_path, good.sha256))
+    fd = open_recorded(tmp_path, good.path, good.bytes)
+    assert fd is not None
+    try:
+        assert os.get_blocking(fd)
+        assert os.read(fd, 8) == b"\x89PNG\r\n\x1a\n"
+    finally:
+        os.close(fd)
