@@ -172,4 +172,3 @@ def main(argv: list[str] | None = None) -> int:
             except BrokenPipeError:  # the run is gone: what it gave is still made
                 answer = None
     return 0
-    return 0
