@@ -78,6 +78,7 @@ class Api:
         self._tasks: dict[str, Task] = {}
         self._balances: dict[str, int] = {}
         self._by_idempotency_key: dict[tuple[str, str], str] = {}
+        self._keys_by_body: dict[tuple[str, str], dict[str, int]] = {}
         self._seen: Counter[str] = Counter()
 
     # -- reading, from any thread ------------------------------------------------------------
@@ -152,6 +153,17 @@ class Api:
         self._seen[what] += 1
         return f"{what}#{self._seen[what]}"
 
+    def _create_content(self, authorization: str, body: bytes, idempotency_key: str | None) -> str:
+        """What a create's draws follow: its body, and which of the Idempotency-Keys sent with
+        that body this one is (the first, the second...), not the key itself, which holds a
+        lockfile's random nonce: the same campaign run afresh meets the same draws, a resend
+        with the same key the same ones again, and a new attempt (a new key) new ones."""
+        digest = _digest(body)
+        if not idempotency_key:
+            return digest
+        keys = self._keys_by_body.setdefault((authorization, digest), {})
+        return f"{digest}|{keys.setdefault(idempotency_key, len(keys) + 1)}"
+
     def _gate(self, decision: str, request: Request) -> Reply | None:
         """The rate limit (per key, as sent), then the error draw."""
         if self._limiter is not None:
@@ -206,8 +218,9 @@ class Api:
     def _create(self, request: Request) -> Reply:
         self._tally.create_requests += 1
         idempotency_key = request.headers.get("idempotency-key")
-        content = idempotency_key if idempotency_key else _digest(request.body)
-        decision = self._decision(f"create|{request.headers.get('authorization', '')}|{content}")
+        authorization = request.headers.get("authorization", "")
+        content = self._create_content(authorization, request.body, idempotency_key)
+        decision = self._decision(f"create|{authorization}|{content}")
         reset_after = False
         if self._dice.chance("reset", decision, self.config.reset_rate):
             if not self._dice.chance("reset-after", decision, self.config.reset_after_create):

@@ -170,7 +170,7 @@ def test_reset_after_create_drops_the_answer_of_a_charged_task() -> None:
 
 def test_retrying_a_reset_create_with_its_idempotency_key_charges_once() -> None:
     """Retries of a create with the same Idempotency-Key, through resets, make one task."""
-    with serve(SimulatorConfig(seed=7, reset_rate=0.6)) as sim, api_client(sim) as client:
+    with serve(SimulatorConfig(seed=28, reset_rate=0.6)) as sim, api_client(sim) as client:
         outcomes = []
         for _ in range(50):
             try:
@@ -180,7 +180,7 @@ def test_retrying_a_reset_create_with_its_idempotency_key_charges_once() -> None
                 continue
             outcomes.append("ok")
             break
-    # Seed 7 draws: reset before, reset before, reset after creating, then an answer.
+    # Seed 28 draws: reset before, reset before, reset after creating, then an answer.
     assert outcomes == ["reset", "reset", "reset", "ok"]
     counters = sim.counters
     assert counters.resets == 3 and counters.resets_after_create == 1
@@ -289,3 +289,26 @@ def test_every_fault_together_is_reproducible_with_the_seed() -> None:
             runs.append((seen, sim.counters.task_ids, dict(sim.counters.charges)))
     assert runs[0] == runs[1]
     assert {"200", "reset"} < set(runs[0][0])
+
+
+def test_a_fresh_campaign_meets_the_same_draws_whatever_its_idempotency_keys() -> None:
+    """The draws of a create follow its body and which key for that body it is, not the key's
+    text (a lockfile's random nonce): two simulators of one seed give creates of the same
+    bodies under other keys the same task ids, latencies and failures; a second key for a
+    body already created (a new attempt) draws anew."""
+    bodies = [{"prompt": f"a red apple, take {k}"} for k in range(12)]
+    config = SimulatorConfig(seed=11, fail_rate=0.4, latency=(1.0, 9.0))
+    seen = []
+    for nonce in ("3f2a9c0d", "b71e44a5"):
+        with serve(config) as sim, api_client(sim) as client:
+            ids = [
+                create(client, body, idempotency_key=f"{nonce}-{k}#1").json()["id"]
+                for k, body in enumerate(bodies)
+            ]
+            again = create(client, bodies[0], idempotency_key=f"{nonce}-0#2").json()["id"]
+            tasks = [sim.task(task_id) for task_id in ids]
+            assert all(task is not None for task in tasks)
+            seen.append([(t.id, t.latency, t.fails) for t in tasks if t is not None])
+            assert again not in ids
+    assert seen[0] == seen[1]
+    assert {fails for _, _, fails in seen[0]} == {True, False}

@@ -94,7 +94,7 @@ def test_mixed_envelope_and_id_field_vary_per_task() -> None:
     """Mixed envelope and id field give both forms across tasks, each task keeping its own."""
     config = SimulatorConfig(seed=3, variants=Variants(envelope="mixed", id_field="mixed"))
     with serve(config) as sim, api_client(sim) as client:
-        created = [create(client, idempotency_key=f"j{i}").json() for i in range(20)]
+        created = [create(client, idempotency_key=f"j{i}").json() for i in range(40)]
         polled = [client.get(f"/v1/tasks/{task_id_of(task)}").json() for task in created]
     shapes = {
         ("data" in task and "object" not in task, "task_id" in task_of(task)) for task in created
