@@ -296,14 +296,6 @@ class ThumbMaker:
                 if not thumb_is_whole(thumb_path(self._out, source.sha256)):
                     self._submit(self._background, source)
 
-    def queue(self, source: Source) -> None:
-        """Queue ``source``'s thumbnail in the background unless it is queued already; whether
-        it is there and whole is checked in the background (:func:`make_thumbnail`), so the
-        caller's thread touches no file."""
-        with self._lock:
-            if source.sha256 not in self._futures and is_sha256(source.sha256):
-                self._submit(self._background, source)
-
     def close(self) -> None:
         """Drop what is queued and wait for what is being made."""
         self._background.shutdown(wait=True, cancel_futures=True)

@@ -157,7 +157,8 @@ class Api:
         """What a create's draws follow: its body, and which of the Idempotency-Keys sent with
         that body this one is (the first, the second...), not the key itself, which holds a
         lockfile's random nonce: the same campaign run afresh meets the same draws, a resend
-        with the same key the same ones again, and a new attempt (a new key) new ones."""
+        with the same key the next draws of that key's own sequence (and its task back, once
+        made), and a new attempt (a new key) a sequence of its own."""
         digest = _digest(body)
         if not idempotency_key:
             return digest

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import select
 import subprocess
@@ -11,8 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from seedance_batch import load_manifest
-from seedance_batch.lockfile import ImageRecord, JobRecord, default_lockfile_path
+from seedance_batch.lockfile import ImageRecord, JobRecord
 
 CHILD = Path(__file__).with_name("lockfile_child.py")
 MANIFEST_SHA = hashlib.sha256(b"name: spring\n").hexdigest()
@@ -127,15 +125,3 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
     for stream in (proc.stdout, proc.stderr):
         if stream is not None:
             stream.close()
-
-
-def fresh_lockfile(manifest: Path, nonce: str) -> Path:
-    """The lockfile a campaign's first run finds beside ``manifest``: no job yet, and
-    ``nonce`` (16 hex digits) as its nonce, so that its Idempotency-Keys, which the simulator's
-    draws (task latencies, faults) follow, are the same on every run of the test."""
-    path = default_lockfile_path(manifest)
-    sha256 = hashlib.sha256(manifest.read_bytes()).hexdigest()
-    name = load_manifest(manifest).name
-    document = {"version": 1, "manifest": {"name": name, "sha256": sha256}, "nonce": nonce}
-    path.write_text(json.dumps({**document, "jobs": {}}))
-    return path

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from _support.campaign import KEY
 from _support.fake_time import FakeTime
-from _support.lockfiles import fresh_lockfile
 
 from seedance_batch import RunOptions, load_manifest, run
 from seedance_batch._poll_schedule import CENSORED, EARLY, NOTICE, TaskDurations
@@ -124,11 +123,6 @@ def _figures(sim: Simulator) -> tuple[list[int], list[float]]:
     return list(counters.polls.values()), late
 
 
-#: The fake campaigns' lockfile nonce: their Idempotency-Keys, hence the simulator's draws
-#: (each task's latency), are the same on every run.
-NONCE = "5eed0f7a4e5eed00"
-
-
 @dataclass(frozen=True)
 class FakeCampaign:
     """What a campaign on a fake clock did: each task's polls (by task id), each end's notice
@@ -142,7 +136,7 @@ class FakeCampaign:
 
 def _fake_campaign(folder: Path, seed: int) -> FakeCampaign:
     """Twenty tasks of 4-6 fake seconds one after another, the simulator on the run's fake
-    clock, the lockfile's nonce fixed."""
+    clock, a fresh lockfile (a random nonce) each time."""
     fake = FakeTime()
     reads: list[float] = []
 
@@ -152,7 +146,6 @@ def _fake_campaign(folder: Path, seed: int) -> FakeCampaign:
 
     with serve(SimulatorConfig(seed=seed, latency=(4.0, 6.0)), clock=clock) as sim:
         manifest = _manifest(folder, 20, 1)
-        fresh_lockfile(manifest, NONCE)
         summary = run(load_manifest(manifest), fake.options(sim.base_url), api_key=KEY)
         polls = dict(sim.counters.polls)
         _, late = _figures(sim)
@@ -175,9 +168,11 @@ def test_ten_waves_on_a_fake_clock_spend_few_polls_and_notice_ends_soon(
 def test_the_same_fake_campaign_twice_polls_the_same_at_the_same_fake_times(
     tmp_path: Path,
 ) -> None:
-    """A fake-clock run is deterministic: the same campaign (same seeds, same nonce) run twice
-    polls each task as often, sleeps the same sleeps, and the simulator sees the same times:
-    the clock never moves while a request is in flight, however long it takes in real time."""
+    """A fake-clock run is deterministic: the same campaign (same seeds), run twice afresh with
+    lockfiles of different random nonces, polls each task as often, sleeps the same sleeps, and
+    the simulator sees the same times: the clock never moves while a request is in flight,
+    however long it takes in real time, and the simulator's draws follow the requests' bodies,
+    not their Idempotency-Keys' nonce."""
     (tmp_path / "first").mkdir()
     (tmp_path / "second").mkdir()
     first = _fake_campaign(tmp_path / "first", seed=6)
@@ -213,7 +208,6 @@ def test_a_resumed_campaign_learns_from_the_lockfile(tmp_path: Path) -> None:
     fake = FakeTime()
     with serve(config, clock=fake.monotonic) as sim:
         manifest = _manifest(tmp_path, 6, 1)
-        fresh_lockfile(manifest, NONCE)
         summary = run(load_manifest(manifest), fake.options(sim.base_url), api_key=KEY)
         assert run_exit_code(summary) == 0, summary.messages
         manifest.write_text(manifest.read_text().replace("v5]", "v5, v6]"))
