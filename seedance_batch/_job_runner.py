@@ -472,8 +472,11 @@ class JobRunner:
             return
         state.images_asked += job.images
         state.images_delivered += len(urls)
-        # ``<out>/<job>/<slug>-<id8>``, made if missing, never out of ``<out>`` (OutputError)
-        folder = run_files.job_folder(self.out, job.output, self._parents)
+        # ``<out>/<job>/<slug>-<id8>``, never out of ``<out>`` (OutputError), made in the
+        # thread that writes its first image
+        folder = run_files.FolderOnce(
+            run_files.job_folder_path(self.out, job.output, self._parents)
+        )
         images: list[ImageRecord] = []
         for index, url in enumerate(urls, start=1):
             try:
@@ -499,19 +502,27 @@ class JobRunner:
         state.finished(job, "succeeded", delivered=len(urls), message=warning)
 
     async def _download(
-        self, client: SeedanceClient, folder: Path, job: Job, index: int, url: str, *, take: int
+        self,
+        client: SeedanceClient,
+        folder: run_files.FolderOnce,
+        job: Job,
+        index: int,
+        url: str,
+        *,
+        take: int,
     ) -> ImageRecord:
-        """The one place an image is downloaded: to a temporary in ``folder``, checked, then
-        renamed to its name in the layout (image ``index`` of ``take``); its record."""
-        partial = run_files.download_temporary(folder, index)
+        """The one place an image is downloaded: to a temporary in ``folder`` (made with the
+        file), checked, then renamed to its name in the layout (image ``index`` of ``take``)."""
+        partial = run_files.download_temporary(folder.path, index)
+        sink = run_files.ImageFile(partial, self.syncer, folder)
         try:
-            download = await client.download(url, run_files.ImageFile(partial, self.syncer))
+            download = await client.download(url, sink)
         except DownloadError:
             with contextlib.suppress(OSError):
                 partial.unlink()
             raise
         relpath = image_relpath(job.output, index, download.ext, take)
-        run_files.install_image(partial, folder / relpath.rpartition("/")[2])
+        run_files.install_image(partial, folder.path / relpath.rpartition("/")[2])
         return ImageRecord(url, relpath, download.sha256, download.bytes)
 
     def _delivery_warning(self, job: Job, taken: int, dropped: tuple[str, ...]) -> str | None:

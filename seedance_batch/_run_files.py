@@ -33,6 +33,7 @@ from seedance_batch.lockfile import ImageRecord, JobRecord, Lockfile, LockfileSn
 
 __all__ = [
     "PROBE_NAME",
+    "FolderOnce",
     "GroupSync",
     "ImageFile",
     "download_temporary",
@@ -42,6 +43,8 @@ __all__ = [
     "install_image",
     "is_plain_relpath",
     "job_folder",
+    "job_folder_path",
+    "make_job_folder",
     "move_renamed",
     "output_folder",
     "probe_output",
@@ -118,11 +121,19 @@ def _path_max(folder: Path) -> int:
 
 
 def job_folder(out: Path, relative: str, parents: dict[str, Path]) -> Path:
-    """``<out>/<job>/<slug>-<id8>``, made if missing, refusing any path out of ``<out>``.
+    """``<out>/<job>/<slug>-<id8>``, made if missing, refusing any path out of ``<out>``
+    (:func:`job_folder_path`, then :func:`make_job_folder`)."""
+    folder = job_folder_path(out, relative, parents)
+    make_job_folder(folder)
+    return folder
+
+
+def job_folder_path(out: Path, relative: str, parents: dict[str, Path]) -> Path:
+    """Where ``<out>/<job>/<slug>-<id8>`` is; only the job's own folder is made here.
 
     The job's own folder is resolved once (``parents`` caches it, symlinks included); the
-    variant folder below it is a plain name that must not be a link. Raises
-    :class:`OutputError` for a file where a folder must be, a link, or any OSError.
+    variant folder below it is a plain name, made by :func:`make_job_folder`. Raises
+    :class:`OutputError` for a path out of ``<out>``, or a job folder that cannot be made.
     """
     parent_name, _, leaf = relative.rpartition("/")
     parent = parents.get(parent_name)
@@ -130,7 +141,12 @@ def job_folder(out: Path, relative: str, parents: dict[str, Path]) -> Path:
         parent = _inside(out, parent_name)
         ensure_folder(parent)
         parents[parent_name] = parent
-    folder = parent / leaf
+    return parent / leaf
+
+
+def make_job_folder(folder: Path) -> None:
+    """Make a job's variant folder, or clear the temporaries a killed run left in it. Raises
+    :class:`OutputError` for a link (never followed), a file there, or any OSError."""
     try:
         folder.mkdir()
     except FileExistsError:
@@ -143,7 +159,6 @@ def job_folder(out: Path, relative: str, parents: dict[str, Path]) -> Path:
         _sweep_temporaries(folder)
     except OSError as exc:
         raise OutputError.from_os_error(folder, exc, "cannot make the folder") from exc
-    return folder
 
 
 def _sweep_temporaries(folder: Path) -> None:
@@ -266,12 +281,17 @@ class ImageFile:
     happens in threads, so that neither a slow disk nor the cost of creating files stalls the
     event loop: with a ``syncer``, an image held whole in memory is written and synced by its
     :class:`GroupSync` with the others of its moment (no thread hop of its own); without one,
-    in a hop of the loop's thread pool.
+    in a hop of the loop's thread pool. ``folder`` (a :class:`FolderOnce`), when given, makes
+    the file's folder in that same thread before the file is created, so that a job's
+    ``mkdir`` costs the event loop nothing either.
     """
 
-    def __init__(self, dest: Path, syncer: GroupSync | None = None) -> None:
+    def __init__(
+        self, dest: Path, syncer: GroupSync | None = None, folder: FolderOnce | None = None
+    ) -> None:
         self._dest = dest
         self._syncer = syncer
+        self._folder = folder
         self._held: list[bytes] = []
         self._size = 0
         self._file: BinaryIO | None = None
@@ -310,6 +330,8 @@ class ImageFile:
 
     def _create_write_and_sync(self, data: bytes) -> None:
         """(In a thread.) Create the file exclusively, write ``data``, fsync and close it."""
+        if self._folder is not None:
+            self._folder.make()
         fd = os.open(self._dest, EXCLUSIVE_FLAGS, 0o644)
         self._created = True  # ours from here: discard removes it
         try:
@@ -323,7 +345,7 @@ class ImageFile:
     async def _opened(self) -> BinaryIO:
         """The file, created (exclusively) at the first bytes that reach it."""
         if self._file is None:
-            self._file = await _in_thread(_create, self._dest)
+            self._file = await _in_thread(_create, self._dest, self._folder)
             self._created = True
         return self._file
 
@@ -341,7 +363,26 @@ class ImageFile:
         return OutputError.from_os_error(self._dest, exc, "cannot write the image")
 
 
-def _create(dest: Path) -> BinaryIO:
+class FolderOnce:
+    """A job's variant folder, made (:func:`make_job_folder`) by the first of its images' file
+    threads that needs it: the images of a job are written one after another."""
+
+    __slots__ = ("_made", "path")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._made = False
+
+    def make(self) -> None:
+        """Make the folder unless it was made already (raises :class:`OutputError`)."""
+        if not self._made:
+            make_job_folder(self.path)
+            self._made = True
+
+
+def _create(dest: Path, folder: FolderOnce | None = None) -> BinaryIO:
+    if folder is not None:
+        folder.make()
     return os.fdopen(os.open(dest, EXCLUSIVE_FLAGS, 0o644), "wb")
 
 

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 from pathlib import Path
 
 import pytest
 
 from seedance_batch._errors import OutputError
-from seedance_batch._run_files import GroupSync, ImageFile
+from seedance_batch._run_files import FolderOnce, GroupSync, ImageFile
 
 
 def test_calls_made_together_are_answered_in_fewer_groups() -> None:
@@ -70,6 +71,65 @@ def test_an_image_through_the_group_is_whole_and_refuses_a_planted_file(tmp_path
     assert (tmp_path / "a.part").read_bytes() == b"x" * 1000
     assert taken.read_bytes() == b"planted"
     assert not [n for n in os.listdir(tmp_path) if n not in ("a.part", "taken")]
+
+
+def test_a_jobs_folder_is_made_once_by_the_file_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The variant folder is made by the thread that writes its first image (not the loop's),
+    once for all its images."""
+    folder = tmp_path / "job" / "variant-0123abcd"
+    folder.parent.mkdir()
+    made_by: list[str] = []
+    real_mkdir = Path.mkdir
+
+    def mkdir(self: Path, *args: object, **kwargs: object) -> None:
+        made_by.append(threading.current_thread().name)
+        real_mkdir(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+
+    async def main() -> None:
+        group = GroupSync()
+        once = FolderOnce(folder)
+        try:
+            for index in (1, 2):
+                sink = ImageFile(folder / f"{index}.part", group, once)
+                await sink.write(b"img%d" % index)
+                await sink.commit()
+        finally:
+            group.close()
+
+    asyncio.run(main())
+    assert made_by == ["image-files"]
+    assert sorted(os.listdir(folder)) == ["1.part", "2.part"]
+
+
+@pytest.mark.parametrize("planted", ["file", "link"])
+def test_a_file_or_link_where_the_jobs_folder_goes_is_refused(tmp_path: Path, planted: str) -> None:
+    """A file or a link at the variant folder's name fails the image with an OutputError that
+    names it; nothing is written through the link."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    folder = tmp_path / "variant-0123abcd"
+    if planted == "file":
+        folder.write_bytes(b"not a folder")
+    else:
+        folder.symlink_to(elsewhere)
+
+    async def main() -> None:
+        group = GroupSync()
+        try:
+            sink = ImageFile(folder / "1.part", group, FolderOnce(folder))
+            await sink.write(b"img")
+            with pytest.raises(OutputError, match="variant-0123abcd"):
+                await sink.commit()
+            await sink.discard()
+        finally:
+            group.close()
+
+    asyncio.run(main())
+    assert os.listdir(elsewhere) == []
 
 
 def test_a_run_freezes_the_collector_and_puts_it_back() -> None:
