@@ -105,8 +105,12 @@ def test_a_jobs_folder_is_made_once_by_the_file_thread(
     assert sorted(os.listdir(folder)) == ["1.part", "2.part"]
 
 
-@pytest.mark.parametrize("planted", ["file", "link"])
-def test_a_file_or_link_where_the_jobs_folder_goes_is_refused(tmp_path: Path, planted: str) -> None:
+@pytest.mark.parametrize(
+    ("planted", "reason"), [("file", "a file is there"), ("link", "is a link")]
+)
+def test_a_file_or_link_where_the_jobs_folder_goes_is_refused(
+    tmp_path: Path, planted: str, reason: str
+) -> None:
     """A file or a link at the variant folder's name fails the image with an OutputError that
     names it; nothing is written through the link."""
     elsewhere = tmp_path / "elsewhere"
@@ -122,7 +126,7 @@ def test_a_file_or_link_where_the_jobs_folder_goes_is_refused(tmp_path: Path, pl
         try:
             sink = ImageFile(folder / "1.part", group, FolderOnce(folder))
             await sink.write(b"img")
-            with pytest.raises(OutputError, match="variant-0123abcd"):
+            with pytest.raises(OutputError, match=f"variant-0123abcd.*{reason}"):
                 await sink.commit()
             await sink.discard()
         finally:
